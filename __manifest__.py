@@ -1,0 +1,27 @@
+{
+    "name": "Microsoft 365 Calendar Sync",
+    "summary": "Two-way sync of activities, meetings and leaves with Outlook calendars",
+    "version": "18.0.1.0.0",
+    "category": "Productivity/Calendar",
+    "author": "o365_calendar_sync authors",
+    "website": "https://github.com/o365-calendar-sync/o365_calendar_sync",
+    "license": "LGPL-3",
+    "depends": ["mail", "calendar", "hr_holidays"],
+    "external_dependencies": {"python": ["msal", "requests"]},
+    "data": [
+        "security/o365_security.xml",
+        "security/ir.model.access.csv",
+        "views/res_config_settings_views.xml",
+        "views/o365_sync_account_views.xml",
+        "data/pull_cron_data.xml",
+        "views/res_users_views.xml",
+        "data/push_cron_data.xml",
+        "views/mail_activity_views.xml",
+        "views/calendar_event_views.xml",
+        "views/o365_push_queue_views.xml",
+    ],
+    "assets": {
+        "web.assets_tests": ["o365_calendar_sync/static/tests/tours/*.js"],
+    },
+    "application": True,
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The benchmarks, one command: this module against Odoo's own microsoft_calendar, on
+# real Odoo 18 and PostgreSQL, against the project's Graph emulator. Writes
+# bench/REPORT.md and bench/report.png (raw results and logs in bench/out/).
+#
+#   tools/bench.sh                      full sizes (1,000 changes, 1,000 events, 200
+#                                       latency samples, 200 users x 50 changes)
+#   tools/bench.sh --changes 50 --events 50 --latency-samples 20 --users 10
+#   tools/bench.sh --only push,msc_push --reuse-db
+#   tools/bench.sh --help               every option
+#
+#   --reuse-db   keep the benchmark databases if they exist (default: rebuild them,
+#                so a run starts from a fresh install like the first one)
+#   O365_BENCH_DB / O365_BENCH_MSC_DB   database names (o365_bench_o365 / o365_bench_msc)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO"
+
+command_line="tools/bench.sh${*:+ $*}"
+reuse=
+args=()
+for arg in "$@"; do
+    case "$arg" in
+        --reuse-db) reuse=1 ;;
+        -h|--help) exec "$PY" -m bench.run --help ;;
+        *) args+=("$arg") ;;
+    esac
+done
+DB=${O365_BENCH_DB:-o365_bench_o365}
+DB_MSC=${O365_BENCH_MSC_DB:-o365_bench_msc}
+
+"$PY" -c 'import matplotlib' 2>/dev/null || {
+    say "installing the chart library (bench/requirements.txt)"
+    "$PY" -m pip install -q --disable-pip-version-check -r "$REPO/bench/requirements.txt" ||
+        die "pip could not install bench/requirements.txt: check access to PyPI."
+}
+
+installed() {
+    psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$1" -Atc \
+        "select 1 from ir_module_module where name='$2' and state='installed'" 2>/dev/null | grep -q 1
+}
+prepare_db() {  # prepare_db DB MODULE
+    if [ -n "$reuse" ] && installed "$1" "$2"; then
+        say "reusing database $1 ($2 installed)"
+        return
+    fi
+    say "creating database $1 with $2 installed (no demo data)"
+    dropdb -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "$1"
+    odoo_run -d "$1" -i "$2" --without-demo=all --stop-after-init --log-level=warn ||
+        die "installing $2 in $1 failed (above)."
+}
+prepare_db "$DB" o365_calendar_sync
+prepare_db "$DB_MSC" microsoft_calendar
+
+say "running the benchmark scenarios (one process each)"
+"$PY" -m bench.run --db "$DB" --db-msc "$DB_MSC" --command "$command_line" "${args[@]}"
+say "report: $REPO/bench/REPORT.md, chart: $REPO/bench/report.png"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: environment, lint, the Graph
+# emulator's own tests, install/uninstall checks, then the module's tests on real
+# Odoo 18 and PostgreSQL. Exits non-zero on any failure; under CI (CI=true) a
+# skipped test is a failure too, since a skip proves nothing.
+#
+#   tools/test.sh              everything
+#   tools/test.sh -k connect   extra arguments go to the module's pytest run
+#   O365_TEST_DB=name          test database (default o365_test; kept between runs)
+#   O365_SKIP_LIFECYCLE=1      skip the slow install/uninstall checks (local runs only)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO"
+
+# Browser tours (Odoo's HttpCase.start_tour) need Chromium; Debian's package provides it.
+if ! command -v chromium >/dev/null && ! command -v google-chrome >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing Chromium for the browser tests"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 ||
+            die "Chromium could not be installed: install it (Debian: apt-get install chromium) for the browser tests."
+    else
+        say "no Chromium found: browser tests will be skipped (a failure under CI); install chromium"
+    fi
+fi
+
+DB=${O365_TEST_DB:-o365_test}
+RESULTS="$O365_HOME/results"
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+started=$(date +%s)
+
+say "lint: ruff and pylint-odoo"
+"$PY" -m ruff check --quiet . || die "ruff found problems (above): fix them, or run '$PY -m ruff check --fix .'"
+"$PY" -m ruff format --check --quiet . || die "ruff format would change files: run '$PY -m ruff format .'"
+"$PY" -m pylint --rcfile="$REPO/.pylintrc" --score=n "$REPO" || die "pylint-odoo found problems (above)."
+
+say "the Graph emulator's own tests"
+"$PY" -m pytest -p no:odoo -q graph_emulator/tests --junitxml="$RESULTS/emulator.xml"
+
+if [ "${CI:-}" = true ] || [ -z "${O365_SKIP_LIFECYCLE:-}" ]; then
+    say "install and uninstall in fresh databases, with and without demo data"
+    "$PY" -m pytest -p no:odoo -q tools/lifecycle_test.py --junitxml="$RESULTS/lifecycle.xml"
+fi
+
+# The test database keeps the module installed between runs; it is upgraded
+# whenever the module's files change, and rebuilt if the upgrade fails.
+module_stamp=$(git ls-files -co --exclude-standard -- . ':!tests' ':!graph_emulator' ':!tools' ':!bench' |
+    sort | xargs sha1sum 2>/dev/null | sha1sum | cut -c1-12)
+stamp_file="$O365_HOME/$DB.stamp"
+# CI starts from a fresh database: what a newcomer's first run would do.
+[ "${CI:-}" = true ] && rm -f "$stamp_file" && dropdb -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "$DB"
+if ! psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$DB" -Atc "select 1 from ir_module_module where name='o365_calendar_sync' and state='installed'" 2>/dev/null | grep -q 1; then
+    say "creating test database $DB with the module installed"
+    dropdb -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "$DB"
+    odoo_run -d "$DB" -i o365_calendar_sync --without-demo=all --stop-after-init --log-level=warn
+elif [ "$(cat "$stamp_file" 2>/dev/null)" != "$module_stamp" ]; then
+    say "upgrading the module in $DB"
+    odoo_run -d "$DB" -u o365_calendar_sync --stop-after-init --log-level=warn || {
+        say "upgrade failed; rebuilding $DB"
+        dropdb -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "$DB"
+        odoo_run -d "$DB" -i o365_calendar_sync --without-demo=all --stop-after-init --log-level=warn
+    }
+fi
+echo "$module_stamp" > "$stamp_file"
+
+say "the module's tests on Odoo 18 ($DB)"
+# Run from the addons folder so pytest-odoo sees the module under its technical name.
+(cd "$ADDONS_DIR/o365_calendar_sync" && "$PY" -m pytest -q \
+    --odoo-config="$ODOO_CONF" --odoo-database="$DB" --odoo-http \
+    --junitxml="$RESULTS/module.xml" "$ADDONS_DIR/o365_calendar_sync/tests" "$@")
+
+"$PY" "$REPO/tools/test_summary.py" "$RESULTS" --seconds $(( $(date +%s) - started ))
