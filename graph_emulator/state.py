@@ -1,0 +1,321 @@
+"""The tenant: users and their mailboxes, registered apps, settings, logs.
+
+One re-entrant lock guards everything; HTTP handlers take it for the duration of
+a Graph operation, and every public method here takes it too, so tests can call
+them directly from other threads."""
+
+import collections
+import copy
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+from . import events as ev_mod
+from . import timezones
+
+DEFAULT_CATEGORIES = [
+    ("Red category", "preset0"),
+    ("Orange category", "preset1"),
+    ("Yellow category", "preset3"),
+    ("Green category", "preset4"),
+    ("Blue category", "preset7"),
+    ("Purple category", "preset8"),
+]
+
+DEFAULT_SETTINGS = {
+    "strict_all_day": True,  # 400 for non-midnight all-day bounds
+    "allow_http_notifications": True,  # emulator liberty: http:// webhooks on localhost
+    "subscription_max_minutes": 10080,
+    "subscription_legacy_4230_error": False,
+    "subscription_min_minutes": 45,
+    "validation_timeout": 10.0,
+    "notification_timeout": 3.0,  # Graph treats a slower answer as failed
+    "notification_retry_delays": [0.5, 1.0, 2.0],
+    "notification_batch_window": 0.05,
+    "max_concurrent_per_mailbox": 4,
+    "mailbox_budget": 10000,
+    "mailbox_budget_window": 600,
+    # Tests: keep change notifications back until deliver_notifications() is called.
+    "hold_notifications": False,
+    # Entra rotates refresh tokens but keeps a used one valid until it expires; tests
+    # that prove a client stores the rotated token can make reuse fail instead.
+    "single_use_refresh_tokens": False,
+    "access_token_lifetime": 3599,
+    "refresh_token_lifetime": 90 * 86400,
+}
+
+
+@dataclass
+class Mailbox:
+    id: str
+    upn: str
+    display_name: str
+    time_zone: str = "UTC"
+    categories: list = field(default_factory=list)
+    events: dict = field(default_factory=dict)
+    delta_generation: int = 1
+    delta_reset: bool = False  # next delta use answers 410 with a Location header
+
+    @property
+    def mail(self):
+        return self.upn
+
+    def email(self):
+        return {"name": self.display_name, "address": self.upn}
+
+    def user_json(self):
+        given, _, surname = self.display_name.partition(" ")
+        return {
+            "id": self.id,
+            "displayName": self.display_name,
+            "givenName": given or None,
+            "surname": surname or None,
+            "mail": self.upn,
+            "userPrincipalName": self.upn,
+            "businessPhones": [],
+            "jobTitle": None,
+            "mobilePhone": None,
+            "officeLocation": None,
+            "preferredLanguage": "en-US",
+        }
+
+
+@dataclass
+class App:
+    client_id: str
+    secret: str
+    redirect_uris: list = field(default_factory=list)
+    allow_any_localhost_redirect: bool = True
+    display_name: str = "Registered app"
+
+    def redirect_allowed(self, uri):
+        if uri in self.redirect_uris:
+            return True
+        if self.allow_any_localhost_redirect:
+            from urllib.parse import urlparse
+
+            p = urlparse(uri or "")
+            return p.scheme in ("http", "https") and p.hostname in ("localhost", "127.0.0.1")
+        return False
+
+
+class TenantState:
+    def __init__(self, tenant_id=None, domain="contoso.example"):
+        self.lock = threading.RLock()
+        self.tenant_id = tenant_id or str(uuid.uuid4())
+        self.domain = domain
+        self.notifier = None  # set by the emulator (subscriptions.Notifier)
+        self.identity = None  # set by the emulator (identity.Identity)
+        self._init_data()
+
+    def _init_data(self):
+        self.settings = copy.deepcopy(DEFAULT_SETTINGS)
+        self.mailboxes = {}  # id -> Mailbox
+        self.apps = {}  # client_id -> App
+        self.invitations = []
+        self.requests = []
+        self.notification_log = []
+        self.subscriptions = {}  # id -> dict
+        self.delta_tokens = {}  # token -> dict
+        self.faults = []
+        self.inflight = collections.Counter()
+        self.budget = collections.defaultdict(collections.deque)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def reset(self):
+        with self.lock:
+            tenant = self.tenant_id
+            self._init_data()
+            self.tenant_id = tenant
+            if self.identity:
+                self.identity.reset()
+
+    def update_settings(self, **values):
+        with self.lock:
+            unknown = set(values) - set(self.settings)
+            if unknown:
+                raise ValueError(f"unknown settings: {sorted(unknown)}")
+            self.settings.update(values)
+            return dict(self.settings)
+
+    # ------------------------------------------------------------ users and apps
+
+    def add_user(self, upn, display_name=None, time_zone="UTC", user_id=None, categories=True):
+        with self.lock:
+            upn = upn.strip()
+            if self.find_mailbox(upn):
+                raise ValueError(f"user {upn} exists")
+            mb = Mailbox(
+                id=user_id or str(uuid.uuid4()),
+                upn=upn,
+                display_name=display_name or upn.split("@")[0].title(),
+                time_zone=time_zone,
+            )
+            if categories:
+                mb.categories = [{"id": str(uuid.uuid4()), "displayName": n, "color": c} for n, c in DEFAULT_CATEGORIES]
+            self.mailboxes[mb.id] = mb
+            return mb
+
+    def find_mailbox(self, key):
+        """By id (exact) or userPrincipalName / mail (case-insensitive)."""
+        if not key:
+            return None
+        with self.lock:
+            if key in self.mailboxes:
+                return self.mailboxes[key]
+            low = key.lower()
+            for mb in self.mailboxes.values():
+                if mb.upn.lower() == low:
+                    return mb
+            return None
+
+    def mailbox(self, key):
+        mb = self.find_mailbox(key)
+        if mb is None:
+            raise KeyError(f"no such user: {key}")
+        return mb
+
+    def register_app(
+        self, client_id, secret, redirect_uris=(), allow_any_localhost_redirect=True, display_name="Registered app"
+    ):
+        with self.lock:
+            app = App(client_id, secret, list(redirect_uris), allow_any_localhost_redirect, display_name)
+            self.apps[client_id] = app
+            return app
+
+    # ------------------------------------------------------------ inspection
+
+    def events_raw(self, upn, include_private_fields=False):
+        """A mailbox's stored events rendered in UTC (series masters, singles, exceptions)."""
+        with self.lock:
+            mb = self.mailbox(upn)
+            out = []
+            for ev in mb.events.values():
+                item = ev_mod.render(ev, {}, "")
+                if include_private_fields:
+                    item["_deletedOccurrences"] = sorted(d.isoformat() for d in ev.get("_deleted_occurrences", ()))
+                out.append(item)
+            return sorted(out, key=lambda e: (e["start"]["dateTime"], e["id"]))
+
+    def calendar_view(self, upn, start, end, prefs=None):
+        with self.lock:
+            mb = self.mailbox(upn)
+            s = timezones.parse_query_datetime(start, "start") if isinstance(start, str) else start
+            e = timezones.parse_query_datetime(end, "end") if isinstance(end, str) else end
+            return [ev_mod.render(x, prefs or {}, "") for x in ev_mod.calendar_view(mb.events, s, e)]
+
+    def find_events(self, upn, subject=None, ical_uid=None):
+        with self.lock:
+            return [
+                e
+                for e in self.events_raw(upn)
+                if (subject is None or e["subject"] == subject) and (ical_uid is None or e["iCalUId"] == ical_uid)
+            ]
+
+    def list_invitations(self, attendee=None, kind=None):
+        with self.lock:
+            return [
+                dict(i)
+                for i in self.invitations
+                if (attendee is None or i["to"].lower() == attendee.lower()) and (kind is None or i["kind"] == kind)
+            ]
+
+    def clear_invitations(self):
+        with self.lock:
+            self.invitations.clear()
+
+    def record_invitation(self, kind, organizer, to, ev, comment=None, response=None):
+        internal = self.find_mailbox(to["address"]) is not None
+        self.invitations.append(
+            {
+                "id": len(self.invitations) + 1,
+                "time": timezones.fmt_utc_stamp(timezones.now_utc()),
+                "kind": kind,
+                "from": organizer["address"],
+                "to": to["address"],
+                "toName": to.get("name"),
+                "internal": internal,
+                "subject": ev.get("subject"),
+                "iCalUId": ev.get("iCalUId"),
+                "eventId": ev.get("id"),
+                "comment": comment,
+                "response": response,
+            }
+        )
+
+    def log_request(self, entry):
+        with self.lock:
+            self.requests.append(entry)
+
+    def request_stats(self):
+        with self.lock:
+            by_endpoint = collections.Counter(f"{r['method']} {r['endpoint']}" for r in self.requests)
+            by_mailbox = collections.Counter(r["mailbox"] for r in self.requests if r.get("mailbox"))
+            by_status = collections.Counter(str(r["status"]) for r in self.requests)
+            return {
+                "total": len(self.requests),
+                "byEndpoint": dict(by_endpoint),
+                "byMailbox": dict(by_mailbox),
+                "byStatus": dict(by_status),
+                "requests": [dict(r) for r in self.requests],
+            }
+
+    def clear_requests(self):
+        with self.lock:
+            self.requests.clear()
+
+    # ------------------------------------------------------------ hooks
+
+    def expire_delta_tokens(self, upn, mode="expire"):
+        """mode 'expire': old tokens answer 410 SyncStateNotFound; 'reset': 410 with a Location header."""
+        with self.lock:
+            mb = self.mailbox(upn)
+            if mode == "reset":
+                mb.delta_reset = True
+            else:
+                mb.delta_generation += 1
+
+    def expire_access_tokens(self, upn=None):
+        self.identity.expire_access_tokens(upn)
+
+    def revoke_refresh_tokens(self, upn):
+        self.identity.revoke_refresh_tokens(upn)
+
+    def add_fault(self, **rule):
+        from . import faults
+
+        with self.lock:
+            return faults.add(self, rule)
+
+    def clear_faults(self):
+        with self.lock:
+            self.faults.clear()
+
+    def list_subscriptions(self):
+        with self.lock:
+            from . import subscriptions
+
+            return [subscriptions.render(s) for s in self.subscriptions.values()]
+
+    def trigger_lifecycle(self, subscription_id, lifecycle_event):
+        from . import subscriptions
+
+        return subscriptions.trigger_lifecycle(self, subscription_id, lifecycle_event)
+
+    def deliver_notifications(self, timeout=10.0):
+        """Deliver the notifications held back by settings["hold_notifications"] (returns the count)."""
+        return self.notifier.deliver_held(timeout) if self.notifier is not None else 0
+
+    def notify(self, mailbox, change_type, ev):
+        """Queue change notifications for every matching subscription on `mailbox`."""
+        if self.notifier is not None:
+            self.notifier.event_changed(mailbox, change_type, ev)
+
+    # ------------------------------------------------------------ acting as Outlook
+
+    def act_as(self, upn):
+        """Graph calls made as the user in Outlook: `with state.act_as(upn) as me: me.create_event({...})`."""
+        from .meetings import OutlookUser
+
+        return OutlookUser(self, self.mailbox(upn))

@@ -1,0 +1,137 @@
+"""Meetings across mailboxes: attendee copies, propagation, responses and recorded invitations."""
+
+from graph_emulator.testing import assert_graph_error, att, event_payload
+
+SAM, KIM = "sam@contoso.example", "kim@contoso.example"
+
+
+def _copy(tenant, upn, ical):
+    found = tenant.find_events(upn, ical_uid=ical)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_invite_creates_copies_and_records_invitations(alex, tenant):
+    ev = alex.post(
+        "/me/events",
+        json=event_payload(
+            "Kickoff", attendees=[att(SAM), att("jane.doe@customer.example", "Jane")], categories=["Red category"]
+        ),
+    ).json()
+    cp = _copy(tenant, SAM, ev["iCalUId"])
+    assert cp["id"] != ev["id"] and cp["isOrganizer"] is False and cp["responseStatus"]["response"] == "none"
+    assert cp["organizer"]["emailAddress"]["address"] == "alex@contoso.example" and cp["categories"] == []
+    assert tenant.find_events(KIM) == []
+    inv = tenant.list_invitations()
+    assert sorted((i["kind"], i["to"], i["internal"]) for i in inv) == [
+        ("request", "jane.doe@customer.example", False),
+        ("request", SAM, True),
+    ]
+
+
+def test_update_propagates_and_invitation_rules(alex, tenant):
+    ev = alex.post("/me/events", json=event_payload("Plan", attendees=[att(SAM), att("bob@acme.example")])).json()
+    tenant.clear_invitations()
+    alex.patch(
+        f"/me/events/{ev['id']}",
+        json={
+            "subject": "Plan v2",
+            "start": {"dateTime": "2030-03-04T12:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2030-03-04T13:00:00", "timeZone": "UTC"},
+        },
+    )
+    cp = _copy(tenant, SAM, ev["iCalUId"])
+    assert cp["subject"] == "Plan v2" and cp["start"]["dateTime"].startswith("2030-03-04T12:00")
+    assert sorted((i["kind"], i["to"]) for i in tenant.list_invitations()) == [
+        ("update", "bob@acme.example"),
+        ("update", SAM),
+    ]
+    tenant.clear_invitations()
+    # Attendee-only change: only added and removed people hear about it.
+    alex.patch(f"/me/events/{ev['id']}", json={"attendees": [att(SAM), att(KIM)]})
+    assert sorted((i["kind"], i["to"]) for i in tenant.list_invitations()) == [
+        ("cancel", "bob@acme.example"),
+        ("request", KIM),
+    ]
+    assert _copy(tenant, KIM, ev["iCalUId"])["subject"] == "Plan v2"
+    tenant.clear_invitations()
+    # Personal properties send nothing.
+    alex.patch(f"/me/events/{ev['id']}", json={"categories": ["Blue category"], "showAs": "free"})
+    assert tenant.list_invitations() == []
+    # Removing an internal attendee cancels their copy.
+    alex.patch(f"/me/events/{ev['id']}", json={"attendees": [att(SAM)]})
+    kim_copy = _copy(tenant, KIM, ev["iCalUId"])
+    assert kim_copy["isCancelled"] is True and kim_copy["subject"].startswith("Canceled: ")
+
+
+def test_delete_and_cancel_mark_copies_cancelled(alex, tenant, outlook):
+    a = alex.post("/me/events", json=event_payload("A", attendees=[att(SAM)])).json()
+    b = alex.post("/me/events", json=event_payload("B", attendees=[att(SAM), att("jane.doe@customer.example")])).json()
+    tenant.clear_invitations()
+    assert alex.delete(f"/me/events/{a['id']}").status_code == 204
+    ca = _copy(tenant, SAM, a["iCalUId"])
+    assert ca["isCancelled"] and ca["subject"] == "Canceled: A"
+    # An attendee cannot cancel; the organizer can, with a comment.
+    sam_b = _copy(tenant, SAM, b["iCalUId"])
+    assert_graph_error(outlook(SAM).post(f"/me/events/{sam_b['id']}/cancel", json={"comment": "no"}), 400)
+    r = alex.post(f"/me/events/{b['id']}/cancel", json={"comment": "Sorry, cancelled"})
+    assert r.status_code == 202 and r.content == b""
+    assert_graph_error(alex.get(f"/me/events/{b['id']}"), 404)
+    assert _copy(tenant, SAM, b["iCalUId"])["isCancelled"]
+    cancels = [i for i in tenant.list_invitations(kind="cancel") if i["iCalUId"] == b["iCalUId"]]
+    assert sorted(i["to"] for i in cancels) == ["jane.doe@customer.example", SAM]
+    assert all(i["comment"] == "Sorry, cancelled" for i in cancels)
+
+
+def test_attendee_responses_update_organizer(alex, tenant, outlook):
+    ev = alex.post("/me/events", json=event_payload("Review", attendees=[att(SAM), att(KIM)])).json()
+    sam_copy = _copy(tenant, SAM, ev["iCalUId"])
+    r = outlook(SAM).post(f"/me/events/{sam_copy['id']}/accept", json={"comment": "ok", "sendResponse": True})
+    assert r.status_code == 202
+    org = alex.get(f"/me/events/{ev['id']}").json()
+    status = {a["emailAddress"]["address"]: a["status"]["response"] for a in org["attendees"]}
+    assert status == {SAM: "accepted", KIM: "none"}
+    assert org["changeKey"] != ev["changeKey"]
+    assert _copy(tenant, SAM, ev["iCalUId"])["responseStatus"]["response"] == "accepted"
+    kim_copy = _copy(tenant, KIM, ev["iCalUId"])
+    assert outlook(KIM).post(f"/me/events/{kim_copy['id']}/decline", json={"sendResponse": True}).status_code == 202
+    assert tenant.find_events(KIM, ical_uid=ev["iCalUId"]) == []
+    org = alex.get(f"/me/events/{ev['id']}").json()
+    assert {a["emailAddress"]["address"]: a["status"]["response"] for a in org["attendees"]}[KIM] == "declined"
+    assert [i["response"] for i in tenant.list_invitations(kind="response")] == ["accepted", "declined"]
+    assert_graph_error(alex.post(f"/me/events/{ev['id']}/accept", json={}), 400)
+
+
+def test_external_invitation_lands_in_mailbox(emu, tenant, outlook):
+    kim = tenant.act_as(KIM)
+    ev = kim.receive_invitation(
+        {"address": "jane.doe@customer.example", "name": "Jane Doe"},
+        event_payload("Customer workshop", attendees=[att(KIM), att("jane.doe@customer.example")]),
+    )
+    got = outlook(KIM).get(f"/me/events/{ev['id']}").json()
+    assert got["isOrganizer"] is False and got["organizer"]["emailAddress"]["address"] == "jane.doe@customer.example"
+    assert outlook(KIM).post(f"/me/events/{ev['id']}/tentativelyAccept", json={}).status_code == 202
+    assert tenant.list_invitations(kind="response")[0]["to"] == "jane.doe@customer.example"
+
+
+def test_recurring_meeting_copy_and_occurrence_delete(alex, tenant):
+    master = alex.post(
+        "/me/events",
+        json=event_payload(
+            "Daily",
+            "2030-03-04T09:00:00",
+            "2030-03-04T09:15:00",
+            attendees=[att(SAM)],
+            recurrence={
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {"type": "numbered", "startDate": "2030-03-04", "numberOfOccurrences": 3},
+            },
+        ),
+    ).json()
+    assert _copy(tenant, SAM, master["iCalUId"])["type"] == "seriesMaster"
+    view = alex.get(
+        "/me/calendarView", params={"startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-03-10T00:00:00Z"}
+    ).json()["value"]
+    alex.delete(f"/me/events/{view[1]['id']}")
+    sam_view = tenant.calendar_view(SAM, "2030-03-01T00:00:00Z", "2030-03-10T00:00:00Z")
+    assert [e["start"]["dateTime"][:10] for e in sam_view] == ["2030-03-04", "2030-03-06"]
