@@ -1,0 +1,129 @@
+"""Sign-in and tokens through MSAL (authorization code flow with PKCE).
+
+One ``MicrosoftLogin`` per operation: it loads the user's serialized MSAL token
+cache, and the caller stores ``serialized_cache()`` back when ``cache_changed``,
+so a rotated refresh token is never thrown away.
+"""
+
+from urllib.parse import urlsplit
+
+import msal
+import requests
+
+from .settings import GRAPH_SCOPES, MICROSOFT_LOGIN_ENDPOINT
+
+
+class AuthError(Exception):
+    """Sign-in or token refresh failed. ``reconnect`` means only the user can fix it."""
+
+    def __init__(self, message, reconnect=False):
+        super().__init__(message)
+        self.reconnect = reconnect
+
+
+class _PinnedSession(requests.Session):
+    """A session whose ``verify`` and ``timeout`` hold for every request.
+
+    MSAL sets ``Session.verify``, but requests lets REQUESTS_CA_BUNDLE override a
+    session-level value (psf/requests#3829), which breaks a private CA bundle.
+    """
+
+    def __init__(self, verify, timeout):
+        super().__init__()
+        self.verify = verify
+        self._timeout = timeout
+
+    def request(self, method, url, **kwargs):
+        if kwargs.get("verify") is None:
+            kwargs["verify"] = self.verify
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(method, url, **kwargs)
+
+
+class MicrosoftLogin:
+    def __init__(self, app, token_cache=None, timeout=15):
+        self._cache = msal.SerializableTokenCache()
+        if token_cache:
+            self._cache.deserialize(token_cache)
+        official = urlsplit(app.login_endpoint).hostname == urlsplit(MICROSOFT_LOGIN_ENDPOINT).hostname
+        try:
+            # MSAL reads the authority's discovery document here already.
+            self._msal = msal.ConfidentialClientApplication(
+                app.client_id,
+                client_credential=app.client_secret,
+                authority=app.authority,
+                token_cache=self._cache,
+                http_client=_PinnedSession(app.verify, timeout),
+                # Instance discovery asks Microsoft about the host: pointless, and
+                # unreachable, for a private or emulated login endpoint.
+                instance_discovery=None if official else False,
+            )
+        except ValueError as exc:
+            raise AuthError(
+                f"The login endpoint {app.authority} does not answer as a Microsoft login service: {exc}"
+            ) from None
+        except requests.RequestException as exc:
+            raise AuthError(f"Cannot reach the login endpoint {app.authority}: {type(exc).__name__}") from None
+
+    # -- the browser flow ---------------------------------------------------------------
+
+    def begin(self, redirect_uri, login_hint=None):
+        """Start a sign-in; keep the returned flow (JSON-safe) until the callback."""
+        return self._msal.initiate_auth_code_flow(list(GRAPH_SCOPES), redirect_uri=redirect_uri, login_hint=login_hint)
+
+    def complete(self, flow, callback_params):
+        """Finish a sign-in with the query of the redirect; return the id token claims."""
+        try:
+            result = self._msal.acquire_token_by_auth_code_flow(flow, dict(callback_params))
+        except ValueError:
+            # MSAL's own words: the state does not match the flow it was given.
+            raise AuthError("This sign-in answer does not belong to the sign-in you started. Start again.") from None
+        except requests.RequestException as exc:
+            raise AuthError(f"Cannot reach the login endpoint: {type(exc).__name__}") from None
+        if "error" in result:
+            raise AuthError(_describe_error(result))
+        return result.get("id_token_claims") or {}
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def access_token(self, force_refresh=False):
+        """A valid access token, refreshed silently when needed (or when forced)."""
+        accounts = self._msal.get_accounts()
+        if not accounts:
+            raise AuthError("Not connected to Microsoft 365: connect again from your preferences.", reconnect=True)
+        try:
+            result = self._msal.acquire_token_silent_with_error(
+                list(GRAPH_SCOPES), account=accounts[0], force_refresh=force_refresh
+            )
+        except requests.RequestException as exc:
+            raise AuthError(f"Cannot reach the login endpoint: {type(exc).__name__}") from None
+        if not result:
+            raise AuthError(
+                "The Microsoft 365 sign-in has expired: connect again from your preferences.", reconnect=True
+            )
+        if "access_token" not in result:
+            # invalid_grant: revoked, expired or password changed; interaction_required: new consent.
+            reconnect = result.get("error") in ("invalid_grant", "interaction_required", "invalid_client")
+            raise AuthError(_describe_error(result), reconnect=reconnect)
+        return result["access_token"]
+
+    @property
+    def cache_changed(self):
+        return self._cache.has_state_changed
+
+    def serialized_cache(self):
+        return self._cache.serialize()
+
+
+def _describe_error(result):
+    """Plain words for an OAuth error answer (never includes a token)."""
+    code = result.get("error", "error")
+    description = (result.get("error_description") or "").split("\r\n")[0].split(" Trace ID:")[0]
+    hints = {
+        "invalid_client": "The Azure client ID or secret is wrong or expired: ask your administrator to check them.",
+        "invalid_grant": "Microsoft refused the sign-in (expired or revoked): connect again from your preferences.",
+        "access_denied": "The sign-in was cancelled or consent was refused.",
+        "unauthorized_client": "This Azure app may not be used for this sign-in: check its platform and redirect URI.",
+    }
+    hint = hints.get(code, "Microsoft refused the sign-in.")
+    return f"{hint} ({code}: {description})" if description else f"{hint} ({code})"

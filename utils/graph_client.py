@@ -1,0 +1,227 @@
+"""A small Microsoft Graph v1.0 client for the calendar endpoints the sync uses.
+
+It knows URLs, headers and error shapes, and nothing of Odoo. It never retries:
+the push and pull jobs decide what to do with a transient error (they know the
+record, the attempt count and the user's status), using ``GraphError.transient``
+and ``GraphError.retry_after``. Tokens are never part of an error or a log line.
+"""
+
+import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import requests
+
+DEFAULT_TIMEOUT = 30  # seconds
+BATCH_LIMIT = 20  # Graph refuses larger JSON batches (facts §4)
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class GraphError(Exception):
+    """An answer from Graph that is not a success, or no answer at all (status 0)."""
+
+    def __init__(self, status, code, message, retry_after=None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def transient(self):
+        """True when the same request may succeed later (throttling, outage, network)."""
+        return self.status == 0 or self.status in TRANSIENT_STATUSES
+
+    @classmethod
+    def from_response(cls, status, headers, body):
+        error = (body or {}).get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            code, message = error.get("code") or "UnknownError", error.get("message") or ""
+        else:
+            code, message = "UnknownError", (body if isinstance(body, str) else "")[:300]
+        return cls(status, code, message, parse_retry_after(headers))
+
+
+def parse_retry_after(headers):
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None."""
+    value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+class GraphClient:
+    """Calls Graph as one mailbox owner, with a delegated access token.
+
+    ``token_provider(force_refresh)`` returns an access token. A 401 is retried
+    once with a forced refresh: Graph can reject a token that the local cache
+    still considers valid (revoked sessions, clock skew).
+    """
+
+    def __init__(self, graph_endpoint, token_provider, *, verify=True, timeout=DEFAULT_TIMEOUT, session=None):
+        self.base_url = graph_endpoint.rstrip("/")
+        self._token_provider = token_provider
+        self._token = None
+        self.verify = verify
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    # -- transport -----------------------------------------------------------------
+
+    def call(self, method, path_or_url, *, json_body=None, headers=None, params=None):
+        """Send one request; return (body, headers). Raise GraphError on failure."""
+        if self._token is None:
+            self._token = self._token_provider(False)
+        try:
+            return self._send(method, path_or_url, json_body, headers, params)
+        except GraphError as exc:
+            if exc.status != 401:
+                raise
+        self._token = self._token_provider(True)
+        return self._send(method, path_or_url, json_body, headers, params)
+
+    def _send(self, method, path_or_url, json_body, headers, params):
+        url = path_or_url if path_or_url.startswith("http") else self.base_url + path_or_url
+        all_headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/json",
+            # Event ids otherwise change when an item moves between folders.
+            "Prefer": 'IdType="ImmutableId"',
+        }
+        all_headers.update(headers or {})
+        try:
+            response = self.session.request(
+                method,
+                url,
+                json=json_body,
+                headers=all_headers,
+                params=params,
+                timeout=self.timeout,
+                verify=self.verify,
+            )
+        except requests.RequestException as exc:
+            # The exception text holds the URL but never the headers, so no token.
+            raise GraphError(0, "NetworkError", f"{type(exc).__name__}: {exc}") from None
+        body = _json_or_text(response)
+        if response.status_code >= 400:
+            raise GraphError.from_response(response.status_code, response.headers, body)
+        return body, response.headers
+
+    def get(self, path, **kwargs):
+        return self.call("GET", path, **kwargs)[0]
+
+    # -- user and mailbox --------------------------------------------------------------
+
+    def me(self):
+        return self.get("/me")
+
+    def mailbox_settings(self):
+        return self.get("/me/mailboxSettings")
+
+    # -- events ------------------------------------------------------------------------
+
+    def create_event(self, payload, transaction_id=None):
+        """POST an event; a transactionId makes a retried create return the first event."""
+        if transaction_id:
+            payload = {**payload, "transactionId": transaction_id}
+        return self.call("POST", "/me/events", json_body=payload)[0]
+
+    def get_event(self, event_id):
+        return self.get(f"/me/events/{event_id}")
+
+    def update_event(self, event_id, changes, etag=None):
+        headers = {"If-Match": etag} if etag else None
+        return self.call("PATCH", f"/me/events/{event_id}", json_body=changes, headers=headers)[0]
+
+    def delete_event(self, event_id):
+        self.call("DELETE", f"/me/events/{event_id}")
+
+    def batch(self, requests_):
+        """Send up to 20 requests in one JSON batch.
+
+        ``requests_`` are dicts with id, method, url (relative to the Graph
+        version, e.g. "/me/events") and optional body/headers/dependsOn. Returns a
+        dict id -> {"status", "headers", "body"}; per-request failures are not
+        raised, the caller reads each status.
+        """
+        if len(requests_) > BATCH_LIMIT:
+            raise ValueError(f"a Graph batch holds at most {BATCH_LIMIT} requests, got {len(requests_)}")
+        prepared = []
+        for item in requests_:
+            entry = {"id": str(item["id"]), "method": item["method"], "url": item["url"]}
+            if "body" in item:
+                entry["body"] = item["body"]
+                entry["headers"] = {"Content-Type": "application/json", **item.get("headers", {})}
+            elif item.get("headers"):
+                entry["headers"] = item["headers"]
+            if item.get("dependsOn"):
+                entry["dependsOn"] = item["dependsOn"]
+            prepared.append(entry)
+        body, _headers = self.call("POST", "/$batch", json_body={"requests": prepared})
+        return {
+            r["id"]: {"status": r["status"], "headers": r.get("headers") or {}, "body": r.get("body")}
+            for r in body.get("responses", [])
+        }
+
+    # -- delta ---------------------------------------------------------------------------
+
+    def calendar_view_delta(self, link=None, *, start=None, end=None, page_size=100, time_zone="UTC"):
+        """Yield (events, delta_link) per page; delta_link is set on the last page only.
+
+        Start a round with the window (start/end datetimes in UTC) or continue one
+        with the stored deltaLink; links already encode the window (facts §2.1).
+        """
+        headers = {"Prefer": f'odata.maxpagesize={page_size}, outlook.timezone="{time_zone}", IdType="ImmutableId"'}
+        if link:
+            url, params = link, None
+        else:
+            url = "/me/calendarView/delta"
+            params = {"startDateTime": _iso_utc(start), "endDateTime": _iso_utc(end)}
+        while url:
+            page, _h = self.call("GET", url, headers=headers, params=params)
+            params = None
+            yield page.get("value", []), page.get("@odata.deltaLink")
+            url = page.get("@odata.nextLink")
+
+    # -- change notifications -----------------------------------------------------------
+
+    def create_subscription(self, notification_url, client_state, expiration, lifecycle_url=None):
+        payload = {
+            "changeType": "created,updated,deleted",
+            "notificationUrl": notification_url,
+            "resource": "me/events",
+            "expirationDateTime": _iso_utc(expiration),
+            "clientState": client_state,
+        }
+        if lifecycle_url:
+            payload["lifecycleNotificationUrl"] = lifecycle_url
+        return self.call("POST", "/subscriptions", json_body=payload)[0]
+
+    def renew_subscription(self, subscription_id, expiration):
+        return self.call(
+            "PATCH", f"/subscriptions/{subscription_id}", json_body={"expirationDateTime": _iso_utc(expiration)}
+        )[0]
+
+    def delete_subscription(self, subscription_id):
+        self.call("DELETE", f"/subscriptions/{subscription_id}")
+
+
+def _iso_utc(moment):
+    """Graph's UTC form of a naive-UTC or aware datetime: 2024-01-31T09:00:00Z."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _json_or_text(response):
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except (ValueError, json.JSONDecodeError):
+        return response.text
