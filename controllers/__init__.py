@@ -1,0 +1,2 @@
+from . import oauth
+from . import notifications

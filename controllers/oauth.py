@@ -1,0 +1,109 @@
+"""The browser side of Connect (SPEC S2): start the sign-in, take Microsoft's answer.
+
+The MSAL flow (PKCE verifier, nonce, state) stays on the server, in the Odoo
+session of the user who pressed Connect, keyed by its ``state`` together with
+that user's id. An answer is accepted once, only in that same session and only
+for that same user: a link forged or replayed by someone else cannot connect
+their mailbox to another person's Odoo account, or the reverse.
+"""
+
+import logging
+import time
+import warnings
+
+from werkzeug.exceptions import Forbidden
+
+from odoo import http
+from odoo.exceptions import UserError
+from odoo.http import request
+
+from ..utils.auth import AuthError, MicrosoftLogin
+
+_logger = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/o365_calendar_sync/oauth/callback"
+START_PATH = "/o365_calendar_sync/oauth/start"
+# A server action (views/res_users_views.xml) opening the user's own Preferences.
+PREFERENCES_URL = "/odoo/microsoft-365-preferences"
+SESSION_KEY = "o365_calendar_sync_flows"
+FLOW_LIFETIME = 900  # seconds a user may spend on Microsoft's consent page
+MAX_PENDING = 3  # sign-ins a session may have open at once (several tabs)
+
+
+def redirect_uri(env):
+    """The address to register in Azure as the app's redirect URI (Web platform)."""
+    return env["o365.config"]._public_base_url() + CALLBACK_PATH
+
+
+def _require_internal(user):
+    """Calendar sync is for employees: portal users get no sync account and no sign-in (S5)."""
+    if not user._is_internal():
+        _logger.warning("Microsoft 365 sign-in refused for non-internal user %s", user.id)
+        raise Forbidden("Only internal users can connect a Microsoft 365 calendar.")
+
+
+class O365OAuthController(http.Controller):
+    @http.route(START_PATH, type="http", auth="user", methods=["GET"])
+    def start(self, **_kw):
+        user = request.env.user
+        _require_internal(user)
+        account = request.env["o365.sync.account"]._for_user(user)
+        app = request.env["o365.config"]._azure_app()
+        try:
+            if app.missing():
+                raise AuthError(
+                    "Microsoft 365 is not set up yet (missing: {}): ask your administrator.".format(
+                        ", ".join(app.missing())
+                    )
+                )
+            with warnings.catch_warnings():
+                # MSAL recommends response_mode=form_post; but a cross-site POST does not
+                # carry Odoo's SameSite=Lax session cookie, and the session is what binds
+                # the answer to this user. The code in the query is single-use and
+                # useless without the PKCE verifier kept here.
+                warnings.filterwarnings("ignore", message="response_mode='form_post'", category=UserWarning)
+                flow = MicrosoftLogin(app).begin(redirect_uri(request.env), login_hint=user.email or None)
+        except AuthError as exc:
+            account.sudo().write({"last_error": str(exc)})
+            return request.redirect(PREFERENCES_URL)
+        now = time.time()
+        pending = {
+            state: entry
+            for state, entry in (request.session.get(SESSION_KEY) or {}).items()
+            if entry.get("uid") == user.id and now - entry.get("at", 0) < FLOW_LIFETIME
+        }
+        pending[flow["state"]] = {"uid": user.id, "at": now, "flow": flow}
+        newest = sorted(pending.items(), key=lambda item: item[1]["at"])[-MAX_PENDING:]
+        # Assigned anew (not mutated) so that the session store notices the change.
+        request.session[SESSION_KEY] = dict(newest)
+        return request.redirect(flow["auth_uri"], local=False)
+
+    @http.route(CALLBACK_PATH, type="http", auth="user", methods=["GET"])
+    def callback(self, **params):
+        user = request.env.user
+        _require_internal(user)
+        pending = dict(request.session.get(SESSION_KEY) or {})
+        entry = pending.pop(params.get("state") or "", None)
+        request.session[SESSION_KEY] = pending  # an answer is good once
+        account = request.env["o365.sync.account"]._for_user(user)
+        if (
+            entry is None
+            or entry.get("uid") != user.id
+            or entry.get("uid") != request.session.uid
+            or time.time() - entry.get("at", 0) > FLOW_LIFETIME
+        ):
+            _logger.warning("Microsoft 365 sign-in answer refused for user %s: unknown or foreign state", user.id)
+            account.sudo().write(
+                {
+                    "last_error": "This Microsoft 365 sign-in was not started by you in this browser, "
+                    "or took too long: press Connect again."
+                }
+            )
+            return request.redirect(PREFERENCES_URL)
+        try:
+            login = MicrosoftLogin(request.env["o365.config"]._azure_app())
+            login.complete(entry["flow"], params)
+            account._connect(login)
+        except (AuthError, UserError) as exc:
+            account.sudo().write({"last_error": str(exc)})
+        return request.redirect(PREFERENCES_URL)

@@ -1,0 +1,249 @@
+from datetime import timedelta
+
+from odoo import fields, models
+from odoo.tools import email_normalize
+
+from ..utils.event_payloads import (
+    Attendee,
+    MeetingData,
+    event_attendee_emails,
+    event_location,
+    meeting_event,
+    meeting_subject,
+    parse_graph_day,
+    parse_graph_time,
+)
+from .mail_activity import FROM_OUTLOOK
+
+# Fields whose ERP change updates a pushed meeting (SPEC A11, B10).
+PUSHED_FIELDS = {"name", "start", "stop", "allday", "location", "description", "partner_ids", "user_id"}
+
+
+class CalendarEvent(models.Model):
+    """ERP meetings in the organiser's Outlook calendar, with invitations (SPEC A10-A13, B10)."""
+
+    _inherit = "calendar.event"
+
+    o365_confirmed = fields.Boolean(
+        "Confirmed for Outlook", copy=False, readonly=True, help="Confirmed meetings are sent to Outlook."
+    )
+    o365_sync_error = fields.Text("Outlook Sync Error", compute="_compute_o365_sync_error")
+
+    def _compute_o365_sync_error(self):
+        failed = (
+            self.env["o365.push.queue"]
+            .sudo()
+            .search([("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "=", "failed")])
+        )
+        for event in self:
+            event.o365_sync_error = "\n".join(failed.filtered(lambda r, e=event: r.res_id == e.id).mapped("last_error"))
+
+    # -- Confirm (A10, A13) ----------------------------------------------------------------
+
+    def action_o365_confirm(self):
+        """Send the meeting to the organiser's Outlook, which invites every attendee."""
+        self.write({"o365_confirmed": True})
+        self._o365_ensure_attendee_activities()
+        self._o365_queue_changes()
+        return True
+
+    def _o365_internal_users(self):
+        self.ensure_one()
+        return self.partner_ids.user_ids.filtered(lambda u: not u.share) | self.user_id
+
+    def _o365_ensure_attendee_activities(self):
+        """A to-do for the organiser and every internal attendee (A13)."""
+        meeting_type = self.env.ref("mail.mail_activity_data_meeting", raise_if_not_found=False)
+        if not meeting_type:
+            return
+        Activity = self.env["mail.activity"].sudo()
+        for event in self.sudo():
+            have = event.activity_ids.user_id
+            model, res_id = (
+                (event.res_model, event.res_id) if event.res_model and event.res_id else (event._name, event.id)
+            )
+            values = [
+                {
+                    "res_model_id": self.env["ir.model"]._get_id(model),
+                    "res_id": res_id,
+                    "activity_type_id": meeting_type.id,
+                    "summary": event.name,
+                    "user_id": user.id,
+                    "date_deadline": fields.Date.to_date(event.start_date if event.allday else event.start),
+                    "calendar_event_id": event.id,
+                }
+                for user in event._o365_internal_users() - have
+            ]
+            if values:
+                Activity.with_context(mail_activity_quick_update=True).create(values)
+
+    # -- ORM: queue, never call Graph (E1) -------------------------------------------------
+
+    def write(self, vals):
+        previous = {event.id: event.user_id for event in self} if "user_id" in vals else {}
+        result = super().write(vals)
+        # no_mail_to_attendees: a write that replays a remote calendar's change (the
+        # inbound pull, like Odoo's own calendar syncs) is not pushed back (E4).
+        from_outside = self.env.context.get(FROM_OUTLOOK) or self.env.context.get("no_mail_to_attendees")
+        if PUSHED_FIELDS & set(vals) and not from_outside:
+            if "partner_ids" in vals:
+                self.filtered("o365_confirmed")._o365_ensure_attendee_activities()
+            self._o365_queue_changes(previous)
+        return result
+
+    def unlink(self):
+        Queue = self.env["o365.push.queue"].sudo()
+        Link = self.env["o365.event.link"].sudo()
+        for event in self:
+            for account in Queue._accounts_holding(event):
+                link = Link.search(
+                    [("account_id", "=", account.id), ("res_model", "=", event._name), ("res_id", "=", event.id)],
+                    limit=1,
+                )
+                if link.origin != "outlook":  # deleting a logged Outlook meeting in Odoo cancels nothing
+                    Queue._enqueue(account, event, "delete")
+        return super().unlink()
+
+    def _o365_organiser_account(self):
+        self.ensure_one()
+        account = self.env["o365.sync.account"].sudo().search([("user_id", "=", self.user_id.id)], limit=1)
+        return account if account and account._is_syncing() else None
+
+    def _o365_queue_changes(self, previous_organisers=None):
+        Queue = self.env["o365.push.queue"].sudo()
+        Link = self.env["o365.event.link"].sudo()
+        for event in self.sudo():
+            account = event._o365_organiser_account()
+            target = None
+            if account:
+                link = Link.search(
+                    [("account_id", "=", account.id), ("res_model", "=", event._name), ("res_id", "=", event.id)],
+                    limit=1,
+                )
+                if link.origin == "outlook":
+                    target = account  # B10: a meeting logged from the organiser's mailbox
+                elif (
+                    event.o365_confirmed
+                    and account.sync_meetings
+                    and not (account.sync_started_at and event.create_date < account.sync_started_at)
+                ):
+                    target = account
+            old_organiser = (previous_organisers or {}).get(event.id)
+            if old_organiser and old_organiser != event.user_id:
+                for holder in Queue._accounts_holding(event):
+                    if holder.user_id == old_organiser and holder != target:
+                        Queue._enqueue(holder, event, "delete")
+            if target:
+                Queue._enqueue(target, event, "upsert")
+
+    # -- the event (A10, A11) --------------------------------------------------------------
+
+    def _o365_company_name(self):
+        """The customer's company: of the external attendees, else of the record the meeting is about."""
+        self.ensure_one()
+        internal = self._o365_internal_users().partner_id
+        externals = self.partner_ids - internal
+        names = {p.commercial_partner_id.name for p in externals if p.commercial_partner_id.is_company}
+        if len(names) == 1:
+            return names.pop()
+        if self.res_model == "res.partner" and self.res_id:
+            partner = self.env["res.partner"].browse(self.res_id).exists()
+            if partner.commercial_partner_id.is_company:
+                return partner.commercial_partner_id.name
+        return self.user_id.company_id.name or self.env.company.name
+
+    def _o365_graph_payload(self, account):
+        self.ensure_one()
+        link = (
+            self.env["o365.event.link"]
+            .sudo()
+            .search(
+                [("account_id", "=", account.id), ("res_model", "=", self._name), ("res_id", "=", self.id)], limit=1
+            )
+        )
+        if link.origin == "outlook":
+            subject = self.name or ""
+        else:
+            subject = meeting_subject(self.name or "", self._o365_company_name())
+        mailbox = (account.mailbox_address or "").lower()
+        attendees = [
+            Attendee(name=p.name or "", email=p.email_normalized or p.email)
+            for p in self.partner_ids
+            if (p.email_normalized or p.email) and (p.email_normalized or "").lower() != mailbox
+        ]
+        data = MeetingData(
+            subject=subject,
+            start=fields.Datetime.to_datetime(self.start_date) if self.allday else self.start,
+            end=fields.Datetime.to_datetime(self.stop_date) if self.allday else self.stop,
+            all_day=self.allday,
+            location=self.location or "",
+            description_html=self.description or "",
+            attendees=attendees,
+        )
+        return meeting_event(data)
+
+    # -- Outlook's side (A12) ---------------------------------------------------------------
+
+    def _o365_apply_outlook_change(self, link, event):
+        """Start, end, location and added attendees flow back; subject and notes do not (A12).
+
+        Meetings logged from Outlook (origin 'outlook') belong to the inbound side (B10).
+        """
+        if link.origin != "odoo":
+            parent = getattr(super(), "_o365_apply_outlook_change", None)
+            return parent(link, event) if parent else None
+        meeting = self.exists()
+        if not meeting:
+            return None
+        values = {}
+        if event.get("isAllDay"):
+            start, last = parse_graph_day(event["start"]), parse_graph_day(event["end"])
+            last = max(start, last - timedelta(days=1))  # Graph's all-day end is exclusive
+            if not meeting.allday or meeting.start_date != start or meeting.stop_date != last:
+                values.update({"allday": True, "start_date": start, "stop_date": last})
+        else:
+            start, stop = parse_graph_time(event.get("start")), parse_graph_time(event.get("end"))
+            if start and stop and (meeting.allday or start != meeting.start or stop != meeting.stop):
+                values.update({"allday": False, "start": start, "stop": stop})
+        if "location" in event and event_location(event) != (meeting.location or ""):
+            values["location"] = event_location(event)
+        known = {email_normalize(p.email or "") for p in meeting.partner_ids}
+        added = event_attendee_emails(event) - known - {False, ""}
+        if added:
+            partners = self.env["res.partner"].sudo().search([("email_normalized", "in", list(added))])
+            # One contact per address, never a new contact (as in B2).
+            chosen = {p.email_normalized: p for p in partners.sorted("id", reverse=True)}
+            if chosen:
+                values["partner_ids"] = [(4, p.id) for p in chosen.values()]
+        if values:
+            meeting.sudo().with_context(**{FROM_OUTLOOK: True}).write(values)
+            if "partner_ids" in values:
+                meeting._o365_ensure_attendee_activities()
+        if event.get("changeKey"):
+            link.sudo().change_key = event["changeKey"]
+        return None
+
+    def _o365_apply_outlook_removal(self, link):
+        if link.origin != "odoo":
+            parent = getattr(super(), "_o365_apply_outlook_removal", None)
+            return parent(link) if parent else None
+        meeting = self.exists()
+        if meeting:
+            meeting.sudo().with_context(**{FROM_OUTLOOK: True}).write({"o365_confirmed": False})
+            meeting.message_post(
+                body=self.env._("The meeting was deleted in Outlook; it is no longer sent there."),
+                subtype_xmlid="mail.mt_note",
+            )
+            self.env["o365.push.queue"]._forget(link.account_id, meeting)
+        link.sudo().unlink()
+        return None
+
+    def _o365_push_failed(self, account, message):
+        self.ensure_one()
+        self.sudo().message_post(body=message, subtype_xmlid="mail.mt_note")
+
+    def action_o365_retry_now(self):
+        self.env["o365.push.queue"].sudo().search(
+            [("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "=", "failed")]
+        ).action_retry_now()
+        return True

@@ -1,0 +1,51 @@
+from odoo import api, models
+
+from ..utils.email_domains import domain_of, parse_domains
+from ..utils.settings import (
+    MICROSOFT_GRAPH_ENDPOINT,
+    MICROSOFT_LOGIN_ENDPOINT,
+    AzureAppSettings,
+)
+
+PARAM_PREFIX = "o365_calendar_sync."
+
+
+class O365Config(models.AbstractModel):
+    """Reads the administrator's settings (SPEC S1) into plain values."""
+
+    _name = "o365.config"
+    _description = "Microsoft 365 sync settings reader"
+
+    @api.model
+    def _param(self, key, default=""):
+        return self.env["ir.config_parameter"].sudo().get_param(PARAM_PREFIX + key) or default
+
+    @api.model
+    def _azure_app(self):
+        return AzureAppSettings(
+            client_id=self._param("client_id"),
+            client_secret=self._param("client_secret"),
+            tenant=self._param("tenant", "common"),
+            login_endpoint=self._param("login_endpoint", MICROSOFT_LOGIN_ENDPOINT),
+            graph_endpoint=self._param("graph_endpoint", MICROSOFT_GRAPH_ENDPOINT),
+            ca_bundle=self._param("ca_bundle"),
+        )
+
+    @api.model
+    def _public_base_url(self):
+        return (
+            self._param("public_base_url") or self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        ).rstrip("/")
+
+    @api.model
+    def _org_domains(self):
+        """Organisation domains: the setting, or those of companies and internal users."""
+        configured = parse_domains(self._param("org_domains"))
+        return configured or self._default_org_domains()
+
+    @api.model
+    def _default_org_domains(self):
+        companies = self.env["res.company"].sudo().search([("email", "!=", False)])
+        users = self.env["res.users"].sudo().search([("share", "=", False), ("email", "!=", False)])
+        emails = companies.mapped("email") + users.mapped("email")
+        return parse_domains(",".join(filter(None, map(domain_of, emails))))

@@ -1,0 +1,26 @@
+from odoo import fields, models
+
+
+class O365EventLink(models.Model):
+    """An Odoo record and its Outlook event in one mailbox.
+
+    Graph event ids are per mailbox (an organiser's meeting has another id in each
+    attendee's calendar), so a record has one link per mailbox, never a single id
+    on the record itself (the lesson of odoo/odoo#148011).
+    """
+
+    _name = "o365.event.link"
+    _description = "Outlook Event Link"
+    _rec_name = "graph_event_id"
+
+    account_id = fields.Many2one("o365.sync.account", required=True, ondelete="cascade", index=True)
+    res_model = fields.Char("Odoo Model", required=True, index=True)
+    res_id = fields.Many2oneReference("Odoo Record", model_field="res_model", required=True, index=True)
+    graph_event_id = fields.Char("Outlook Event ID", index=True, copy=False)
+    ical_uid = fields.Char("iCalUId", index=True, copy=False, help="Same for every copy of one meeting (SPEC B12).")
+    change_key = fields.Char(copy=False, help="Graph changeKey of the last version Odoo wrote or read (SPEC E4).")
+    origin = fields.Selection([("odoo", "Odoo"), ("outlook", "Outlook")], required=True, default="odoo")
+
+    _sql_constraints = [
+        ("event_unique", "UNIQUE(account_id, graph_event_id)", "An Outlook event is linked once per mailbox."),
+    ]

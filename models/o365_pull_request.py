@@ -1,0 +1,53 @@
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+KINDS = [
+    ("pull", "Pull changes"),
+    ("resync", "Full resync"),
+    ("renew", "Renew subscription"),
+    ("recreate", "Recreate subscription"),
+]
+
+
+class O365PullRequest(models.Model):
+    """Work the notification controller leaves for the pull job (SPEC E3).
+
+    Kept out of the account row on purpose: a pull holds that row locked for its
+    whole run (FOR NO KEY UPDATE), and a webhook must never wait for it. One row
+    per (account, kind), so a storm of notifications is one pending pull.
+    """
+
+    _name = "o365.pull.request"
+    _description = "Pending Outlook Pull"
+    _log_access = False
+
+    account_id = fields.Many2one("o365.sync.account", required=True, ondelete="cascade", index=True)
+    kind = fields.Selection(KINDS, required=True, default="pull")
+    requested_at = fields.Datetime(required=True, default=fields.Datetime.now)
+
+    _sql_constraints = [
+        ("account_kind_unique", "UNIQUE(account_id, kind)", "One pending request of a kind per account.")
+    ]
+
+    @api.model
+    def _request(self, account_ids, kind="pull"):
+        """Record the wish; return the ids of accounts that had no such wish pending yet."""
+        if not account_ids:
+            return []
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO o365_pull_request (account_id, kind, requested_at)
+                   SELECT unnest(%s::int[]), %s, now() at time zone 'UTC'
+                   ON CONFLICT (account_id, kind) DO NOTHING
+                   RETURNING account_id""",
+                list(account_ids),
+                kind,
+            )
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _take(self, account):
+        """Remove and return the kinds pending for ``account`` (the caller holds its row lock)."""
+        self.env.cr.execute(SQL("DELETE FROM o365_pull_request WHERE account_id = %s RETURNING kind", account.id))
+        return {row[0] for row in self.env.cr.fetchall()}

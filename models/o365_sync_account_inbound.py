@@ -1,0 +1,432 @@
+"""Outlook -> Odoo: webhook subscription, queued delta pulls, page ingestion (SPEC B, E3, E4)."""
+
+import logging
+import secrets
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..utils import event_filters
+from ..utils.auth import AuthError
+from ..utils.graph_client import GraphError
+from ..utils.meeting_mapping import Directory
+
+_logger = logging.getLogger(__name__)
+
+SYSTEM_ONLY = "base.group_system"
+NOTIFICATION_ROUTE = "/o365_calendar_sync/notifications"
+LIFECYCLE_ROUTE = "/o365_calendar_sync/notifications/lifecycle"
+# Under the legacy 4,230-minute cap (facts §3.1) so either service generation accepts it.
+SUBSCRIPTION_MINUTES = 4200
+RENEW_BEFORE = timedelta(hours=36)
+PAGE_SIZE = 100
+WINDOW_BEFORE_START = timedelta(days=1)
+WINDOW_AHEAD = timedelta(days=365)
+# A new round (fresh window) once the stored window reaches less than this far ahead.
+WINDOW_MIN_AHEAD = timedelta(days=330)
+# The safety net: a syncing account not pulled for this long is pulled by the cron.
+SAFETY_PULL_AFTER = timedelta(minutes=15)
+RESET_CODES = frozenset({"syncstatenotfound", "resyncrequired"})
+
+
+def _is_sync_reset(error):
+    """410 Gone / SyncStateNotFound / resyncRequired: the delta token is dead, start a new round."""
+    return error.status == 410 or (error.code or "").lower() in RESET_CODES
+
+
+class O365SyncAccount(models.Model):
+    _inherit = "o365.sync.account"
+
+    delta_window_end = fields.Datetime(groups=SYSTEM_ONLY, copy=False)
+    last_pull_at = fields.Datetime("Last Outlook Pull", readonly=True, copy=False)
+
+    # -- lifecycle hooks (S3, S4) -------------------------------------------------------
+
+    def _on_sync_started(self):
+        """Queue the subscription and the first pull for the pull job, after commit.
+
+        Creating a subscription makes Graph call our notification URL back before
+        it answers; done inside the Start Syncing request, that request would wait
+        on Graph, and a notification could arrive before the secret is committed.
+        """
+        result = super()._on_sync_started()
+        for account in self:
+            account.sudo().write({"delta_link": False, "delta_window_end": False})
+            account._o365_request("recreate")
+        return result
+
+    def _on_sync_stopped(self):
+        result = super()._on_sync_stopped()
+        for account in self:
+            account._o365_unsubscribe()
+            self.env["o365.pull.request"].sudo().search([("account_id", "=", account.id)]).unlink()
+            account.sudo().write({"delta_link": False, "delta_window_end": False})
+        return result
+
+    # -- subscriptions (E3) -------------------------------------------------------------
+
+    def _o365_notification_urls(self):
+        base = self.env["o365.config"]._public_base_url()
+        return base + NOTIFICATION_ROUTE, base + LIFECYCLE_ROUTE
+
+    def _o365_report_error(self, what, exc):
+        """Plain words in the user's sync status; never a token (S5)."""
+        message = f"{what}: {exc}"
+        _logger.warning("o365 account %s: %s", self.id, message)
+        self.sudo().write({"last_error": message})
+
+    def _o365_subscribe(self):
+        """Create the change-notification subscription (replacing any previous one)."""
+        self.ensure_one()
+        account = self.sudo()
+        notify_url, lifecycle_url = self._o365_notification_urls()
+        secret = secrets.token_urlsafe(32)
+        try:
+            client = self._graph_client()
+            if account.subscription_id:
+                try:
+                    client.delete_subscription(account.subscription_id)
+                except GraphError as exc:
+                    if exc.status != 404:
+                        raise
+            # Store the secret first: Graph validates the URL before answering.
+            account.write({"subscription_secret": secret, "subscription_id": False})
+            expires = fields.Datetime.now() + timedelta(minutes=SUBSCRIPTION_MINUTES)
+            sub = client.create_subscription(notify_url, secret, expires, lifecycle_url=lifecycle_url)
+        except (AuthError, GraphError) as exc:
+            self._o365_report_error(self.env._("Outlook change notifications could not be set up"), exc)
+            return False
+        account.write(
+            {
+                "subscription_id": sub["id"],
+                "subscription_expires_at": event_filters.parse_graph_stamp(sub.get("expirationDateTime")) or expires,
+            }
+        )
+        return True
+
+    def _o365_renew_subscription(self):
+        self.ensure_one()
+        account = self.sudo()
+        if not account.subscription_id:
+            return self._o365_subscribe()
+        try:
+            client = self._graph_client()
+            expires = fields.Datetime.now() + timedelta(minutes=SUBSCRIPTION_MINUTES)
+            sub = client.renew_subscription(account.subscription_id, expires)
+        except GraphError as exc:
+            if exc.status == 404:  # gone on Graph's side: make a new one
+                return self._o365_subscribe()
+            self._o365_report_error(self.env._("Outlook change notifications could not be renewed"), exc)
+            return False
+        except AuthError as exc:
+            self._o365_report_error(self.env._("Outlook change notifications could not be renewed"), exc)
+            return False
+        account.write(
+            {"subscription_expires_at": event_filters.parse_graph_stamp(sub.get("expirationDateTime")) or expires}
+        )
+        return True
+
+    def _o365_unsubscribe(self):
+        self.ensure_one()
+        account = self.sudo()
+        if account.subscription_id:
+            try:
+                self._graph_client().delete_subscription(account.subscription_id)
+            except GraphError as exc:
+                if exc.status != 404:
+                    self._o365_report_error(self.env._("Outlook change notifications could not be removed"), exc)
+            except AuthError as exc:
+                self._o365_report_error(self.env._("Outlook change notifications could not be removed"), exc)
+        account.write({"subscription_id": False, "subscription_secret": False, "subscription_expires_at": False})
+
+    @api.model
+    def _cron_renew_subscriptions(self):
+        """Renew subscriptions before they expire; recreate missing ones."""
+        soon = fields.Datetime.now() + RENEW_BEFORE
+        accounts = (
+            self.sudo()
+            .search([("sync_state", "=", "running"), ("connection_state", "=", "connected")])
+            .filtered(
+                lambda a: not a.subscription_id or not a.subscription_expires_at or a.subscription_expires_at < soon
+            )
+        )
+        for account in accounts:
+            account._o365_renew_subscription()
+
+    # -- queued pulls (E3, E6) ------------------------------------------------------------
+
+    def _o365_request(self, kind="pull"):
+        """Queue work for the pull job and wake it; no Graph call here."""
+        new = self.env["o365.pull.request"].sudo()._request(self.ids, kind)
+        if new:
+            self.env.ref("o365_calendar_sync.ir_cron_o365_pull").sudo()._trigger()
+        return new
+
+    def _o365_lock(self):
+        """Row lock so one account's pull never runs twice at once (like google_calendar)."""
+        self.env.cr.execute(
+            SQL("SELECT id FROM o365_sync_account WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", self.id)
+        )
+        return bool(self.env.cr.fetchone())
+
+    @api.model
+    def _cron_pull(self):
+        """Run queued pulls; also pull syncing accounts not heard of lately (missed notifications)."""
+        stale = fields.Datetime.now() - SAFETY_PULL_AFTER
+        due = self.sudo().search(
+            [
+                ("sync_state", "=", "running"),
+                ("connection_state", "=", "connected"),
+                "|",
+                ("last_pull_at", "=", False),
+                ("last_pull_at", "<", stale),
+            ]
+        )
+        Request = self.env["o365.pull.request"].sudo()
+        Request._request(due.ids, "pull")
+        self.env.cr.execute("SELECT DISTINCT account_id FROM o365_pull_request ORDER BY account_id")
+        accounts = self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
+        for account in accounts:
+            account._o365_run_requests()
+
+    def _o365_run_requests(self):
+        """Do what is queued for this account, under its row lock; failures stay with it (E6)."""
+        self.ensure_one()
+        account = self.sudo()
+        if not account._o365_lock():
+            return False  # another worker is on it; its requests wait for the next run
+        kinds = self.env["o365.pull.request"].sudo()._take(account)
+        if not account._is_syncing():
+            return False
+        try:
+            with self.env.cr.savepoint():
+                if "recreate" in kinds:
+                    account._o365_subscribe()
+                elif "renew" in kinds:
+                    account._o365_renew_subscription()
+                account._o365_pull(full="resync" in kinds)
+        except (AuthError, GraphError) as exc:
+            account._o365_report_error(self.env._("Reading your Outlook calendar failed"), exc)
+            if isinstance(exc, GraphError) and exc.transient:
+                self.env["o365.pull.request"].sudo()._request(account.ids, "pull")
+            return False
+        except Exception:  # pylint: disable=broad-except
+            # A bug met on one user's data must not stall everyone else's pull (E6).
+            _logger.exception("o365 account %s: pull failed", account.id)
+            account.sudo().write({"last_error": self.env._("Reading your Outlook calendar failed unexpectedly.")})
+            return False
+        return True
+
+    # -- delta rounds (E3, E4) ------------------------------------------------------------
+
+    def _o365_window(self):
+        now = fields.Datetime.now()
+        start = (self.sync_started_at or now) - WINDOW_BEFORE_START
+        return start, now + WINDOW_AHEAD
+
+    def _o365_pull(self, full=False):
+        """One delta round: page through nextLinks, keep the deltaLink, ingest every page."""
+        self.ensure_one()
+        account = self.sudo()
+        client = self._graph_client()
+        link = False if full else account.delta_link
+        now = fields.Datetime.now()
+        if link and account.delta_window_end and account.delta_window_end < now + WINDOW_MIN_AHEAD:
+            link = False  # rolling window: a token's window is fixed, so start a new round
+        for attempt in (1, 2):
+            fresh_round = not link
+            start, end = account._o365_window()
+            seen = set()
+            try:
+                for events, delta_link in client.calendar_view_delta(
+                    link or None, start=start, end=end, page_size=PAGE_SIZE, time_zone="UTC"
+                ):
+                    seen.update(e.get("id") for e in events)
+                    account._o365_ingest_page(events, client)
+                    if delta_link:
+                        vals = {"delta_link": delta_link}
+                        if fresh_round:
+                            vals["delta_window_end"] = end
+                        account.write(vals)
+                break
+            except GraphError as exc:
+                if attempt == 1 and _is_sync_reset(exc):
+                    _logger.info("o365 account %s: delta token expired (%s), new round", account.id, exc.code)
+                    account.write({"delta_link": False})
+                    link = False
+                    continue
+                raise
+        if fresh_round:
+            # A new round lists what exists now; deletions made while no token was
+            # valid show up only as missing events.
+            account._o365_reconcile_missing(seen, client, start, end)
+        account.write(
+            {"last_pull_at": fields.Datetime.now(), "last_success_at": fields.Datetime.now(), "last_error": False}
+        )
+        return True
+
+    def _o365_reconcile_missing(self, seen, client, start, end):
+        Link = self.env["o365.event.link"].sudo()
+        links = Link.search(
+            [("account_id", "=", self.id), ("origin", "=", "outlook"), ("res_model", "=", "calendar.event")]
+        )
+        missing = links.filtered(lambda lk: lk.graph_event_id not in seen)
+        if not missing:
+            return
+        events = self.env["calendar.event"].sudo().browse(missing.mapped("res_id")).exists()
+        in_window = {e.id for e in events if e.active and e.stop and e.stop >= start and e.start <= end}
+        for link in missing.filtered(lambda lk: lk.res_id in in_window):
+            self._o365_handle_removed(link, client)
+
+    # -- ingestion (B1-B14) ---------------------------------------------------------------
+
+    def _o365_directory(self, addresses):
+        """Contacts and internal users for a page's addresses, in ONE query (B2).
+
+        A contact is a partner with that normalised email and no internal user; an
+        internal user is matched through their partner. Lowest id wins on duplicates,
+        individuals before companies.
+        """
+        directory = Directory()
+        if not addresses:
+            return directory
+        self.env.cr.execute(
+            SQL(
+                """SELECT p.id, p.email_normalized, p.is_company, c.id, c.is_company, u.id
+                     FROM res_partner p
+                     JOIN res_partner c ON c.id = COALESCE(p.commercial_partner_id, p.id)
+                LEFT JOIN res_users u ON u.partner_id = p.id AND u.active AND NOT u.share
+                    WHERE p.active AND p.email_normalized = ANY(%s)
+                 ORDER BY p.is_company, p.id""",
+                list(addresses),
+            )
+        )
+        org_domains = set(self.env["o365.config"]._org_domains())
+        for partner_id, email, _is_company, company_id, company_is_company, user_id in self.env.cr.fetchall():
+            if user_id:
+                directory.users.setdefault(email, (user_id, partner_id))
+            elif email.rpartition("@")[2] not in org_domains:
+                directory.contacts.setdefault(email, partner_id)
+                directory.companies[partner_id] = company_id if company_is_company else None
+        return directory
+
+    def _o365_ingest_page(self, events, client=None):
+        """Apply one delta page; the per-page lookups are batched (links, exclusions, contacts)."""
+        self.ensure_one()
+        Link = self.env["o365.event.link"].sudo()
+        Exclusion = self.env["o365.event.exclusion"].sudo()
+        ids = [e["id"] for e in events if e.get("id")]
+        links = {
+            lk.graph_event_id: lk for lk in Link.search([("account_id", "=", self.id), ("graph_event_id", "in", ids)])
+        }
+        org_domains = self.env["o365.config"]._org_domains()
+        unlinked = [e for e in events if e.get("id") not in links and not event_filters.is_removed(e)]
+        linked_live = [e for e in events if e.get("id") in links and not event_filters.is_removed(e)]
+        directory = self._o365_directory(event_filters.page_addresses(unlinked + linked_live, org_domains))
+        excluded = Exclusion._excluded_ids(self, [e["id"] for e in unlinked])
+        uids = list({e["iCalUId"] for e in unlinked if e.get("iCalUId")})
+        copies = {}
+        if uids:
+            for lk in Link.search([("ical_uid", "in", uids), ("account_id", "!=", self.id)], order="id"):
+                copies.setdefault(lk.ical_uid, lk)
+        for event in events:
+            event_id = event.get("id")
+            if not event_id:
+                continue
+            link = links.get(event_id)
+            if event_filters.is_removed(event):
+                if link:
+                    self._o365_handle_removed(link, client)
+                continue
+            if link:
+                self._o365_handle_linked(link, event, directory)
+                continue
+            if event_id in excluded or not self.sync_events:
+                continue
+            self._o365_handle_new(event, directory, org_domains, copies)
+
+    def _o365_handle_linked(self, link, event, directory):
+        if event.get("changeKey") and event["changeKey"] == link.change_key:
+            return  # E4: our own write read back, or a replay
+        record = self.env[link.res_model].sudo().browse(link.res_id).exists()
+        if not record:
+            link.unlink()
+            return
+        if event_filters.is_cancelled(event):
+            if hasattr(record, "_o365_apply_outlook_removal"):
+                # The organiser cancelled it: the whole meeting goes, whoever's copy told us.
+                record.with_context(o365_cancelled=True)._o365_apply_outlook_removal(link)
+            if link.exists():
+                link.change_key = event.get("changeKey")
+            return
+        if link.origin == "outlook" and link.res_model == "calendar.event":
+            record._o365_apply_outlook_update(link, event, directory)
+        elif hasattr(record, "_o365_apply_outlook_change"):
+            record._o365_apply_outlook_change(link, event)
+        else:
+            link.change_key = event.get("changeKey")
+
+    def _o365_handle_removed(self, link, client):
+        """A tombstone: deleted, or only moved out of the window (facts §2.1): ask Graph which."""
+        record = self.env[link.res_model].sudo().browse(link.res_id).exists()
+        if not record:
+            link.unlink()
+            return
+        current = None
+        if client is not None:
+            try:
+                current = client.get_event(link.graph_event_id)
+            except GraphError as exc:
+                if exc.status != 404:
+                    raise
+        if current and not event_filters.is_cancelled(current):
+            directory = self._o365_directory(
+                event_filters.page_addresses([current], self.env["o365.config"]._org_domains())
+            )
+            self._o365_handle_linked(link, current, directory)
+        elif hasattr(record, "_o365_apply_outlook_removal"):
+            record._o365_apply_outlook_removal(link)
+
+    def _o365_handle_new(self, event, directory, org_domains, copies):
+        """The B pipeline for an event Odoo has no record of."""
+        copy_of = copies.get(event.get("iCalUId"))
+        if copy_of and copy_of.origin == "odoo":
+            return  # an ERP meeting's copy in an attendee's mailbox: the ERP side owns it
+        ok, reason = event_filters.decide(
+            event,
+            sync_started_at=self.sync_started_at,
+            org_domains=org_domains,
+            category_filter=self._category_filter(),
+            known_contacts=set(directory.contacts),
+        )
+        if not ok:
+            if reason in event_filters.STICKY_REASONS:
+                self.env["o365.event.exclusion"].sudo()._exclude(self, event["id"], reason)
+            return
+        Meeting = self.env["calendar.event"].sudo()
+        if copy_of and copy_of.res_model == "calendar.event":
+            meeting = Meeting.browse(copy_of.res_id).exists()
+            if meeting:
+                # B12: one meeting, one record; this mailbox's copy links to it.
+                link = self._o365_link(meeting, event)
+                meeting._o365_apply_outlook_update(link, event, directory)
+                return
+        Meeting._o365_log_from_outlook(self, event, directory, org_domains)
+
+    def _o365_link(self, record, event):
+        return (
+            self.env["o365.event.link"]
+            .sudo()
+            .create(
+                {
+                    "account_id": self.id,
+                    "res_model": record._name,
+                    "res_id": record.id,
+                    "graph_event_id": event["id"],
+                    "ical_uid": event.get("iCalUId"),
+                    "change_key": event.get("changeKey"),
+                    "origin": "outlook",
+                }
+            )
+        )

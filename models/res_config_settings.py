@@ -1,0 +1,99 @@
+from odoo import api, fields, models
+
+from ..controllers.oauth import CALLBACK_PATH
+from ..utils.connection_check import check_connection
+from ..utils.email_domains import parse_domains
+from ..utils.settings import MICROSOFT_GRAPH_ENDPOINT, MICROSOFT_LOGIN_ENDPOINT, AzureAppSettings
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    o365_client_id = fields.Char("Azure Client ID", config_parameter="o365_calendar_sync.client_id")
+    o365_client_secret = fields.Char("Azure Client Secret", config_parameter="o365_calendar_sync.client_secret")
+    o365_tenant = fields.Char(
+        "Azure Tenant",
+        config_parameter="o365_calendar_sync.tenant",
+        default="common",
+        help="Directory (tenant) ID or domain of your organisation, or 'common'.",
+    )
+    o365_org_domains = fields.Char(
+        "Organisation Email Domains",
+        help="Comma-separated. Participants with these domains are internal; "
+        "events with internal participants only are never logged in Odoo.",
+    )
+    o365_public_base_url = fields.Char(
+        "Public Base URL",
+        config_parameter="o365_calendar_sync.public_base_url",
+        help="Address Microsoft redirects users to after sign-in and sends change "
+        "notifications to. Defaults to the web.base.url system parameter.",
+    )
+    o365_login_endpoint = fields.Char(
+        "Login Endpoint",
+        config_parameter="o365_calendar_sync.login_endpoint",
+        default=MICROSOFT_LOGIN_ENDPOINT,
+    )
+    o365_graph_endpoint = fields.Char(
+        "Graph Endpoint",
+        config_parameter="o365_calendar_sync.graph_endpoint",
+        default=MICROSOFT_GRAPH_ENDPOINT,
+    )
+    o365_ca_bundle = fields.Char(
+        "CA Bundle",
+        config_parameter="o365_calendar_sync.ca_bundle",
+        help="Path of a PEM file to trust for the endpoints above (a private or "
+        "emulated Microsoft 365). Leave empty for Microsoft's own endpoints.",
+    )
+    o365_redirect_uri = fields.Char(
+        "Redirect URI",
+        compute="_compute_o365_redirect_uri",
+        help="Register this address in Azure: App registration > Authentication > Web > Redirect URIs.",
+    )
+
+    @api.depends("o365_public_base_url")
+    def _compute_o365_redirect_uri(self):
+        fallback = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        for settings in self:
+            base = (settings.o365_public_base_url or fallback or "").strip().rstrip("/")
+            settings.o365_redirect_uri = base + CALLBACK_PATH
+
+    def _o365_app(self):
+        """The Azure app as typed in the form, saved or not."""
+        self.ensure_one()
+        return AzureAppSettings(
+            client_id=(self.o365_client_id or "").strip(),
+            client_secret=self.o365_client_secret or "",
+            tenant=(self.o365_tenant or "common").strip(),
+            login_endpoint=(self.o365_login_endpoint or MICROSOFT_LOGIN_ENDPOINT).strip(),
+            graph_endpoint=(self.o365_graph_endpoint or MICROSOFT_GRAPH_ENDPOINT).strip(),
+            ca_bundle=(self.o365_ca_bundle or "").strip(),
+        )
+
+    def action_o365_test_connection(self):
+        """S1: check the settings against the real endpoints and say what is wrong in plain words."""
+        self.ensure_one()
+        result = check_connection(self._o365_app(), self.o365_redirect_uri)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Microsoft 365 connection works")
+                if result.ok
+                else self.env._("Microsoft 365 connection problem"),
+                "message": result.text,
+                "type": "success" if result.ok else "danger",
+                "sticky": not result.ok,
+            },
+        }
+
+    @api.model
+    def get_values(self):
+        res = super().get_values()
+        res["o365_org_domains"] = ", ".join(self.env["o365.config"]._org_domains())
+        return res
+
+    def set_values(self):
+        res = super().set_values()
+        domains = ", ".join(parse_domains(self.o365_org_domains))
+        self.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.org_domains", domains)
+        return res
