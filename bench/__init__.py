@@ -1,0 +1,1 @@
+# Benchmark harness (tools/bench.sh); not part of the Odoo module, which never imports it.

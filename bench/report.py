@@ -1,0 +1,475 @@
+"""Write bench/REPORT.md and bench/report.png from the scenario results of ONE run.
+
+Every figure comes from the JSON the scenario processes wrote in that run; a
+scenario that did not run or failed is shown as such, never filled in.
+"""
+
+import statistics
+
+SCENARIO_TITLES = {
+    "push": "1. Push: one user, activity changes",
+    "msc_push": "1. Push: microsoft_calendar, calendar.event changes",
+    "pull": "2. Pull: new Outlook events of one user",
+    "msc_pull": "2. Pull: microsoft_calendar, same events",
+    "latency": "3. Latency: Outlook change to Odoo record",
+    "scale": "4. Scale: users x changes, 1 and 2 workers",
+}
+
+# Near-linear: the second worker adds at least 85 % of the first one's throughput.
+NEAR_LINEAR = 1.7
+
+
+def _ok(result):
+    return bool(result) and result.get("status") == "ok"
+
+
+def _f(value, digits=2, unit=""):
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}{unit}"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def _ratio(a, b):
+    if not a or not b:
+        return None
+    return a / b
+
+
+def _row(label, engine, work, m, verified):
+    graph = m.get("graph") or {}
+    return (
+        f"| {label} | {engine} | {work} | {_f(graph.get('http'))} | {_f(graph.get('operations'))} | "
+        f"{_f(m.get('wall_s'), 2, ' s')} | {_f(m.get('odoo_cpu_s'), 2, ' s')} | {_f(m.get('sql_queries'))} | "
+        f"{_f(m.get('peak_rss_mb'), 0, ' MB')} | {'yes' if verified else 'NO'} |"
+    )
+
+
+def main_table(results):
+    lines = [
+        "| Scenario | Engine | Work | Graph HTTP requests | Graph operations | Wall time | Odoo CPU | SQL queries"
+        " | Peak memory (RSS) | Result checked |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for name in ("push", "msc_push", "pull", "msc_pull", "latency", "scale"):
+        r = results.get(name)
+        title = SCENARIO_TITLES[name]
+        engine = "microsoft_calendar (Odoo)" if name.startswith("msc") else "o365_calendar_sync"
+        if not _ok(r):
+            reason = (r or {}).get("error") or (r or {}).get("reason") or "not run"
+            lines.append(f"| {title} | {engine} | not run: {reason.splitlines()[0][:160]} | | | | | | | |")
+            continue
+        if name in ("push", "msc_push"):
+            work = f"{r['changes']:,} changes ({r['creates']} creates, {r['edits']} edits, {r['deletes']} deletes)"
+            lines.append(_row(title, engine, work, r["total"], r["verified"]))
+        elif name in ("pull", "msc_pull"):
+            kept = r.get("logged", r.get("imported"))
+            work = f"{r['events']:,} events, {r['with_contact']:,} with a matching contact; {kept:,} recorded in Odoo"
+            lines.append(_row(title, engine, work, r["total"], r["verified"]))
+        elif name == "latency":
+            work = f"{r['samples']} Outlook changes, one at a time (odoo-bin process figures)"
+            lines.append(_row(title, engine, work, r["total"], r["verified"]))
+        else:
+            for key in ("one_worker", "two_workers"):
+                run = r[key]
+                work = f"{run['users']} users x {r['changes_per_user']} changes, {run['workers']} worker(s)"
+                lines.append(_row(title, engine, work, run, run["verified"]))
+    return "\n".join(lines)
+
+
+def side_by_side(results):
+    lines = [
+        "| Work | Measure | o365_calendar_sync | microsoft_calendar | microsoft_calendar / ours |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for ours, theirs, label in (("push", "msc_push", "Push"), ("pull", "msc_pull", "Pull")):
+        a, b = results.get(ours), results.get(theirs)
+        if not (_ok(a) and _ok(b)):
+            lines.append(f"| {label} | not compared: one side did not run | | | |")
+            continue
+        ma, mb = a["total"], b["total"]
+        for measure, va, vb, unit, digits in (
+            ("Graph HTTP requests", ma["graph"]["http"], mb["graph"]["http"], "", 0),
+            ("Graph operations", ma["graph"]["operations"], mb["graph"]["operations"], "", 0),
+            ("Wall time", ma["wall_s"], mb["wall_s"], " s", 2),
+            ("Odoo CPU", ma["odoo_cpu_s"], mb["odoo_cpu_s"], " s", 2),
+            ("SQL queries", ma["sql_queries"], mb["sql_queries"], "", 0),
+            ("Peak memory (RSS)", ma["peak_rss_mb"], mb["peak_rss_mb"], " MB", 0),
+        ):
+            ratio = _ratio(vb, va)
+            lines.append(
+                f"| {label} | {measure} | {_f(va, digits, unit)} | {_f(vb, digits, unit)} | "
+                f"{_f(ratio, 2, 'x') if ratio is not None else '-'} |"
+            )
+    return "\n".join(lines)
+
+
+def per_unit(results):
+    """Cost of one change (push) or one Outlook event (pull), both engines."""
+    lines = [
+        "| Work | Engine | Graph HTTP requests | Odoo CPU | SQL queries | Wall time |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for key, unit, size in (("push", "change", "changes"), ("pull", "event", "events")):
+        for name, engine in ((key, "o365_calendar_sync"), ("msc_" + key, "microsoft_calendar")):
+            r = results.get(name)
+            if not _ok(r):
+                lines.append(f"| per {unit} | {engine} | not run | | | |")
+                continue
+            n, m = r[size], r["total"]
+            lines.append(
+                f"| per {unit} | {engine} | {m['graph']['http'] / n:.3f} | {m['odoo_cpu_s'] / n * 1000:.1f} ms | "
+                f"{m['sql_queries'] / n:.1f} | {m['wall_s'] / n * 1000:.1f} ms |"
+            )
+    return "\n".join(lines)
+
+
+def _target(name, goal, measured, met, note):
+    verdict = "not measured" if met is None else ("**met**" if met else "**missed**")
+    return f"| {name} | {goal} | {measured} | {verdict} | {note} |"
+
+
+def targets(results, latency_ms):
+    rows = ["| Target | Goal | Measured | Verdict | Why / by how much |", "|---|---|---|---|---|"]
+    push, pull, lat, scale = (results.get(k) for k in ("push", "pull", "latency", "scale"))
+
+    if _ok(push):
+        per = push["total"]["graph"]["http"] / push["changes"]
+        ops = push["total"]["graph"]["operations"]
+        note = (
+            f"{push['total']['graph']['http']} HTTP requests for {push['changes']} changes "
+            f"({ops} Graph operations, up to 20 per $batch)"
+        )
+        if per > 0.06:
+            note += (
+                f"; {per / 0.06:.2f}x the goal. Each of the 3 phases ends with a partly filled $batch, which weighs"
+                " on small runs: the floor is 1/20 = 0.05 per change"
+            )
+        rows.append(_target("Push requests per change", "<= 0.06", f"{per:.3f}", per <= 0.06, note))
+    else:
+        rows.append(_target("Push requests per change", "<= 0.06", "-", None, "push scenario did not run"))
+
+    if _ok(pull):
+        per = pull["events_per_request"]
+        rate = pull["ingest_per_s"]
+        note = f"{pull['events']} events in {pull['total']['graph']['http']} delta requests"
+        rows.append(
+            _target(
+                "Pull events per request",
+                ">= 50",
+                f"{per:.1f}",
+                per >= 50,
+                note + ("" if per >= 50 else " (fewer events than one page holds: run with more --events)"),
+            )
+        )
+        why = (
+            f"{pull['events']} events in {pull['total']['wall_s']:.2f} s, "
+            f"Odoo CPU {pull['total']['odoo_cpu_s']:.2f} s, {pull['total']['sql_queries']} SQL queries"
+        )
+        if rate < 200:
+            why += f"; {200 / rate:.2f}x too slow"
+        rows.append(_target("Ingest rate", ">= 200 events/s", f"{rate:.0f} events/s", rate >= 200, why))
+    else:
+        rows.append(_target("Pull events per request", ">= 50", "-", None, "pull scenario did not run"))
+        rows.append(_target("Ingest rate", ">= 200 events/s", "-", None, "pull scenario did not run"))
+
+    if _ok(lat) and lat.get("median_s") is not None:
+        med = lat["median_s"]
+        note = (
+            f"p90 {lat['p90_s']:.2f} s, p99 {lat['p99_s']:.2f} s, max {lat['max_s']:.2f} s over {len(lat['delays_s'])}"
+        )
+        note += f" changes; {lat['missed']} missed"
+        rows.append(_target("Notification-to-record delay (median)", "<= 2 s", f"{med:.2f} s", med <= 2, note))
+    else:
+        rows.append(
+            _target("Notification-to-record delay (median)", "<= 2 s", "-", None, "latency scenario did not run")
+        )
+
+    for key, label in (("push", "Push"), ("pull", "Pull")):
+        a, b = results.get(key), results.get("msc_" + key)
+        if _ok(a) and _ok(b):
+            req = _ratio(b["total"]["graph"]["http"], a["total"]["graph"]["http"])
+            wall = _ratio(b["total"]["wall_s"], a["total"]["wall_s"])
+            req_note = f"{b['total']['graph']['http']} vs {a['total']['graph']['http']} HTTP requests" + (
+                "" if req is None or req >= 10 else f"; {10 / req:.1f}x short of the goal"
+            )
+            if key == "pull":
+                req_note += "; both read the delta in pages (ours 100 events per page, theirs 50)"
+            rows.append(
+                _target(
+                    f"{label}: fewer Graph requests than microsoft_calendar",
+                    ">= 10x",
+                    _f(req, 1, "x"),
+                    req is not None and req >= 10,
+                    req_note,
+                )
+            )
+            wall_note = f"{b['total']['wall_s']:.2f} s vs {a['total']['wall_s']:.2f} s"
+            if wall is not None and wall < 3:
+                wall_note += f"; {3 / wall:.1f}x short of the goal"
+            rows.append(
+                _target(
+                    f"{label}: less wall time than microsoft_calendar",
+                    ">= 3x",
+                    _f(wall, 1, "x"),
+                    wall is not None and wall >= 3,
+                    wall_note,
+                )
+            )
+        else:
+            rows.append(
+                _target(
+                    f"{label}: vs microsoft_calendar",
+                    ">= 10x requests, >= 3x wall time",
+                    "-",
+                    None,
+                    "one side did not run",
+                )
+            )
+
+    pairs = [(results.get(k), results.get("msc_" + k)) for k in ("push", "pull")]
+    if all(_ok(a) and _ok(b) for a, b in pairs):
+        ours_req = sum(a["total"]["graph"]["http"] for a, _b in pairs)
+        theirs_req = sum(b["total"]["graph"]["http"] for _a, b in pairs)
+        ours_wall = sum(a["total"]["wall_s"] for a, _b in pairs)
+        theirs_wall = sum(b["total"]["wall_s"] for _a, b in pairs)
+        req, wall = _ratio(theirs_req, ours_req), _ratio(theirs_wall, ours_wall)
+        rows.append(
+            _target(
+                "Push + pull: fewer Graph requests than microsoft_calendar",
+                ">= 10x",
+                _f(req, 1, "x"),
+                req is not None and req >= 10,
+                f"{theirs_req} vs {ours_req} HTTP requests",
+            )
+        )
+        rows.append(
+            _target(
+                "Push + pull: less wall time than microsoft_calendar",
+                ">= 3x",
+                _f(wall, 1, "x"),
+                wall is not None and wall >= 3,
+                f"{theirs_wall:.2f} s vs {ours_wall:.2f} s",
+            )
+        )
+
+    if _ok(scale):
+        s = scale["speedup"]
+        note = (
+            f"{scale['one_worker']['wall_s']:.1f} s with one worker, {scale['two_workers']['wall_s']:.1f} s with two;"
+            f" 429 answers: {scale['one_worker']['statuses_429']} / {scale['two_workers']['statuses_429']}"
+        )
+        rows.append(_target("Second worker", f"near-linear (>= {NEAR_LINEAR}x)", f"{s:.2f}x", s >= NEAR_LINEAR, note))
+    else:
+        rows.append(
+            _target("Second worker", f"near-linear (>= {NEAR_LINEAR}x)", "-", None, "scale scenario did not run")
+        )
+    return "\n".join(rows)
+
+
+def details(results):
+    out = []
+    push = results.get("push")
+    if _ok(push):
+        out.append("### Push by phase (o365_calendar_sync)\n")
+        out.append(
+            "Saving = the users' transactions (each change commits on its own and only queues the change);"
+            " pushing = the push job (`o365.push.queue._push_due`, as its cron runs it).\n"
+        )
+        out.append("| Phase | Wall time | Odoo CPU | SQL queries | Graph HTTP requests | Graph operations |")
+        out.append("|---|---:|---:|---:|---:|---:|")
+        for phase, m in push["phases"].items():
+            out.append(
+                f"| {phase.replace('_', ' ')} | {_f(m['wall_s'], 2, ' s')} | {_f(m['odoo_cpu_s'], 2, ' s')} | "
+                f"{_f(m['sql_queries'])} | {_f(m['graph']['http'])} | {_f(m['graph']['operations'])} |"
+            )
+        out.append("")
+        out.append(
+            f"A user's save waited {push['save_wall_s'] / push['changes'] * 1000:.1f} ms per change on average"
+            " (no Graph call in the user's transaction)."
+        )
+        msc = results.get("msc_push")
+        if _ok(msc):
+            out.append(
+                f" With microsoft_calendar a save waited {msc['total']['wall_s'] / msc['changes'] * 1000:.1f} ms per"
+                " change on average: its Graph call runs in the post-commit hook of the user's own request."
+            )
+        out.append("")
+    for name in ("push", "msc_push", "pull", "msc_pull", "latency"):
+        r = results.get(name)
+        if _ok(r):
+            eps = ", ".join(f"`{k}` {v}" for k, v in sorted(r["total"]["graph"]["by_endpoint"].items()))
+            stats = ", ".join(f"{k}: {v}" for k, v in sorted(r["total"]["graph"]["statuses"].items()))
+            out.append(
+                f"- **{SCENARIO_TITLES[name]}**: {r.get('verification', '')}. Graph requests by endpoint: {eps}."
+                f" Statuses (operations): {stats}. Identity-platform requests: {r['total']['graph']['login']}."
+            )
+    scale = results.get("scale")
+    if _ok(scale):
+        out.append(
+            "- **Scale**: both runs (one worker, then two) use their own freshly connected users in one process, so the"
+            " peak memory of the two-worker run includes the first run's high-water mark. Worker CPU is the sum of"
+            " the worker threads' CPU."
+        )
+    lat = results.get("latency")
+    if _ok(lat) and lat["delays_s"]:
+        d = lat["delays_s"]
+        out.append(
+            f"- **Latency distribution**: min {min(d):.3f} s, mean {statistics.mean(d):.3f} s,"
+            f" median {lat['median_s']:.3f} s, p90 {lat['p90_s']:.3f} s, p99 {lat['p99_s']:.3f} s,"
+            f" max {lat['max_s']:.3f} s. {lat['cpu_note']}."
+        )
+    return "\n".join(out)
+
+
+def write_markdown(path, results, meta, chart_name):
+    latency_ms = meta["latency_ms"]
+    failures = [
+        f"- `{name}`: {(r or {}).get('error') or (r or {}).get('reason') or 'not run'}"
+        for name, r in results.items()
+        if not _ok(r)
+    ]
+    text = f"""# Benchmarks: o365_calendar_sync vs Odoo's microsoft_calendar
+
+Generated {meta["finished"]} by one run of:
+
+```
+{meta["command"]}
+```
+
+Every figure below was measured by that run; nothing is estimated or carried over.
+Raw numbers: `bench/out/*.json` (not kept in git); logs: `bench/out/*.log`.
+
+## Machine
+
+| | |
+|---|---|
+| CPU | {meta["cpu_model"]} |
+| Cores | {meta["cores"]} |
+| RAM | {meta["ram_gb"]:.1f} GB |
+| OS | {meta["os"]} |
+| Python / Odoo / PostgreSQL | {meta["python"]} / {meta["odoo"]} / {meta["postgres"]} |
+| Load average (1 min) at start / end | {meta["load_start"]:.2f} / {meta["load_end"]:.2f} |
+| Total run time | {meta["run_seconds"]:.0f} s |
+
+## How it is measured
+
+- **Graph**: the project's Graph emulator (`graph_emulator`, HTTPS, started inside each scenario process) with a
+  latency fault rule of **{latency_ms} ms on every Graph round trip** (`add_fault(kind="latency")`). A `$batch`
+  is one round trip: it is delayed once, and the requests inside it are not delayed one by one.
+- **Graph HTTP requests** are the app's HTTP requests to `/v1.0` in the emulator's request log (a `$batch` counts
+  once); **Graph operations** count each `$batch` item. Requests made "as the user in Outlook" to set a scenario up
+  are not counted, nor are identity-platform requests (token, discovery), listed separately under Details.
+- **Odoo**: real Odoo 18 on PostgreSQL, databases `{meta["db_ours"]}` (this module, `--without-demo=all`) and
+  `{meta["db_msc"]}` (Odoo's `microsoft_calendar`, same options). Every user change is its own committed
+  transaction as that user; jobs run as their crons run them.
+- **Odoo CPU** is the CPU time of the threads doing Odoo work (`time.thread_time`), which leaves out the emulator's
+  threads; for the latency scenario it is the CPU of the `odoo-bin` server process (HTTP and cron threads).
+- **SQL queries** is Odoo's own counter `odoo.sql_db.sql_counter` (every `cr.execute`).
+- **Peak memory** is `ru_maxrss` of the scenario's process, which includes the in-process emulator and its mailboxes
+  (each scenario runs in a fresh process); for the latency scenario, that of the `odoo-bin` process.
+- **microsoft_calendar** is driven unmodified: its endpoint constants
+  (`DEFAULT_MICROSOFT_GRAPH_ENDPOINT`, `_TOKEN_ENDPOINT`, `_AUTH_ENDPOINT`, and the `preuri` default captured by
+  `MicrosoftService._do_request`) point at the emulator in the benchmark process only, `REQUESTS_CA_BUNDLE` is the
+  emulator's CA, and the user's tokens come from the emulator through MSAL and are stored in
+  `microsoft_calendar_token` (+ validity) and `microsoft_calendar_rtoken`. Pushes happen the way it does them, in the
+  post-commit hook of each change; the pull is `res.users._sync_microsoft_calendar()` as its cron calls it.
+- Change mix for push: 50 % creates, 30 % edits of created records, 20 % deletes of created records; each phase is
+  pushed before the next starts, so no change is coalesced away.
+
+## Results
+
+{main_table(results)}
+
+## Side by side (same machine, same run)
+
+{side_by_side(results)}
+
+{per_unit(results)}
+
+Same work, not identical records: this module pushes **activities** (`mail.activity`, its push engine) and logs only
+Outlook meetings with a matching contact; `microsoft_calendar` pushes **calendar events** and imports every Outlook
+event, so its pull writes twice as many Odoo records from the same mailbox.
+
+## Targets
+
+{targets(results, latency_ms)}
+
+![Benchmark chart]({chart_name})
+
+## Details
+
+{details(results)}
+"""
+    if failures:
+        text += "\n## Not run or failed\n\n" + "\n".join(failures) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def write_chart(path, results):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    ours_color, theirs_color = "#2a7ab9", "#c0504d"
+
+    def pair(ax, metric, title, ylabel, log=False):
+        labels, ours, theirs = [], [], []
+        for key in ("push", "pull"):
+            a, b = results.get(key), results.get("msc_" + key)
+            if _ok(a) and _ok(b):
+                labels.append(key)
+                ours.append(metric(a["total"]))
+                theirs.append(metric(b["total"]))
+        if not labels:
+            ax.text(0.5, 0.5, "not run", ha="center", va="center")
+            ax.set_title(title)
+            return
+        x = range(len(labels))
+        bars1 = ax.bar([i - 0.2 for i in x], ours, 0.4, label="o365_calendar_sync", color=ours_color)
+        bars2 = ax.bar([i + 0.2 for i in x], theirs, 0.4, label="microsoft_calendar", color=theirs_color)
+        ax.bar_label(bars1, fmt="%.3g")
+        ax.bar_label(bars2, fmt="%.3g")
+        ax.set_xticks(list(x), labels)
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
+        ax.legend()
+
+    pair(axes[0][0], lambda m: m["graph"]["http"], "Graph HTTP requests (same work)", "requests", log=True)
+    pair(axes[0][1], lambda m: m["wall_s"], "Wall time (same work)", "seconds")
+
+    ax = axes[1][0]
+    lat = results.get("latency")
+    if _ok(lat) and lat["delays_s"]:
+        d = sorted(lat["delays_s"])
+        ax.plot([i / len(d) * 100 for i in range(1, len(d) + 1)], d, color=ours_color)
+        ax.axhline(2.0, color="grey", linestyle="--", label="target median 2 s")
+        ax.set_title(f"Outlook change to Odoo record ({len(d)} changes)")
+        ax.set_xlabel("percentile")
+        ax.set_ylabel("seconds")
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "latency: not run", ha="center", va="center")
+
+    ax = axes[1][1]
+    scale = results.get("scale")
+    if _ok(scale):
+        walls = [scale["one_worker"]["wall_s"], scale["two_workers"]["wall_s"]]
+        bars = ax.bar(["1 worker", "2 workers"], walls, color=ours_color)
+        ax.bar_label(bars, fmt="%.3g s")
+        ax.set_title(
+            f"Push {scale['one_worker']['changes']:,} changes of {scale['users']} users:"
+            f" speed-up {scale['speedup']:.2f}x"
+        )
+        ax.set_ylabel("seconds")
+    else:
+        ax.text(0.5, 0.5, "scale: not run", ha="center", va="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,187 @@
+"""Run the benchmark scenarios, one process each, and write bench/REPORT.md and bench/report.png.
+
+Called by tools/bench.sh (which prepares the environment and the databases);
+``--help`` lists the sizes, whose defaults are the full benchmark.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+from . import report
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH_DIR)
+ORDER = ("push", "msc_push", "pull", "msc_pull", "latency", "scale")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="tools/bench.sh",
+        description=__doc__,
+        epilog="tools/bench.sh also takes --reuse-db (keep the benchmark databases instead of rebuilding them);"
+        " the databases are named by O365_BENCH_DB (o365_bench_o365) and O365_BENCH_MSC_DB (o365_bench_msc).",
+    )
+    parser.add_argument("--changes", type=int, default=1000, help="push: changes of one user (default 1000)")
+    parser.add_argument("--events", type=int, default=1000, help="pull: new Outlook events (default 1000)")
+    parser.add_argument("--latency-samples", type=int, default=200, help="latency: Outlook changes (default 200)")
+    parser.add_argument("--users", type=int, default=200, help="scale: connected users (default 200)")
+    parser.add_argument("--user-changes", type=int, default=50, help="scale: changes per user (default 50)")
+    parser.add_argument("--latency-ms", type=int, default=50, help="latency added to every Graph request (default 50)")
+    parser.add_argument(
+        "--only", default=",".join(ORDER), help=f"comma-separated scenarios to run (default all: {','.join(ORDER)})"
+    )
+    # Set by tools/bench.sh, which prepares these databases.
+    parser.add_argument("--db", default="o365_bench_o365", help=argparse.SUPPRESS)
+    parser.add_argument("--db-msc", default="o365_bench_msc", help=argparse.SUPPRESS)
+    parser.add_argument("--report-dir", default=BENCH_DIR, help="where REPORT.md and report.png go (default bench/)")
+    parser.add_argument("--command", default=None, help=argparse.SUPPRESS)  # the command line, from tools/bench.sh
+    args = parser.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(args.only) - set(ORDER)
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}: choose among {', '.join(ORDER)}")
+    return args
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    ram = 0.0
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    ram = int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return {
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": ram,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def versions(db):
+    import odoo.release
+
+    pg = "?"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        pg = subprocess.run(
+            ["psql", "-d", db, "-Atc", "SHOW server_version"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+    return odoo.release.version, pg
+
+
+def run_scenario(name, args, out_dir):
+    out = os.path.join(out_dir, f"{name}.json")
+    log = os.path.join(out_dir, f"{name}.log")
+    if os.path.exists(out):
+        os.remove(out)
+    command = [
+        sys.executable,
+        "-m",
+        "bench.scenario",
+        name,
+        "--db",
+        args.db_msc if name.startswith("msc_") else args.db,
+        "--out",
+        out,
+        f"--latency-ms={args.latency_ms}",
+        f"--changes={args.changes}",
+        f"--events={args.events}",
+        f"--latency-samples={args.latency_samples}",
+        f"--users={args.users}",
+        f"--user-changes={args.user_changes}",
+    ]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    started = time.perf_counter()
+    with open(log, "w") as f:
+        code = subprocess.run(command, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, check=False).returncode
+    seconds = time.perf_counter() - started
+    try:
+        with open(out) as f:
+            result = json.load(f)
+    except (OSError, ValueError):
+        result = {"status": "failed", "error": f"the scenario process exited with {code} and wrote no result"}
+    if code and result.get("status") == "ok":
+        result = {"status": "failed", "error": f"the scenario process exited with {code}"}
+    if result.get("status") != "ok":
+        result.setdefault("error", "failed")
+        result["error"] += f" (log: {os.path.relpath(log, REPO)})"
+    result["process_seconds"] = seconds
+    return result
+
+
+def summary_line(name, r):
+    if r.get("status") != "ok":
+        return f"{name:9} FAILED: {r.get('error', '')[:200]}"
+    m = r.get("total") or r.get("two_workers")
+    text = (
+        f"{name:9} graph={m['graph']['http']:>6} wall={m['wall_s']:8.2f}s cpu={m['odoo_cpu_s']:7.2f}s "
+        f"sql={m['sql_queries']:>7} rss={m['peak_rss_mb']:6.0f}MB verified={r.get('verified')}"
+    )
+    if name == "latency":
+        text += f" median={r['median_s']:.3f}s p99={r['p99_s']:.3f}s"
+    if name == "scale":
+        text += f" speedup={r['speedup']:.2f}x (1 worker {r['one_worker']['wall_s']:.2f}s)"
+    return text
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out_dir = os.path.join(BENCH_DIR, "out")
+    os.makedirs(out_dir, exist_ok=True)
+    meta = machine()
+    meta.update(
+        command=args.command or " ".join(["tools/bench.sh", *(argv if argv is not None else sys.argv[1:])]),
+        latency_ms=args.latency_ms,
+        db_ours=args.db,
+        db_msc=args.db_msc,
+        load_start=os.getloadavg()[0],
+    )
+    meta["odoo"], meta["postgres"] = versions(args.db)
+    print(
+        f"[bench] machine: {meta['cpu_model']}, {meta['cores']} cores, {meta['ram_gb']:.1f} GB RAM;"
+        f" Odoo {meta['odoo']}, PostgreSQL {meta['postgres']}; Graph latency {args.latency_ms} ms",
+        flush=True,
+    )
+    started = time.time()
+    results = {}
+    for name in ORDER:
+        if name not in args.only:
+            results[name] = {"status": "skipped", "reason": "not run: left out with --only"}
+            continue
+        print(f"[bench] {name} ...", flush=True)
+        results[name] = run_scenario(name, args, out_dir)
+        print("[bench] " + summary_line(name, results[name]), flush=True)
+    meta["load_end"] = os.getloadavg()[0]
+    meta["run_seconds"] = time.time() - started
+    meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1, default=str)
+    os.makedirs(args.report_dir, exist_ok=True)
+    report.write_chart(os.path.join(args.report_dir, "report.png"), results)
+    report.write_markdown(os.path.join(args.report_dir, "REPORT.md"), results, meta, "report.png")
+    print(f"[bench] wrote {os.path.join(args.report_dir, 'REPORT.md')} and report.png")
+    failed = [n for n in args.only if results[n].get("status") != "ok"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
