@@ -4,13 +4,15 @@ import logging
 import secrets
 from datetime import timedelta
 
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..utils import event_filters
 from ..utils.auth import AuthError
 from ..utils.graph_client import GraphError
-from ..utils.meeting_mapping import Directory
+from ..utils.meeting_mapping import Directory, unreadable
 
 _logger = logging.getLogger(__name__)
 
@@ -291,15 +293,22 @@ class O365SyncAccount(models.Model):
         directory = Directory()
         if not addresses:
             return directory
+        # Odoo stores ASCII addresses lower-cased (an indexed equality is enough); a
+        # non-ASCII local part keeps its case there, so those compare lower-cased.
+        ascii_only = [a for a in addresses if a.isascii()]
+        unicode = [a for a in addresses if not a.isascii()]
+        match = SQL("p.email_normalized = ANY(%s)", ascii_only)
+        if unicode:
+            match = SQL("(%s OR lower(p.email_normalized) = ANY(%s))", match, unicode)
         self.env.cr.execute(
             SQL(
-                """SELECT p.id, p.email_normalized, p.is_company, c.id, c.is_company, u.id
+                """SELECT p.id, lower(p.email_normalized), p.is_company, c.id, c.is_company, u.id
                      FROM res_partner p
                      JOIN res_partner c ON c.id = COALESCE(p.commercial_partner_id, p.id)
                 LEFT JOIN res_users u ON u.partner_id = p.id AND u.active AND NOT u.share
-                    WHERE p.active AND p.email_normalized = ANY(%s)
+                    WHERE p.active AND %s
                  ORDER BY p.is_company, p.id""",
-                list(addresses),
+                match,
             )
         )
         org_domains = set(self.env["o365.config"]._org_domains())
@@ -325,6 +334,13 @@ class O365SyncAccount(models.Model):
         linked_live = [e for e in events if e.get("id") in links and not event_filters.is_removed(e)]
         directory = self._o365_directory(event_filters.page_addresses(unlinked + linked_live, org_domains))
         excluded = Exclusion._excluded_ids(self, [e["id"] for e in unlinked])
+        # An ERP create whose answer was lost is in Outlook but not linked yet: the
+        # push's retry links it (same transactionId), so the pull leaves it alone.
+        pushing = (
+            self.env["o365.push.queue"]
+            .sudo()
+            ._sent_creates(self, {e["transactionId"] for e in unlinked if e.get("transactionId")})
+        )
         uids = list({e["iCalUId"] for e in unlinked if e.get("iCalUId")})
         copies = {}
         if uids:
@@ -339,12 +355,23 @@ class O365SyncAccount(models.Model):
                 if link:
                     self._o365_handle_removed(link, client)
                 continue
-            if link:
-                self._o365_handle_linked(link, event, directory)
+            problem = unreadable(event)
+            if problem:
+                # Skipped, not fatal: one broken event must not stop the page (E6);
+                # its next edit in Outlook brings it back.
+                _logger.warning("o365 account %s: skipped Outlook event %s: %s", self.id, event_id, problem)
                 continue
-            if event_id in excluded or not self.sync_events:
-                continue
-            self._o365_handle_new(event, directory, org_domains, copies)
+            try:
+                with self.env.cr.savepoint():
+                    if link:
+                        self._o365_handle_linked(link, event, directory)
+                    elif event_id not in excluded and self.sync_events and event.get("transactionId") not in pushing:
+                        self._o365_handle_new(event, directory, org_domains, copies)
+            except (AuthError, GraphError, psycopg2.OperationalError):
+                raise  # the whole round is retried
+            except Exception:  # pylint: disable=broad-except
+                # Data nobody foresaw in one event: skip it, keep the page and the delta link going.
+                _logger.exception("o365 account %s: skipped Outlook event %s it could not apply", self.id, event_id)
 
     def _o365_handle_linked(self, link, event, directory):
         if event.get("changeKey") and event["changeKey"] == link.change_key:

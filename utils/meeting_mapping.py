@@ -88,6 +88,20 @@ def _all_day_date(date_time_zone, mailbox_zone):
     return (aware + timedelta(hours=12)).date()
 
 
+def unreadable(event):
+    """Why an event's start or end cannot be read (for the log line), or None when both can."""
+    for bound in ("start", "end"):
+        value = event.get(bound)
+        text = value.get("dateTime") if isinstance(value, dict) else None
+        if not isinstance(text, str):
+            return f"it has no {bound}"
+        try:
+            _parse_local(text)
+        except ValueError:
+            return f"its {bound} {text[:40]!r} is not a date and time"
+    return None
+
+
 @dataclass(frozen=True)
 class Times:
     start: datetime
