@@ -44,8 +44,12 @@ class Participants:
 
 
 def normalize(address):
-    """Lower-case canonical form of an address, or "" when it is not an address."""
-    return email_normalize(address or "") or ""
+    """Lower-case canonical form of an address, or "" when it is not an address.
+
+    Odoo's email_normalize lower-cases ASCII local parts only; B2 matches whatever
+    the case, so non-ASCII ones are lower-cased here too (and in the contact query).
+    """
+    return (email_normalize(address or "") or "").lower()
 
 
 def _address(entry):
