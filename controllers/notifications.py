@@ -90,7 +90,8 @@ class O365Notifications(http.Controller):
             return None, (f"Body too large: at most {MAX_BODY_BYTES} bytes.", 413)
         try:
             body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # RecursionError: deeply nested arrays, which no Graph notification has.
             return None, ("Body is not JSON: expected a Graph changeNotificationCollection.", 400)
         items = body.get("value") if isinstance(body, dict) else None
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
