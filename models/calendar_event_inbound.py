@@ -1,10 +1,14 @@
 """Meetings logged from Outlook (SPEC B1, B8-B14): create, update, cancel, auto-close."""
 
+import logging
+
 from markupsafe import Markup, escape
 
 from odoo import Command, api, fields, models
 
 from ..utils.meeting_mapping import meeting_values
+
+_logger = logging.getLogger(__name__)
 
 # Odoo must not email the customer: Outlook already sent the invitation.
 QUIET = {
@@ -102,6 +106,24 @@ class CalendarEvent(models.Model):
             author_user_id=values.organizer_user_id,
         )
         return meeting
+
+    def _o365_absorb_logged_copies(self, ical_uid):
+        """Drop the meeting a pull logged from this ERP meeting's own Outlook event (E2, B12).
+
+        When a create's answer is lost, an attendee's pull can meet the invitation
+        before the retry links the organiser's event, and log it as an Outlook
+        meeting. Once the retry has the event's iCalUId, that logged copy is known to
+        be this meeting: its links and the copy go, quietly, with no Outlook change.
+        """
+        self.ensure_one()
+        Link = self.env["o365.event.link"].sudo()
+        copies = Link.search([("ical_uid", "=", ical_uid), ("origin", "=", "outlook"), ("res_model", "=", self._name)])
+        logged = self.sudo().browse(copies.mapped("res_id")).exists().filtered("o365_logged") - self
+        if not copies:
+            return
+        _logger.info("o365: %s was logged back from Outlook before its link was known; merged", self)
+        copies.unlink()
+        logged.with_context(**QUIET).unlink()
 
     def _o365_deadline(self, times, user_id):
         """The activity's day in its user's time zone (Odoo stores UTC)."""

@@ -303,6 +303,14 @@ class O365PushQueue(models.Model):
             return {"method": "PATCH", "url": f"/me/events/{link.graph_event_id}", "body": payload}
         return {"method": "POST", "url": "/me/events", "body": {**payload, "transactionId": self._transaction_id()}}
 
+    @api.model
+    def _sent_creates(self, account, transaction_ids):
+        """Which of these transactionIds are creates this account sent and has not settled yet."""
+        if not transaction_ids:
+            return set()
+        rows = self.sudo().search([("account_id", "=", account.id), ("create_sent", "=", True)])
+        return {tx for tx in (row._transaction_id() for row in rows) if tx in transaction_ids}
+
     def _find_by_transaction(self, account):
         """A create that may have reached Outlook although its answer was lost."""
         try:
@@ -375,8 +383,23 @@ class O365PushQueue(models.Model):
             "change_key": body.get("changeKey"),
             "ical_uid": body.get("iCalUId"),
         }
+        record = self.env[self.res_model].browse(self.res_id)
+        if request["method"] == "POST" and values["ical_uid"] and hasattr(record, "_o365_absorb_logged_copies"):
+            record._o365_absorb_logged_copies(values["ical_uid"])
         if link:
             link.write({k: v for k, v in values.items() if v})
+            return
+        taken = Link.search([("account_id", "=", account.id), ("graph_event_id", "=", values["graph_event_id"])])
+        if taken:
+            # Linked to something else meanwhile: Outlook's event is this record's (same transactionId).
+            _logger.warning(
+                "o365: Outlook event of %s,%s was linked to %s,%s; relinked",
+                self.res_model,
+                self.res_id,
+                taken.res_model,
+                taken.res_id,
+            )
+            taken.write({**values, "res_model": self.res_model, "res_id": self.res_id, "origin": "odoo"})
         else:
             Link.create({**values, "account_id": account.id, "res_model": self.res_model, "res_id": self.res_id})
 
