@@ -124,6 +124,9 @@ class TenantState:
     # ------------------------------------------------------------ lifecycle
 
     def reset(self):
+        """Back to an empty tenant; notifications held for the old one are dropped."""
+        if self.notifier is not None:
+            self.notifier.discard_held()
         with self.lock:
             tenant = self.tenant_id
             self._init_data()

@@ -317,6 +317,18 @@ class Notifier:
             self._deliver(url, kind, items)
         return sum(len(items) for _u, _k, items in held)
 
+    def discard_held(self, timeout=2.0):
+        """Drop the held notifications, as if Graph had lost them; return how many."""
+        deadline = time.time() + timeout
+        with self.pending_lock:
+            while self.pending > sum(len(items) for _u, _k, items in self.held) and time.time() < deadline:
+                self.pending_lock.wait(max(0.0, deadline - time.time()))
+            lost = sum(len(items) for _u, _k, items in self.held)
+            self.held.clear()
+            self.pending -= lost
+            self.pending_lock.notify_all()
+        return lost
+
     def _run(self):
         while not self.stopping.is_set():
             first = self.queue.get()
