@@ -1,0 +1,135 @@
+"""Shared test base: real Odoo, the project's Graph emulator over real HTTPS.
+
+One emulator serves the whole test process; each test class starts from an empty
+tenant with the module's Azure app registered and the module's settings pointed
+at it. Odoo runs its HTTP server during HttpCase tests, so the emulator's change
+notifications and the OAuth redirect reach the real controllers.
+
+Change notifications are held back until a test calls ``deliver_notifications()``:
+Odoo's HTTP thread shares the test's database cursor, so a notification arriving
+while the test thread runs queries would interleave on one connection. Delivered
+on demand, the test thread waits for the answers, as with ``url_open``.
+"""
+
+import atexit
+import tempfile
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+
+from odoo.tests import HttpCase, new_test_user
+
+from ..graph_emulator import GraphEmulator
+
+CLIENT_ID = "odoo-test-client"
+CLIENT_SECRET = "odoo-test-secret"
+TENANT = "contoso.example"
+ORG_DOMAIN = "contoso.example"
+CALLBACK_PATH = "/o365_calendar_sync/oauth/callback"
+
+_emulator = None
+
+
+def shared_emulator():
+    """The test process's emulator, started on first use."""
+    global _emulator  # one server per process, started lazily
+    if _emulator is None:
+        data_dir = tempfile.mkdtemp(prefix="o365-emulator-")
+        _emulator = GraphEmulator(host="127.0.0.1", port=0, http_port=0, data_dir=data_dir).start()
+        atexit.register(_emulator.stop)
+    return _emulator
+
+
+class O365Case(HttpCase):
+    """Base class for tests that sync with Microsoft 365 (through the emulator)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.emulator = shared_emulator()
+        cls.emulator.state.reset()
+        cls.emulator.state.update_settings(hold_notifications=True)
+        cls.emulator.state.register_app(CLIENT_ID, CLIENT_SECRET, redirect_uris=[cls.base_url() + CALLBACK_PATH])
+        params = cls.env["ir.config_parameter"].sudo()
+        for key, value in {
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "tenant": TENANT,
+            "login_endpoint": cls.emulator.base_url,
+            "graph_endpoint": cls.emulator.graph_url,
+            "ca_bundle": cls.emulator.ca_path,
+            "public_base_url": cls.base_url(),
+            "org_domains": ORG_DOMAIN,
+        }.items():
+            params.set_param(f"o365_calendar_sync.{key}", value)
+
+    @classmethod
+    def _connected_user(cls, login, upn=None, tz="Europe/London", start_sync=True, **account_vals):
+        """An internal user whose account went through the real MSAL code flow.
+
+        The mailbox ``upn`` (default ``<login>@contoso.example``) is created in the
+        emulator with time zone ``tz``; ``account_vals`` set sync options.
+        """
+        upn = upn or f"{login}@{ORG_DOMAIN}"
+        state = cls.emulator.state
+        if state.find_mailbox(upn) is None:
+            state.add_user(upn, display_name=login.replace("_", " ").title(), time_zone=tz)
+        user = new_test_user(
+            cls.env, login, groups="base.group_user", email=upn, tz=tz, name=login.replace("_", " ").title()
+        )
+        account = cls.env["o365.sync.account"]._for_user(user)
+        cls._sign_in(account, upn)
+        account.write({"connection_state": "connected", "mailbox_address": upn, "mailbox_timezone": tz, **account_vals})
+        if start_sync:
+            account._start_sync()
+            # What the pull job does right after Start Syncing commits: subscribe, first pull.
+            cls.env.flush_all()
+            account._o365_run_requests()
+        return user
+
+    @classmethod
+    def _sign_in(cls, account, upn):
+        """Play the browser: consent as ``upn`` on the emulator's page, hand the redirect to MSAL."""
+        login = account._login()
+        flow = login.begin(redirect_uri=cls.base_url() + CALLBACK_PATH, login_hint=upn)
+        authorize_url = flow["auth_uri"]
+        form = dict(parse_qsl(urlsplit(authorize_url).query), login=upn, consent="accept")
+        answer = requests.post(
+            authorize_url.split("?")[0], data=form, allow_redirects=False, timeout=10, verify=cls.emulator.ca_path
+        )
+        assert answer.status_code in (302, 303), f"consent page answered {answer.status_code}: {answer.text[:300]}"
+        login.complete(flow, dict(parse_qsl(urlsplit(answer.headers["Location"]).query)))
+        account._save_login(login)
+        return login
+
+    def setUp(self):
+        super().setUp()
+        # The database rolls back after each test; the mailboxes must start clean too.
+        state = self.emulator.state
+        with state.lock:
+            for mailbox in state.mailboxes.values():
+                mailbox.events.clear()
+        state.clear_invitations()
+        state.clear_faults()
+
+    def deliver_notifications(self):
+        """Let the emulator post the change notifications it holds; returns how many.
+
+        The controller reads through its own cursor: flush first, as a commit would.
+        """
+        self.env.flush_all()
+        return self.emulator.state.deliver_notifications()
+
+    # -- reading the emulator's side ---------------------------------------------------
+
+    def mailbox_events(self, upn, **filters):
+        """Events in a mailbox as the emulator holds them (the source of truth in assertions)."""
+        return self.emulator.state.find_events(upn, **filters) if filters else self.emulator.state.events_raw(upn)
+
+    def outlook(self, upn):
+        """A requests session that acts in Outlook as ``upn`` (no token needed)."""
+        session = requests.Session()
+        session.headers["X-Emulator-Act-As"] = upn
+        session.verify = self.emulator.ca_path
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides session.verify (psf/requests#3829)
+        return session

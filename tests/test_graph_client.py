@@ -1,0 +1,70 @@
+from ..utils.auth import AuthError
+from .common import O365Case
+
+
+class TestGraphClient(O365Case):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.user = cls._connected_user("ada_client", start_sync=False)
+        cls.account = cls.env["o365.sync.account"]._for_user(cls.user)
+
+    def test_connected_account_creates_event_in_its_mailbox(self):
+        """S2: a connected user's tokens reach Graph; the event lands in that user's mailbox only."""
+        client = self.account._graph_client()
+        created = client.create_event(
+            {
+                "subject": "Smoke",
+                "start": {"dateTime": "2030-01-07T09:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": "2030-01-07T09:30:00", "timeZone": "UTC"},
+            },
+            transaction_id="smoke-1",
+        )
+        self.assertEqual(
+            [e["id"] for e in self.mailbox_events("ada_client@contoso.example", subject="Smoke")], [created["id"]]
+        )
+
+    def test_transaction_id_makes_create_idempotent(self):
+        """E2: a create retried with the same transactionId returns the first event, no duplicate."""
+        client = self.account._graph_client()
+        payload = {
+            "subject": "Once",
+            "start": {"dateTime": "2030-01-08T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2030-01-08T09:30:00", "timeZone": "UTC"},
+        }
+        first = client.create_event(payload, transaction_id="once-1")
+        second = client.create_event(payload, transaction_id="once-1")
+        self.assertEqual(first["id"], second["id"])
+        self.assertEqual(len(self.mailbox_events("ada_client@contoso.example", subject="Once")), 1)
+
+    def test_expired_access_token_is_refreshed_and_rotation_kept(self):
+        """S2: an expired access token is refreshed silently, and the rotated refresh token is stored."""
+        account = self.env["o365.sync.account"]._for_user(self._connected_user("dee_client", start_sync=False))
+        # Make reuse of a refresh token fail, so that the second refresh below
+        # proves the rotated token was stored.
+        self.emulator.state.update_settings(single_use_refresh_tokens=True)
+        self.addCleanup(self.emulator.state.update_settings, single_use_refresh_tokens=False)
+        before = account.sudo().token_cache
+        self.emulator.state.expire_access_tokens("dee_client@contoso.example")
+        self.assertEqual(account._graph_client().me()["userPrincipalName"], "dee_client@contoso.example")
+        self.assertNotEqual(account.sudo().token_cache, before)
+        self.emulator.state.expire_access_tokens("dee_client@contoso.example")
+        self.assertEqual(account._graph_client().me()["userPrincipalName"], "dee_client@contoso.example")
+
+    def test_revoked_sign_in_asks_user_to_reconnect(self):
+        """S2: a revoked refresh token turns into a visible 'reconnect' state for that user only."""
+        revoked = self.env["o365.sync.account"]._for_user(self._connected_user("cid_client", start_sync=False))
+        other = self.env["o365.sync.account"]._for_user(self._connected_user("bea_client", start_sync=False))
+        self.emulator.state.revoke_refresh_tokens("cid_client@contoso.example")
+        self.emulator.state.expire_access_tokens("cid_client@contoso.example")
+        # Not assertRaises: Odoo's rolls back a savepoint, and the flag must survive the error.
+        try:
+            revoked._graph_client().me()
+        except AuthError as exc:
+            self.assertTrue(exc.reconnect)
+        else:
+            self.fail("a revoked sign-in must raise AuthError")
+        self.assertEqual(revoked.connection_state, "reconnect")
+        self.assertIn("connect again", revoked.last_error)
+        self.assertEqual(other._graph_client().me()["userPrincipalName"], "bea_client@contoso.example")
+        self.assertEqual(other.connection_state, "connected")

@@ -1,0 +1,309 @@
+"""Outlook -> Odoo over real HTTP: the user acts in Outlook (emulator act-as), Graph
+notifies Odoo's controller, the queued pull runs, the meeting shows in Odoo."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from odoo.tests import tagged
+
+from .common import ORG_DOMAIN, O365Case
+
+CUSTOMER = "customer.example"
+
+
+def graph_time(moment, zone="UTC"):
+    return {"dateTime": moment.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": zone}
+
+
+def attendee(address, name=None):
+    return {"emailAddress": {"address": address, "name": name or address.split("@")[0]}, "type": "required"}
+
+
+class PullCase(O365Case):
+    """Helpers for playing Outlook and running the pull as the cron would."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Partner = cls.env["res.partner"]
+        cls.customer_co = Partner.create({"name": "Customer Ltd", "is_company": True, "email": f"info@{CUSTOMER}"})
+        cls.carol = Partner.create(
+            {"name": "Carol Client", "email": f"carol@{CUSTOMER}", "parent_id": cls.customer_co.id}
+        )
+        cls.dave = Partner.create({"name": "Dave Client", "email": f"dave@{CUSTOMER}", "parent_id": cls.customer_co.id})
+        cls.erin = Partner.create({"name": "Erin Elsewhere", "email": "erin@other.example"})
+
+    def setUp(self):
+        super().setUp()
+        # The database rolls back after each test, the emulator does not: give every
+        # syncing account a fresh subscription matching what its row holds now.
+        with self.emulator.state.lock:
+            self.emulator.state.subscriptions.clear()
+        for account in self.env["o365.sync.account"].sudo().search([("sync_state", "=", "running")]):
+            account._o365_subscribe()
+        # Drain what Start Syncing queued: from here on only notifications (or the
+        # 15-minute safety net, not due during a test) make a pull.
+        self.env["o365.sync.account"]._cron_pull()
+        self.env.flush_all()
+
+    def outlook_post(self, upn, path, payload=None, method="POST"):
+        answer = self.outlook(upn).request(method, self.emulator.graph_url + path, json=payload, timeout=10)
+        self.assertLess(answer.status_code, 300, answer.text)
+        return answer.json() if answer.content else None
+
+    def outlook_create(self, upn, subject, start=None, hours=1, attendees=(), **extra):
+        start = start or (datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(days=2))
+        payload = {
+            "subject": subject,
+            "start": graph_time(start),
+            "end": graph_time(start + timedelta(hours=hours)),
+            "attendees": [attendee(a) for a in attendees],
+            **extra,
+        }
+        return self.outlook_post(upn, "/me/events", payload)
+
+    def outlook_update(self, upn, event_id, changes):
+        return self.outlook_post(upn, f"/me/events/{event_id}", changes, method="PATCH")
+
+    def outlook_delete(self, upn, event_id):
+        return self.outlook_post(upn, f"/me/events/{event_id}", method="DELETE")
+
+    def delivered(self):
+        """Let the emulator post its held notifications to Odoo's controller, and wait for the answers."""
+        self.env.flush_all()  # the controller reads the rows through its own cursor
+        sent = self.deliver_notifications()
+        self.assertTrue(self.emulator.wait_for_notifications(15), "notifications not answered")
+        refused = [e["attempts"] for e in self.emulator.state.notification_log if not e["delivered"]]
+        self.assertFalse(refused, "Odoo's controller accepted every genuine notification")
+        return sent
+
+    def drop_held_notifications(self):
+        """Lose the notifications Graph holds for us (what 'missed' means)."""
+        time.sleep(0.2)  # past the emulator's batching window
+        return self.emulator.notifier.discard_held()
+
+    def pending_pulls(self, account=None):
+        domain = [("account_id", "=", account.id)] if account else []
+        return self.env["o365.pull.request"].sudo().search_count(domain)
+
+    def run_pull_cron(self):
+        self.delivered()
+        self.env.invalidate_all()
+        self.env["o365.sync.account"]._cron_pull()
+        self.env.invalidate_all()
+
+    def account(self, user):
+        return self.env["o365.sync.account"].sudo()._for_user(user)
+
+    def meeting_of(self, user, graph_event):
+        link = (
+            self.env["o365.event.link"]
+            .sudo()
+            .search([("account_id", "=", self.account(user).id), ("graph_event_id", "=", graph_event["id"])])
+        )
+        return self.env["calendar.event"].sudo().with_context(active_test=False).browse(link.res_id).exists()
+
+    def logged_meetings(self, subject):
+        return self.env["calendar.event"].sudo().with_context(active_test=False).search([("name", "=", subject)])
+
+
+@tagged("post_install", "-at_install")
+class TestPullPipeline(PullCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.alice = cls._connected_user("alice_h6", tz="Europe/London")
+        cls.bob = cls._connected_user("bob_h6", tz="Europe/London")
+        cls.alice_upn = f"alice_h6@{ORG_DOMAIN}"
+        cls.bob_upn = f"bob_h6@{ORG_DOMAIN}"
+
+    def test_start_creates_subscription(self):
+        """E3, S4: Start Syncing subscribes (validated by Graph against Odoo's controller); Stop removes it."""
+        account = self.account(self.alice)
+        self.assertFalse(account.last_error)
+        subs = [s for s in self.emulator.state.list_subscriptions() if s["id"] == account.subscription_id]
+        self.assertEqual(len(subs), 1)
+        self.assertTrue(subs[0]["notificationUrl"].endswith("/o365_calendar_sync/notifications"))
+        self.assertTrue(subs[0]["lifecycleNotificationUrl"].endswith("/o365_calendar_sync/notifications/lifecycle"))
+        account._stop_sync()
+        self.assertFalse([s for s in self.emulator.state.list_subscriptions() if s["id"] == subs[0]["id"]])
+        self.assertFalse(account.subscription_id)
+
+    def test_meeting_with_contact_logged(self):
+        """B1, B2, B8, B11, E3: a meeting with a customer booked in Outlook is logged on the contact's timeline."""
+        body = "<p>Agenda: <b>prices</b></p><script>alert('x')</script>"
+        ev = self.outlook_create(
+            self.alice_upn,
+            "Quote review",
+            attendees=[f"Carol@{CUSTOMER.upper()}", f"dave@{CUSTOMER}", self.bob_upn],
+            location={"displayName": "Customer HQ"},
+            body={"contentType": "html", "content": body},
+        )
+        self.assertFalse(self.pending_pulls())
+        self.delivered()
+        self.assertEqual(self.pending_pulls(self.account(self.alice)), 1, "the notification queued a pull")
+        self.run_pull_cron()
+        meeting = self.meeting_of(self.alice, ev)
+        self.assertTrue(meeting, "meeting logged")
+        self.assertEqual(meeting.user_id, self.alice)
+        self.assertEqual(
+            set(meeting.partner_ids.ids),
+            {self.carol.id, self.dave.id, self.alice.partner_id.id, self.bob.partner_id.id},
+        )
+        self.assertEqual(meeting.o365_company_id, self.customer_co)
+        self.assertEqual(meeting.location, "Customer HQ")
+        self.assertIn("prices", meeting.description)
+        self.assertNotIn("script", meeting.description)
+        self.assertEqual(meeting.privacy, "public")
+        self.assertEqual(meeting.start, datetime.strptime(ev["start"]["dateTime"][:19], "%Y-%m-%dT%H:%M:%S"))
+        self.assertEqual(meeting.stop - meeting.start, timedelta(hours=1))
+        # B11: organiser and internal attendee both have it in their to-do list.
+        self.assertEqual(set(meeting.activity_ids.user_id.ids), {self.alice.id, self.bob.id})
+        self.assertEqual(set(meeting.activity_ids.activity_type_id.mapped("category")), {"meeting"})
+        # B1: on each matching contact's timeline.
+        for contact in self.carol | self.dave:
+            self.assertTrue(
+                contact.message_ids.filtered(lambda m, mid=meeting.id: f"calendar.event/{mid}" in (m.body or "")),
+                f"{contact.name}'s timeline shows the meeting",
+            )
+        # E4: logging it pushes nothing back (no second event in the organiser's calendar).
+        if "o365.push.queue" in self.env:
+            self.env["o365.push.queue"]._cron_push()
+        self.assertEqual(len(self.mailbox_events(self.alice_upn, subject="Quote review")), 1)
+        # B12: Bob's copy of the same meeting does not make a second record.
+        self.assertEqual(len(self.logged_meetings("Quote review")), 1)
+        bob_copy = self.mailbox_events(self.bob_upn, subject="Quote review")
+        self.assertEqual(len(bob_copy), 1)
+        self.assertEqual(self.meeting_of(self.bob, bob_copy[0]), meeting)
+
+    def test_unmatched_and_internal_events_not_logged(self):
+        """B2, B3: no matching contact, or every participant internal: nothing logged, no contact created."""
+        partners_before = self.env["res.partner"].search_count([])
+        self.outlook_create(self.alice_upn, "Stranger call", attendees=["nobody@unknown.example"])
+        self.outlook_create(self.alice_upn, "Team sync", attendees=[self.bob_upn])
+        self.run_pull_cron()
+        self.assertFalse(self.logged_meetings("Stranger call"))
+        self.assertFalse(self.logged_meetings("Team sync"))
+        self.assertEqual(self.env["res.partner"].search_count([]), partners_before)
+
+    def test_company_only_when_shared(self):
+        """B8: company stays empty when the contacts belong to different companies."""
+        ev = self.outlook_create(self.alice_upn, "Mixed", attendees=[f"carol@{CUSTOMER}", "erin@other.example"])
+        self.run_pull_cron()
+        meeting = self.meeting_of(self.alice, ev)
+        self.assertTrue(meeting)
+        self.assertFalse(meeting.o365_company_id)
+
+    def test_outlook_edits_update_meeting(self):
+        """B10, E4: time, attendees added, location and body edited in Outlook update the Odoo meeting."""
+        ev = self.outlook_create(self.alice_upn, "Moving meeting", attendees=[f"carol@{CUSTOMER}"])
+        self.run_pull_cron()
+        meeting = self.meeting_of(self.alice, ev)
+        new_start = datetime.now(UTC).replace(tzinfo=None, microsecond=0, second=0) + timedelta(days=5)
+        self.outlook_update(
+            self.alice_upn,
+            ev["id"],
+            {
+                "start": graph_time(new_start),
+                "end": graph_time(new_start + timedelta(hours=2)),
+                "attendees": [attendee(f"carol@{CUSTOMER}"), attendee(f"dave@{CUSTOMER}")],
+                "location": {"displayName": "Room 2"},
+                "body": {"contentType": "html", "content": "<p>New agenda</p>"},
+            },
+        )
+        self.run_pull_cron()
+        self.assertEqual(meeting.start, new_start)
+        self.assertEqual(meeting.stop, new_start + timedelta(hours=2))
+        self.assertIn(self.dave, meeting.partner_ids)
+        self.assertEqual(meeting.location, "Room 2")
+        self.assertIn("New agenda", meeting.description)
+        # E4: the same version read again (a new round replays it) writes nothing.
+        write_date = meeting.write_date
+        self.account(self.alice).sudo().delta_link = False
+        self.env["o365.pull.request"].sudo()._request(self.account(self.alice).ids, "pull")
+        self.run_pull_cron()
+        self.assertEqual(meeting.write_date, write_date)
+        self.assertEqual(len(self.logged_meetings("Moving meeting")), 1)
+
+    def test_cancel_in_outlook_archives_with_note(self):
+        """B14: a logged meeting deleted in Outlook is cancelled in Odoo with a note on the contact's timeline."""
+        ev = self.outlook_create(self.alice_upn, "Doomed meeting", attendees=[f"carol@{CUSTOMER}", self.bob_upn])
+        self.run_pull_cron()
+        meeting = self.meeting_of(self.alice, ev)
+        self.assertTrue(meeting.active)
+        self.outlook_delete(self.alice_upn, ev["id"])
+        self.run_pull_cron()
+        self.assertFalse(meeting.active, "archived, not deleted")
+        self.assertTrue(meeting.exists())
+        self.assertFalse(meeting.activity_ids)
+        notes = self.carol.message_ids.filtered(lambda m: "cancelled in Outlook" in (m.body or ""))
+        self.assertEqual(len(notes), 1, "one cancellation note on the contact's timeline")
+
+    def test_attendee_declining_keeps_meeting(self):
+        """B12, B14: an internal attendee declining drops only their copy; the meeting stays for the others."""
+        ev = self.outlook_create(self.alice_upn, "Decline me", attendees=[f"carol@{CUSTOMER}", self.bob_upn])
+        self.run_pull_cron()
+        meeting = self.meeting_of(self.alice, ev)
+        bob_copy = self.mailbox_events(self.bob_upn, subject="Decline me")[0]
+        self.outlook_post(self.bob_upn, f"/me/events/{bob_copy['id']}/decline", {"sendResponse": True})
+        self.run_pull_cron()
+        self.assertTrue(meeting.active)
+        self.assertEqual(meeting.activity_ids.user_id, self.alice)
+
+    def test_contact_invites_user(self):
+        """B9: a meeting a contact invites the user to is logged on that contact's timeline, user = invitee."""
+        start = datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(days=3)
+        with self.emulator.state.act_as(self.alice_upn) as outlook:
+            outlook.receive_invitation(
+                {"name": "Carol Client", "address": f"carol@{CUSTOMER}"},
+                {
+                    "subject": "Carol's demo",
+                    "start": graph_time(start),
+                    "end": graph_time(start + timedelta(minutes=30)),
+                    "attendees": [attendee(self.alice_upn)],
+                },
+            )
+        self.run_pull_cron()
+        meeting = self.logged_meetings("Carol's demo")
+        self.assertEqual(len(meeting), 1)
+        self.assertEqual(meeting.user_id, self.alice)
+        self.assertIn(self.carol, meeting.partner_ids)
+        self.assertTrue(
+            self.carol.message_ids.filtered(
+                lambda m: "Carol&#x27;s demo" in (m.body or "") or "Carol's demo" in (m.body or "")
+            )
+        )
+
+    def test_auto_close_ended_meetings(self):
+        """B13: the daily job marks done the sync-created to-dos once the meeting ended; the timeline shows it done."""
+        start = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=3)
+        ev = self.outlook_create(self.alice_upn, "Yesterday's visit", start=start, attendees=[f"carol@{CUSTOMER}"])
+        self.run_pull_cron()
+        meeting = self.meeting_of(self.alice, ev)
+        self.assertTrue(meeting.activity_ids)
+        closed = self.env["calendar.event"]._cron_close_ended_meetings()
+        self.assertGreaterEqual(closed, 1)
+        self.assertFalse(meeting.activity_ids)
+        done = self.carol.message_ids.filtered(lambda m: m.mail_activity_type_id.category == "meeting")
+        self.assertTrue(done, "the contact's timeline shows the done meeting")
+
+    def test_created_before_sync_start_not_logged(self):
+        """S3: an event created before the user's sync start is never logged, even when edited later."""
+        account = self.account(self.alice)
+        self.outlook_create(self.alice_upn, "Old booking", attendees=[f"carol@{CUSTOMER}"])
+        self.run_pull_cron()
+        self.assertTrue(self.logged_meetings("Old booking"))
+        ev2 = self.outlook_create(self.bob_upn, "Bob old booking", attendees=[f"carol@{CUSTOMER}"])
+        self.delivered()
+        time.sleep(1.1)  # Odoo keeps the sync start to the second
+        # Bob starts syncing again now: his older event stays out.
+        bob_account = self.account(self.bob)
+        bob_account._stop_sync()
+        bob_account.sudo().write({"sync_started_at": False})
+        bob_account._start_sync()
+        # The test's transaction started before the event was made; Start is pressed now.
+        bob_account.sudo().sync_started_at = datetime.now(UTC).replace(tzinfo=None)
+        self.outlook_update(self.bob_upn, ev2["id"], {"location": {"displayName": "moved"}})
+        self.run_pull_cron()
+        self.assertFalse(self.logged_meetings("Bob old booking"))
+        self.assertTrue(account.last_success_at)

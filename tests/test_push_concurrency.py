@@ -1,0 +1,182 @@
+"""E6 with real concurrency: two workers, each with its own database connection.
+
+Odoo's test classes run inside one uncommitted transaction that every cursor
+shares, so row locks and SKIP LOCKED cannot be exercised there. This case
+commits a real setup (users, accounts, activities), runs the push job in two
+threads on separate connections at the same moment, checks Outlook's state,
+and deletes what it committed.
+"""
+
+import threading
+import unittest
+from datetime import date, timedelta
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+
+from odoo import SUPERUSER_ID, api, fields
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+from ..utils.auth import MicrosoftLogin
+from .common import CALLBACK_PATH, CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN, TENANT, shared_emulator
+
+PARAMS = ("client_id", "client_secret", "tenant", "login_endpoint", "graph_endpoint", "ca_bundle")
+
+
+class CommittedWorld:
+    """Committed users, accounts and activities against an emulator; removed by ``cleanup``."""
+
+    def __init__(self, dbname, emulator, prefix):
+        self.registry = Registry(dbname)
+        self.emulator = emulator
+        self.prefix = prefix
+        self.user_ids, self.saved_params = [], {}
+
+    def env(self, cr):
+        return api.Environment(cr, SUPERUSER_ID, {})
+
+    def configure(self):
+        state = self.emulator.state
+        state.reset()
+        state.register_app(CLIENT_ID, CLIENT_SECRET)
+        values = {
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "tenant": TENANT,
+            "login_endpoint": self.emulator.base_url,
+            "graph_endpoint": self.emulator.graph_url,
+            "ca_bundle": self.emulator.ca_path,
+        }
+        with self.registry.cursor() as cr:
+            params = self.env(cr)["ir.config_parameter"]
+            for key in PARAMS:
+                self.saved_params[key] = params.get_param(f"o365_calendar_sync.{key}")
+                params.set_param(f"o365_calendar_sync.{key}", values[key])
+
+    def connected_user(self, login):
+        upn = f"{login}@{ORG_DOMAIN}"
+        self.emulator.state.add_user(upn, display_name=login.title())
+        with self.registry.cursor() as cr:
+            env = self.env(cr)
+            user = env["res.users"].create({"name": login.title(), "login": login, "email": upn, "tz": "UTC"})
+            self.user_ids.append(user.id)
+            account = env["o365.sync.account"]._for_user(user)
+            login_session = MicrosoftLogin(env["o365.config"]._azure_app())
+            flow = login_session.begin(redirect_uri=f"http://127.0.0.1:8069{CALLBACK_PATH}", login_hint=upn)
+            form = dict(parse_qsl(urlsplit(flow["auth_uri"]).query), login=upn, consent="accept")
+            answer = requests.post(
+                flow["auth_uri"].split("?")[0],
+                data=form,
+                allow_redirects=False,
+                timeout=10,
+                verify=self.emulator.ca_path,
+            )
+            login_session.complete(flow, dict(parse_qsl(urlsplit(answer.headers["Location"]).query)))
+            account.sudo().write(
+                {
+                    "token_cache": login_session.serialized_cache(),
+                    "connection_state": "connected",
+                    "mailbox_address": upn,
+                    "sync_state": "running",
+                    "sync_started_at": fields.Datetime.now() - timedelta(hours=1),
+                }
+            )
+        return user.id, upn
+
+    def schedule_tasks(self, user_id, count, summary="Task"):
+        with self.registry.cursor() as cr:
+            env = self.env(cr)
+            partner = env["res.users"].browse(user_id).partner_id
+            todo = env.ref("mail.mail_activity_data_todo")
+            # One create per activity: Odoo's batch create subscribes the same follower twice.
+            activities = env["mail.activity"]
+            for values in [
+                {
+                    "res_model_id": env["ir.model"]._get_id("res.partner"),
+                    "res_id": partner.id,
+                    "activity_type_id": todo.id,
+                    "summary": f"{summary} {i}",
+                    "user_id": user_id,
+                    "date_deadline": date(2032, 1, 1) + timedelta(days=i % 300),
+                }
+                for i in range(count)
+            ]:
+                activities |= env["mail.activity"].create(values)
+            return activities.ids
+
+    def write_tasks(self, activity_ids, summary):
+        with self.registry.cursor() as cr:
+            activities = self.env(cr)["mail.activity"].browse(activity_ids)
+            for activity in activities:
+                activity.write({"summary": f"{summary} {activity.id}"})
+
+    def push(self):
+        with self.registry.cursor() as cr:
+            return self.env(cr)["o365.push.queue"]._push_due(cursor_factory=self.registry.cursor)
+
+    def count(self, model, domain):
+        with self.registry.cursor() as cr:
+            return self.env(cr)[model].search_count(domain)
+
+    def cleanup(self):
+        with self.registry.cursor() as cr:
+            env = self.env(cr)
+            users = env["res.users"].browse(self.user_ids).exists()
+            accounts = env["o365.sync.account"].search([("user_id", "in", users.ids)])
+            env["mail.activity"].with_context(o365_activity_done=True).search([("user_id", "in", users.ids)]).unlink()
+            env["o365.push.queue"].search([("account_id", "in", accounts.ids)]).unlink()
+            env["o365.event.link"].search([("account_id", "in", accounts.ids)]).unlink()
+            accounts.unlink()
+            for user in users:
+                user.write({"active": False, "login": f"{user.login}-removed"})
+            params = env["ir.config_parameter"]
+            for key, value in self.saved_params.items():
+                params.set_param(f"o365_calendar_sync.{key}", value or False)
+
+
+class TestPushConcurrency(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.emulator = shared_emulator()
+        cls.world = CommittedWorld(config["db_name"].split(",")[0], cls.emulator, "h5conc")
+        cls.world.configure()
+        cls.addClassCleanup(cls.world.cleanup)
+
+    def test_two_workers_never_push_twice(self):
+        """E6: two workers running the push job at once (separate connections) push every change exactly
+        once, mailbox by mailbox (advisory lock) and row by row (FOR UPDATE SKIP LOCKED)."""
+        stamp = fields.Datetime.now().strftime("%H%M%S%f")
+        mailboxes = [self.world.connected_user(f"h5conc{stamp}{n}") for n in range(3)]
+        tasks = {upn: self.world.schedule_tasks(uid, 30) for uid, upn in mailboxes}
+        self.emulator.state.clear_requests()
+
+        barrier, results, errors = threading.Barrier(2), [], []
+
+        def worker():
+            try:
+                barrier.wait(10)
+                results.append(self.world.push())
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        self.assertEqual(errors, [])
+        self.assertEqual(sum(r["pushed"] for r in results), 90)
+
+        posts = [r for r in self.emulator.state.request_stats()["requests"] if r["method"] == "POST" and r["inBatch"]]
+        self.assertEqual(len(posts), 90, "one create per activity: no double push")
+        statuses = {r["status"] for r in self.emulator.state.request_stats()["requests"]}
+        self.assertNotIn(429, statuses, "Graph's per-mailbox concurrency limit was respected")
+        for upn, ids in tasks.items():
+            events = self.emulator.state.events_raw(upn)
+            self.assertEqual(len(events), 30)
+            self.assertEqual(len({e["subject"] for e in events}), 30)
+            self.assertEqual(
+                self.world.count("o365.event.link", [("res_model", "=", "mail.activity"), ("res_id", "in", ids)]), 30
+            )
