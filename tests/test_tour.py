@@ -105,8 +105,6 @@ class TestTour(O365Case):
             (app.client_id, app.client_secret, app.graph_endpoint), (CLIENT_ID, CLIENT_SECRET, values["graph_endpoint"])
         )
 
-        # Note: under HttpCase the webhook handshake of Start cannot reach Odoo while the
-        # browser's Start request holds the test cursor; Start then reports that in the status.
         self._start_tour("o365_calendar_sync_connect", "tom_tour")
 
         self.env.invalidate_all()
