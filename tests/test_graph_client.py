@@ -68,3 +68,21 @@ class TestGraphClient(O365Case):
         self.assertIn("connect again", revoked.last_error)
         self.assertEqual(other._graph_client().me()["userPrincipalName"], "bea_client@contoso.example")
         self.assertEqual(other.connection_state, "connected")
+
+    def test_discovery_document_read_once_per_process(self):
+        """E1: the login service's discovery document is read once, not once per Graph client
+        (every push batch and pull makes one); a connection test still asks the service itself."""
+        from ..utils.connection_check import check_connection
+
+        state = self.emulator.state
+
+        def discovery_reads():
+            return sum(1 for r in state.request_stats()["requests"] if "openid-configuration" in r["path"])
+
+        self.account._graph_client().me()
+        before = discovery_reads()
+        for _ in range(3):
+            self.account._graph_client().me()
+        self.assertEqual(discovery_reads(), before, "no new discovery read for later clients")
+        check_connection(self.env["o365.config"]._azure_app(), self.base_url() + "/o365_calendar_sync/oauth/callback")
+        self.assertEqual(discovery_reads(), before + 1, "the connection test reads it live")

@@ -5,6 +5,8 @@ cache, and the caller stores ``serialized_cache()`` back when ``cache_changed``,
 so a rotated refresh token is never thrown away.
 """
 
+import threading
+import time
 from urllib.parse import urlsplit
 
 import msal
@@ -21,26 +23,55 @@ class AuthError(Exception):
         self.reconnect = reconnect
 
 
+# MSAL reads the authority's discovery documents each time an application object
+# is made, which is once per push batch or pull here. They change rarely; MSAL's
+# own http_cache would keep them, but its index is not safe to share across threads.
+DISCOVERY_TTL = 3600
+_discovery_cache = {}  # (url, params, verify) -> (expires at, response)
+_discovery_lock = threading.Lock()
+
+
+def _is_discovery(url):
+    path = urlsplit(url).path
+    return path.endswith("/.well-known/openid-configuration") or path.endswith("/discovery/instance")
+
+
 class _PinnedSession(requests.Session):
     """A session whose ``verify`` and ``timeout`` hold for every request.
 
     MSAL sets ``Session.verify``, but requests lets REQUESTS_CA_BUNDLE override a
     session-level value (psf/requests#3829), which breaks a private CA bundle.
+    With ``reuse_discovery``, successful discovery documents are reused process-wide.
     """
 
-    def __init__(self, verify, timeout):
+    def __init__(self, verify, timeout, reuse_discovery=True):
         super().__init__()
         self.verify = verify
         self._timeout = timeout
+        self._reuse_discovery = reuse_discovery
 
     def request(self, method, url, **kwargs):
         if kwargs.get("verify") is None:
             kwargs["verify"] = self.verify
         kwargs.setdefault("timeout", self._timeout)
-        return super().request(method, url, **kwargs)
+        if not (self._reuse_discovery and method.upper() == "GET" and _is_discovery(url)):
+            return super().request(method, url, **kwargs)
+        key = (url, repr(sorted((kwargs.get("params") or {}).items())), str(kwargs["verify"]))
+        with _discovery_lock:
+            expires_at, response = _discovery_cache.get(key, (0, None))
+        if response is not None and expires_at > time.monotonic():
+            return response
+        response = super().request(method, url, **kwargs)
+        if response.status_code == 200:
+            with _discovery_lock:
+                _discovery_cache[key] = (time.monotonic() + DISCOVERY_TTL, response)
+        return response
 
 
 class MicrosoftLogin:
+    # A connection test must ask the login service itself, not a kept answer.
+    reuse_discovery = True
+
     def __init__(self, app, token_cache=None, timeout=15):
         self._cache = msal.SerializableTokenCache()
         if token_cache:
@@ -53,7 +84,7 @@ class MicrosoftLogin:
                 client_credential=app.client_secret,
                 authority=app.authority,
                 token_cache=self._cache,
-                http_client=_PinnedSession(app.verify, timeout),
+                http_client=_PinnedSession(app.verify, timeout, self.reuse_discovery),
                 # Instance discovery asks Microsoft about the host: pointless, and
                 # unreachable, for a private or emulated login endpoint.
                 instance_discovery=None if official else False,

@@ -42,6 +42,8 @@ class CheckResult:
 class _ProbeLogin(MicrosoftLogin):
     """MicrosoftLogin plus the two questions only a connection test asks."""
 
+    reuse_discovery = False
+
     def probe_client(self):
         """The token endpoint's error code for a made-up refresh token (MSAL does the request)."""
         try:
