@@ -12,6 +12,7 @@ on demand, the test thread waits for the answers, as with ``url_open``.
 """
 
 import atexit
+import json
 import tempfile
 from urllib.parse import parse_qsl, urlsplit
 
@@ -105,12 +106,32 @@ class O365Case(HttpCase):
     def setUp(self):
         super().setUp()
         # The database rolls back after each test; the mailboxes must start clean too.
+        self.clear_mailboxes()
+        self.emulator.state.clear_faults()
+
+    def clear_mailboxes(self):
+        """Empty every mailbox of the tenant (its users and subscriptions stay)."""
         state = self.emulator.state
         with state.lock:
             for mailbox in state.mailboxes.values():
                 mailbox.events.clear()
         state.clear_invitations()
-        state.clear_faults()
+
+    def _rpc(self, model, method, args, kwargs=None):
+        """One JSON-RPC call as the web client sends it; returns the decoded answer and its text."""
+        payload = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "id": 1,
+            "params": {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
+        }
+        answer = self.url_open(
+            f"/web/dataset/call_kw/{model}/{method}",
+            data=json.dumps(payload),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(answer.status_code, 200)
+        return answer.json(), answer.text
 
     def deliver_notifications(self):
         """Let the emulator post the change notifications it holds; returns how many.

@@ -26,22 +26,6 @@ class TestAccess(O365Case):
         cls.secret = json.loads(cls.alice_account.token_cache)["RefreshToken"]
         cls.refresh_token = next(iter(cls.secret.values()))["secret"]
 
-    def _rpc(self, model, method, args, kwargs=None):
-        """One JSON-RPC call as the web client sends it; returns the decoded answer."""
-        payload = {
-            "jsonrpc": "2.0",
-            "method": "call",
-            "id": 1,
-            "params": {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
-        }
-        answer = self.url_open(
-            f"/web/dataset/call_kw/{model}/{method}",
-            data=json.dumps(payload),
-            headers={"Content-Type": "application/json"},
-        )
-        self.assertEqual(answer.status_code, 200)
-        return answer.json(), answer.text
-
     def _assert_refused(self, model, method, args, kwargs=None):
         answer, text = self._rpc(model, method, args, kwargs)
         self.assertNotIn("result", answer, f"{model}.{method} answered data to another user")

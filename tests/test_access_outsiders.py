@@ -101,21 +101,6 @@ class TestAccessOutsiders(O365Case):
 
     # -- JSON-RPC --------------------------------------------------------------------
 
-    def _rpc(self, model, method, args, kwargs=None):
-        payload = {
-            "jsonrpc": "2.0",
-            "method": "call",
-            "id": 1,
-            "params": {"model": model, "method": method, "args": args, "kwargs": kwargs or {}},
-        }
-        answer = self.url_open(
-            f"/web/dataset/call_kw/{model}/{method}",
-            data=json.dumps(payload),
-            headers={"Content-Type": "application/json"},
-        )
-        self.assertEqual(answer.status_code, 200)
-        return answer.json(), answer.text
-
     def _assert_no_data(self, text):
         for secret in ("Customers", self.alice_upn, self.refresh_token, "AAMkSecretEventId", "AAMkPrivateEventId"):
             self.assertNotIn(secret, text)

@@ -638,11 +638,7 @@ class TestChaos(PullCase):
             savepoint.close(rollback=True)
         # Back to the start: Odoo rolled back, the mailboxes emptied.
         self.env.invalidate_all()
-        state = self.emulator.state
-        with state.lock:
-            for mailbox in state.mailboxes.values():
-                mailbox.events.clear()
-        state.clear_invitations()
+        self.clear_mailboxes()
         self.drop_held_notifications()
         self.assertFalse(self.env["mail.activity"].search_count([("summary", "=like", "CH-%")]))
 
