@@ -118,9 +118,9 @@ class CalendarEvent(models.Model):
         self.ensure_one()
         Link = self.env["o365.event.link"].sudo()
         copies = Link.search([("ical_uid", "=", ical_uid), ("origin", "=", "outlook"), ("res_model", "=", self._name)])
-        logged = self.sudo().browse(copies.mapped("res_id")).exists().filtered("o365_logged") - self
         if not copies:
             return
+        logged = self.sudo().browse(copies.mapped("res_id")).exists().filtered("o365_logged") - self
         _logger.info("o365: %s was logged back from Outlook before its link was known; merged", self)
         copies.unlink()
         logged.with_context(**QUIET).unlink()

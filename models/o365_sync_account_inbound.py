@@ -296,10 +296,10 @@ class O365SyncAccount(models.Model):
         # Odoo stores ASCII addresses lower-cased (an indexed equality is enough); a
         # non-ASCII local part keeps its case there, so those compare lower-cased.
         ascii_only = [a for a in addresses if a.isascii()]
-        unicode = [a for a in addresses if not a.isascii()]
+        non_ascii = [a for a in addresses if not a.isascii()]
         match = SQL("p.email_normalized = ANY(%s)", ascii_only)
-        if unicode:
-            match = SQL("(%s OR lower(p.email_normalized) = ANY(%s))", match, unicode)
+        if non_ascii:
+            match = SQL("(%s OR lower(p.email_normalized) = ANY(%s))", match, non_ascii)
         self.env.cr.execute(
             SQL(
                 """SELECT p.id, lower(p.email_normalized), p.is_company, c.id, c.is_company, u.id
