@@ -141,11 +141,11 @@ class CalendarEvent(models.Model):
     def _o365_post_on_contacts(self, body, contact_ids, author_user_id=None):
         """A note on each matching contact's timeline (B1, B14)."""
         author = self.env["res.users"].sudo().browse(author_user_id).partner_id if author_user_id else None
-        for contact in self.env["res.partner"].sudo().browse(contact_ids).exists():
-            contact.message_post(
-                body=body,
-                subtype_xmlid="mail.mt_note",
-                author_id=author.id if author else None,
+        contacts = self.env["res.partner"].sudo().browse(contact_ids).exists()
+        if contacts:
+            # A logged note notifies nobody (Outlook already invited them), in one batch.
+            contacts._message_log_batch(
+                bodies=dict.fromkeys(contacts.ids, body), author_id=author.id if author else None
             )
 
     # -- Outlook edits (B10) and the contract of the inbound pull ---------------------------
