@@ -57,8 +57,8 @@ class CalendarEvent(models.Model):
         return values, vals
 
     @api.model
-    def _o365_log_from_outlook(self, account, event, directory, org_domains):
-        """Log a new Outlook meeting against its contacts (B1) and link it to the mailbox."""
+    def _o365_prepare_log(self, account, event, directory, org_domains):
+        """What logging a new Outlook meeting creates (B1, B8, B11): (event, values, create vals)."""
         values, vals = self._o365_values(account, event, directory, org_domains)
         partners = list(values.partner_ids)
         owner_partner = account.user_id.partner_id.id
@@ -97,15 +97,24 @@ class CalendarEvent(models.Model):
                 ],
             }
         )
-        meeting = self.sudo().with_context(**QUIET).create(vals)
-        account._o365_link(meeting, event)
-        meeting._o365_post_on_contacts(
-            Markup("%s <a href='/odoo/calendar.event/%s'>%s</a> (%s)")
-            % (self.env._("Meeting logged from Outlook:"), meeting.id, meeting.name, meeting._o365_when()),
-            values.contact_ids,
-            author_user_id=values.organizer_user_id,
-        )
-        return meeting
+        return event, values, vals
+
+    @api.model
+    def _o365_log_from_outlook(self, account, prepared):
+        """Log new Outlook meetings against their contacts (B1) and link them to the mailbox.
+
+        ``prepared``: what ``_o365_prepare_log`` returned for each, created in one batch.
+        """
+        meetings = self.sudo().with_context(**QUIET).create([vals for _event, _values, vals in prepared])
+        account._o365_links(meetings, [event for event, _values, _vals in prepared])
+        for meeting, (_event, values, _vals) in zip(meetings, prepared, strict=True):
+            meeting._o365_post_on_contacts(
+                Markup("%s <a href='/odoo/calendar.event/%s'>%s</a> (%s)")
+                % (self.env._("Meeting logged from Outlook:"), meeting.id, meeting.name, meeting._o365_when()),
+                values.contact_ids,
+                author_user_id=values.organizer_user_id,
+            )
+        return meetings
 
     def _o365_absorb_logged_copies(self, ical_uid):
         """Drop the meeting a pull logged from this ERP meeting's own Outlook event (E2, B12).

@@ -346,6 +346,7 @@ class O365SyncAccount(models.Model):
         if uids:
             for lk in Link.search([("ical_uid", "in", uids), ("account_id", "!=", self.id)], order="id"):
                 copies.setdefault(lk.ical_uid, lk)
+        new_meetings = []  # prepared in the loop, created together after it
         for event in events:
             event_id = event.get("id")
             if not event_id:
@@ -366,12 +367,16 @@ class O365SyncAccount(models.Model):
                     if link:
                         self._o365_handle_linked(link, event, directory)
                     elif event_id not in excluded and self.sync_events and event.get("transactionId") not in pushing:
-                        self._o365_handle_new(event, directory, org_domains, copies)
+                        to_log = self._o365_handle_new(event, directory, org_domains, copies)
+                        if to_log:
+                            new_meetings.append(to_log)
             except (AuthError, GraphError, psycopg2.OperationalError):
                 raise  # the whole round is retried
             except Exception:  # pylint: disable=broad-except
                 # Data nobody foresaw in one event: skip it, keep the page and the delta link going.
                 _logger.exception("o365 account %s: skipped Outlook event %s it could not apply", self.id, event_id)
+        if new_meetings:
+            self._o365_log_new(new_meetings)
 
     def _o365_handle_linked(self, link, event, directory):
         if event.get("changeKey") and event["changeKey"] == link.change_key:
@@ -438,22 +443,50 @@ class O365SyncAccount(models.Model):
                 # B12: one meeting, one record; this mailbox's copy links to it.
                 link = self._o365_link(meeting, event)
                 meeting._o365_apply_outlook_update(link, event, directory)
-                return
-        Meeting._o365_log_from_outlook(self, event, directory, org_domains)
+                return None
+        return Meeting._o365_prepare_log(self, event, directory, org_domains)
+
+    def _o365_log_new(self, prepared):
+        """Create a page's new logged meetings in one batch (Odoo's create is far cheaper
+        per record in a batch); if the batch fails, one by one, skipping what fails (E6)."""
+        Meeting = self.env["calendar.event"].sudo()
+        try:
+            with self.env.cr.savepoint():
+                Meeting._o365_log_from_outlook(self, prepared)
+            return
+        except (AuthError, GraphError, psycopg2.OperationalError):
+            raise
+        except Exception:  # pylint: disable=broad-except
+            _logger.warning("o365 account %s: logging %s meetings at once failed; one by one", self.id, len(prepared))
+        for item in prepared:
+            try:
+                with self.env.cr.savepoint():
+                    Meeting._o365_log_from_outlook(self, [item])
+            except (AuthError, GraphError, psycopg2.OperationalError):
+                raise
+            except Exception:  # pylint: disable=broad-except
+                _logger.exception("o365 account %s: skipped Outlook event %s it could not log", self.id, item[0]["id"])
 
     def _o365_link(self, record, event):
+        return self._o365_links(record, [event])
+
+    def _o365_links(self, records, events):
+        """Link each record to the Outlook event at the same position."""
         return (
             self.env["o365.event.link"]
             .sudo()
             .create(
-                {
-                    "account_id": self.id,
-                    "res_model": record._name,
-                    "res_id": record.id,
-                    "graph_event_id": event["id"],
-                    "ical_uid": event.get("iCalUId"),
-                    "change_key": event.get("changeKey"),
-                    "origin": "outlook",
-                }
+                [
+                    {
+                        "account_id": self.id,
+                        "res_model": record._name,
+                        "res_id": record.id,
+                        "graph_event_id": event["id"],
+                        "ical_uid": event.get("iCalUId"),
+                        "change_key": event.get("changeKey"),
+                        "origin": "outlook",
+                    }
+                    for record, event in zip(records, events, strict=True)
+                ]
             )
         )
