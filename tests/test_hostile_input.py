@@ -9,6 +9,7 @@ rendering, and still reach Odoo over the real delta pull.
 import json
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 from unittest.mock import patch
 
 from odoo.tests import tagged
@@ -148,6 +149,30 @@ class TestHostileInput(PullCase):
         self.outlook_update(self.alice_upn, broken_start["id"], {"location": {"displayName": "Fixed"}})
         self.run_pull_cron()
         self.assertTrue(self.meeting_of(self.alice, broken_start))
+
+    def test_meeting_odoo_refuses_is_skipped_rest_of_page_logged(self):
+        """B1, E6, issue 8: when Odoo refuses one new meeting of a page (here its end before its start),
+        the page's other meetings are still logged, the refused one is named in the log, and the delta
+        round completes."""
+        first = self.outlook_create(self.alice_upn, "Fine one", attendees=[f"carol@{CUSTOMER}"])
+        refused = self.outlook_create(self.alice_upn, "Refused one", attendees=[f"carol@{CUSTOMER}"])
+        last = self.outlook_create(self.alice_upn, "Fine two", attendees=[f"dave@{CUSTOMER}"])
+        Meeting = type(self.env["calendar.event"])
+        real_prepare = Meeting._o365_prepare_log
+
+        def prepare(meeting, account, event, directory, org_domains):
+            prepared = real_prepare(meeting, account, event, directory, org_domains)
+            if event["subject"] == "Refused one":
+                prepared[2]["stop"] = prepared[2]["start"] - timedelta(hours=1)
+            return prepared
+
+        with patch.object(Meeting, "_o365_prepare_log", prepare), self.assertLogs(INBOUND_LOGGER, "WARNING") as logs:
+            self.run_pull_cron()
+        self.assertTrue(self.meeting_of(self.alice, first))
+        self.assertTrue(self.meeting_of(self.alice, last))
+        self.assertFalse(self.logged("Refused one"))
+        self.assertIn(refused["id"], "\n".join(logs.output), "the log names the skipped event")
+        self.assertTrue(self.account(self.alice).delta_link, "the delta round completed")
 
     def test_unknown_graph_properties_ignored(self):
         """B1, B8, issue 8: properties Graph adds in the future (on the event, its dates, attendees,
