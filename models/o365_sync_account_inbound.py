@@ -2,7 +2,9 @@
 
 import logging
 import secrets
+from contextlib import contextmanager
 from datetime import timedelta
+from types import SimpleNamespace
 
 import psycopg2
 
@@ -362,19 +364,13 @@ class O365SyncAccount(models.Model):
                 # its next edit in Outlook brings it back.
                 _logger.warning("o365 account %s: skipped Outlook event %s: %s", self.id, event_id, problem)
                 continue
-            try:
-                with self.env.cr.savepoint():
-                    if link:
-                        self._o365_handle_linked(link, event, directory)
-                    elif event_id not in excluded and self.sync_events and event.get("transactionId") not in pushing:
-                        to_log = self._o365_handle_new(event, directory, org_domains, copies)
-                        if to_log:
-                            new_meetings.append(to_log)
-            except (AuthError, GraphError, psycopg2.OperationalError):
-                raise  # the whole round is retried
-            except Exception:  # pylint: disable=broad-except
-                # Data nobody foresaw in one event: skip it, keep the page and the delta link going.
-                _logger.exception("o365 account %s: skipped Outlook event %s it could not apply", self.id, event_id)
+            with self._o365_isolated(_logger.exception, "skipped Outlook event %s it could not apply", event_id):
+                if link:
+                    self._o365_handle_linked(link, event, directory)
+                elif event_id not in excluded and self.sync_events and event.get("transactionId") not in pushing:
+                    to_log = self._o365_handle_new(event, directory, org_domains, copies)
+                    if to_log:
+                        new_meetings.append(to_log)
         if new_meetings:
             self._o365_log_new(new_meetings)
 
@@ -450,22 +446,33 @@ class O365SyncAccount(models.Model):
         """Create a page's new logged meetings in one batch (Odoo's create is far cheaper
         per record in a batch); if the batch fails, one by one, skipping what fails (E6)."""
         Meeting = self.env["calendar.event"].sudo()
+        with self._o365_isolated(
+            _logger.warning, "logging %s meetings at once failed; one by one", len(prepared)
+        ) as batch:
+            Meeting._o365_log_from_outlook(self, prepared)
+        if batch.done:
+            return
+        for item in prepared:
+            with self._o365_isolated(_logger.exception, "skipped Outlook event %s it could not log", item[0]["id"]):
+                Meeting._o365_log_from_outlook(self, [item])
+
+    @contextmanager
+    def _o365_isolated(self, log, message, *args):
+        """Run the block under a savepoint; if the data makes it fail, roll it back and log it (E6).
+
+        Graph, sign-in and database concurrency errors are not the data's fault:
+        they propagate, and the whole round is retried. ``.done`` tells whether the
+        block went through.
+        """
+        outcome = SimpleNamespace(done=False)
         try:
             with self.env.cr.savepoint():
-                Meeting._o365_log_from_outlook(self, prepared)
-            return
+                yield outcome
+            outcome.done = True
         except (AuthError, GraphError, psycopg2.OperationalError):
             raise
         except Exception:  # pylint: disable=broad-except
-            _logger.warning("o365 account %s: logging %s meetings at once failed; one by one", self.id, len(prepared))
-        for item in prepared:
-            try:
-                with self.env.cr.savepoint():
-                    Meeting._o365_log_from_outlook(self, [item])
-            except (AuthError, GraphError, psycopg2.OperationalError):
-                raise
-            except Exception:  # pylint: disable=broad-except
-                _logger.exception("o365 account %s: skipped Outlook event %s it could not log", self.id, item[0]["id"])
+            log("o365 account %s: " + message, self.id, *args)
 
     def _o365_link(self, record, event):
         return self._o365_links(record, [event])
