@@ -39,6 +39,14 @@ def superuser_env(cr):
     return api.Environment(cr, SUPERUSER_ID, {})
 
 
+def create_user(env, login, upn):
+    """An internal user (who may also manage contacts) with the mailbox ``upn``, in UTC."""
+    groups = [env.ref("base.group_user").id, env.ref("base.group_partner_manager").id]
+    return env["res.users"].create(
+        {"name": login, "login": login, "email": upn, "tz": "UTC", "groups_id": [(6, 0, groups)]}
+    )
+
+
 def start_emulator(latency_ms):
     """The project's Graph emulator, in this process, with ``latency_ms`` added to every Graph request."""
     from odoo.addons.o365_calendar_sync.graph_emulator import GraphEmulator

@@ -24,6 +24,7 @@ from .common import (
     TENANT,
     Meter,
     create_outlook_events,
+    create_user,
     outlook_event,
     superuser_env,
 )
@@ -80,15 +81,7 @@ def make_msc_user(registry, emu, login):
     access_token, refresh_token, ttl = msal_tokens(emu, app, upn)
     with registry.cursor() as cr:
         env = superuser_env(cr)
-        user = env["res.users"].create(
-            {
-                "name": login,
-                "login": login,
-                "email": upn,
-                "tz": "UTC",
-                "groups_id": [(6, 0, [env.ref("base.group_user").id, env.ref("base.group_partner_manager").id])],
-            }
-        )
+        user = create_user(env, login, upn)
         user._set_microsoft_auth_tokens(access_token, refresh_token, ttl)
         user.microsoft_synchronization_stopped = False
         return user.id, upn

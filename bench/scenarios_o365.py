@@ -15,6 +15,7 @@ from .common import (
     STRANGER_DOMAIN,
     Meter,
     create_outlook_events,
+    create_user,
     graph_counts,
     outlook_event,
     outlook_session,
@@ -39,15 +40,7 @@ def make_user(registry, emu, login, start_sync_fields=True):
     emu.state.add_user(upn, display_name=login, time_zone="UTC")
     with registry.cursor() as cr:
         env = superuser_env(cr)
-        user = env["res.users"].create(
-            {
-                "name": login,
-                "login": login,
-                "email": upn,
-                "tz": "UTC",
-                "groups_id": [(6, 0, [env.ref("base.group_user").id, env.ref("base.group_partner_manager").id])],
-            }
-        )
+        user = create_user(env, login, upn)
         account = env["o365.sync.account"]._for_user(user)
         connect_account(emu, account, upn)
         if start_sync_fields:
