@@ -70,8 +70,8 @@ class TestGraphClient(O365Case):
         self.assertEqual(other.connection_state, "connected")
 
     def test_discovery_document_read_once_per_process(self):
-        """E1: the login service's discovery document is read once, not once per Graph client
-        (every push batch and pull makes one); a connection test still asks the service itself."""
+        """S1, S2: the login service's discovery document is read once per process, not once per Graph
+        client (every push batch and pull makes one); the settings' connection test still asks the service."""
         from ..utils.connection_check import check_connection
 
         state = self.emulator.state
