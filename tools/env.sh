@@ -5,11 +5,17 @@
 # step is skipped when already done.
 #
 # Exports: REPO, O365_HOME, PY (python of the environment), ODOO_BIN, ODOO_CONF,
-#          ADDONS_DIR (holds the module under its technical name).
+#          ADDONS_DIR (holds this checkout under the module's technical name),
+#          CHECKOUT_ID (short hash of REPO), O365_LOGS (full logs of package installs). The exported Odoo and the
+#          Python environment are shared by every checkout; the addons folder and
+#          the Odoo config are per checkout, so two checkouts never test each
+#          other's code.
 #
 # Knobs (environment variables):
 #   ODOO_SRC   path of an Odoo 18.0 source tree (the folder holding odoo-bin)
 #   ODOO_GIT   path of a (bare) git repository of Odoo 18.0 source, exported once
+#   ODOO_URL   where to clone Odoo 18.0 from when none is found (default the official
+#              repository; O365_NO_FETCH=1 never clones)
 #   O365_HOME  where the environment lives (default ~/.cache/o365_calendar_sync)
 #   PGHOST / PGPORT / PGUSER   PostgreSQL server (default 127.0.0.1:5432, current user)
 
@@ -25,6 +31,22 @@ mkdir -p "$O365_HOME"
 
 say() { printf '[o365] %s\n' "$*" >&2; }
 die() { printf '[o365] ERROR: %s\n' "$*" >&2; exit 1; }
+O365_LOGS="$O365_HOME/logs"
+mkdir -p "$O365_LOGS"
+export O365_LOGS
+
+# quietly NAME MESSAGE COMMAND...: one line (MESSAGE) for an install step; the
+# command's full output goes to $O365_LOGS/NAME.log, whose end is shown only when
+# it fails.
+quietly() {
+    local log="$O365_LOGS/$1.log" message=$2
+    shift 2
+    say "$message (log: $log)"
+    if ! "$@" > "$log" 2>&1; then
+        grep -v '^WARNING: Location' "$log" | tail -n 30 >&2
+        return 1
+    fi
+}
 
 is_odoo18_tree() { [ -f "$1/odoo/release.py" ] && grep -q "version_info = (18, 0" "$1/odoo/release.py"; }
 
@@ -38,6 +60,25 @@ find_odoo_git() {
             { echo "$candidate"; return 0; }
     done
     return 1
+}
+
+clone_odoo() {
+    # A shallow clone of Odoo 18.0 into the cache, when git and the network allow
+    # it. A closed network fails in seconds: the server is asked first with a short
+    # timeout, and a clone that stalls (under 1 kB/s for 60 s) or runs past 10
+    # minutes is abandoned.
+    local url=${ODOO_URL:-https://github.com/odoo/odoo}
+    [ -z "${O365_NO_FETCH:-}" ] && command -v git >/dev/null || return 1
+    export GIT_TERMINAL_PROMPT=0 GIT_HTTP_LOW_SPEED_LIMIT=1000 GIT_HTTP_LOW_SPEED_TIME=60
+    timeout 30 git ls-remote --exit-code --heads "$url" 18.0 >/dev/null 2>&1 || return 1
+    rm -rf "$O365_HOME/odoo-18.part"
+    if ! quietly odoo-clone "cloning Odoo 18.0 from $url into $O365_HOME/odoo-18 (a few minutes)" \
+        timeout 600 git clone --quiet --depth 1 --single-branch --branch 18.0 "$url" "$O365_HOME/odoo-18.part"; then
+        rm -rf "$O365_HOME/odoo-18.part"
+        return 1
+    fi
+    is_odoo18_tree "$O365_HOME/odoo-18.part" || { rm -rf "$O365_HOME/odoo-18.part"; return 1; }
+    mv "$O365_HOME/odoo-18.part" "$O365_HOME/odoo-18"
 }
 
 locate_odoo() {
@@ -57,7 +98,8 @@ locate_odoo() {
         mv "$O365_HOME/odoo-18.part" "$O365_HOME/odoo-18"
         echo "$O365_HOME/odoo-18"; return
     fi
-    die "No Odoo 18 found: make 'odoo' (18.0) importable in python3, or set ODOO_SRC=/path/to/odoo-18.0 (a checkout of github.com/odoo/odoo, branch 18.0)."
+    if clone_odoo; then echo "$O365_HOME/odoo-18"; return; fi
+    die "No Odoo 18 found and it could not be cloned from ${ODOO_URL:-https://github.com/odoo/odoo}: make 'odoo' (18.0) importable in python3, or set ODOO_SRC=/path/to/odoo-18.0 (a checkout of github.com/odoo/odoo, branch 18.0)."
 }
 
 ODOO_SRC=$(locate_odoo)
@@ -74,16 +116,14 @@ requirements_stamp() {
 }
 stamp=$(requirements_stamp)
 if [ ! -x "$PY" ] || [ "$(cat "$VENV/.o365-stamp" 2>/dev/null)" != "$stamp" ]; then
-    say "preparing the Python environment in $VENV (a few minutes the first time)"
     command -v python3 >/dev/null || die "python3 is missing: install Python 3.11 or 3.12."
     [ -x "$PY" ] || python3 -m venv "$VENV" || die "python3 -m venv failed: install the python3-venv package."
     reqs=(-r "$REPO/tools/odoo-requirements.txt" -r "$REPO/requirements.txt" -r "$REPO/tools/test-requirements.txt"
           -r "$REPO/graph_emulator/requirements-test.txt")
-    if ! { "$PY" -m pip install -q --disable-pip-version-check --upgrade pip wheel &&
-           "$PY" -m pip install -q --disable-pip-version-check "${reqs[@]}"; } > "$O365_HOME/pip.log" 2>&1; then
-        grep -v '^WARNING: Location' "$O365_HOME/pip.log" | tail -n 30 >&2
-        die "pip could not install the Python packages (log: $O365_HOME/pip.log): check access to PyPI."
-    fi
+    quietly pip "installing the Python packages in $VENV (a few minutes the first time)" \
+        bash -c '"$0" -m pip install -q --disable-pip-version-check --upgrade pip wheel &&
+                 "$0" -m pip install -q --disable-pip-version-check "$@"' "$PY" "${reqs[@]}" ||
+        die "pip could not install the Python packages (log: $O365_LOGS/pip.log): check access to PyPI."
     echo "$stamp" > "$VENV/.o365-stamp"
 fi
 # Odoo is not a pip package here: put its source on the environment's path.
@@ -100,8 +140,8 @@ if ! pg_isready -q -h "$PGHOST" -p "$PGPORT" 2>/dev/null; then
         say "starting the local PostgreSQL cluster"
         pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | tail -n1)" main start || true
     elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        say "installing PostgreSQL from the system packages"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2 ||
+        quietly apt-postgresql "installing PostgreSQL from the system packages" \
+            bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql' ||
             die "PostgreSQL is not running and could not be installed: start a PostgreSQL 13+ server and set PGHOST/PGPORT/PGUSER."
         pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | tail -n1)" main start || true
     fi
@@ -118,13 +158,16 @@ fi
 
 # --- Odoo addons path and config ----------------------------------------------------
 # Odoo finds a module by its folder name, and this checkout may be named anything.
-ADDONS_DIR="$O365_HOME/addons"
+# Each checkout gets its own addons folder and config (named after a hash of its
+# path), so two checkouts on one machine never load each other's code.
+CHECKOUT_ID=$(printf '%s' "$REPO" | sha1sum | cut -c1-10)
+ADDONS_DIR="$O365_HOME/addons-$CHECKOUT_ID"
 mkdir -p "$ADDONS_DIR"
 ln -sfn "$REPO" "$ADDONS_DIR/o365_calendar_sync"
-ODOO_CONF="$O365_HOME/odoo.conf"
+ODOO_CONF="$O365_HOME/odoo-$CHECKOUT_ID.conf"
 core_addons="$ODOO_SRC/odoo/addons"
 [ -d "$ODOO_SRC/addons/web" ] && core_addons="$ODOO_SRC/addons,$core_addons"
-cat > "$ODOO_CONF" <<EOF
+cat > "$ODOO_CONF.$$" <<EOF
 [options]
 addons_path = $ADDONS_DIR,$core_addons
 data_dir = $O365_HOME/filestore
@@ -135,7 +178,8 @@ db_password = False
 admin_passwd = admin
 list_db = True
 EOF
-export ADDONS_DIR ODOO_CONF
+mv -f "$ODOO_CONF.$$" "$ODOO_CONF"
+export CHECKOUT_ID ADDONS_DIR ODOO_CONF
 
 # odoo_run [SUBCOMMAND] ARGS...: odoo-bin with the generated config (a subcommand
 # such as "shell" must come before the options).

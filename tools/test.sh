@@ -15,8 +15,8 @@ cd "$REPO"
 # Browser tours (Odoo's HttpCase.start_tour) need Chromium; Debian's package provides it.
 if ! command -v chromium >/dev/null && ! command -v google-chrome >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        say "installing Chromium for the browser tests"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 ||
+        quietly apt-chromium "installing Chromium for the browser tests" \
+            bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium' ||
             die "Chromium could not be installed: install it (Debian: apt-get install chromium) for the browser tests."
     else
         say "no Chromium found: browser tests will be skipped (a failure under CI); install chromium"
@@ -24,7 +24,7 @@ if ! command -v chromium >/dev/null && ! command -v google-chrome >/dev/null; th
 fi
 
 DB=${O365_TEST_DB:-o365_test}
-RESULTS="$O365_HOME/results"
+RESULTS="$O365_HOME/results-$CHECKOUT_ID"
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 started=$(date +%s)
 
