@@ -6,7 +6,7 @@ gets 424 without running."""
 
 import json
 
-from .errors import GraphError, bad_request
+from .errors import DropConnection, GraphError, bad_request
 from .httpio import Request, json_response
 
 MAX_REQUESTS = 20
@@ -48,6 +48,7 @@ def handle(emu, outer):
 
     items = _validate(outer.json())
     results, statuses = [], {}
+    lost_answer = False  # an after_commit drop rule fired on an item
     for item in items:
         rid = str(item["id"])
         failed = [d for d in item.get("dependsOn") or [] if not (200 <= statuses.get(str(d), 0) < 300)]
@@ -74,6 +75,7 @@ def handle(emu, outer):
             body = body.encode()
         sub = Request(item["method"], "/v1.0" + url, headers, body or b"", outer.base_url, outer.scheme, in_batch=True)
         resp = graph.handle(emu, sub)
+        lost_answer = lost_answer or getattr(sub, "lost_answer", False)
         out_headers = {
             k: v
             for k, v in resp.headers.items()
@@ -88,4 +90,6 @@ def handle(emu, outer):
                 entry["body"] = resp.body.decode("utf-8", "replace")
         results.append(entry)
         statuses[rid] = resp.status
+    if lost_answer:
+        raise DropConnection()
     return json_response({"responses": results})

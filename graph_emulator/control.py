@@ -159,6 +159,12 @@ def _route(emu, state, req, path, method, body):
             with state.lock:
                 state.notification_log.clear()
             return Response(204)
+    if path == "/_emulator/notifications/deliver" and method == "POST":
+        # Deliver the notifications held back by the hold_notifications setting, now, and wait for the answers.
+        return json_response({"delivered": state.deliver_notifications(float(body.get("timeout", 10)))})
+    if path == "/_emulator/flush" and method == "POST":
+        # Write the persisted state to data_dir now (tests; no sleeping for the debounced writer).
+        return json_response({"flushed": state.flush()})
     if path == "/_emulator/notifications/wait" and method == "POST":
         return json_response({"idle": emu.notifier.wait_idle(float(body.get("timeout", 10)))})
     return _err(404, f"unknown control endpoint {method} {path}")

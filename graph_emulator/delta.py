@@ -43,7 +43,14 @@ def handle(state, mb, req, link_base, prefs, base_url):
         if "$skiptoken" in q:
             if rec["kind"] != "skip":
                 raise GraphError(400, "ErrorInvalidUrlQuery", "The $skiptoken is not valid.")
-            return _page(state, mb, rec, link_base, prefs, base_url)
+            if rec.get("round") not in state.delta_rounds:
+                raise GraphError(
+                    410,
+                    "SyncStateNotFound",
+                    f"The sync state generation is not found; generation={rec['generation']};"
+                    f"[highest={mb.delta_generation}]",
+                )
+            return _page(state, mb, rec["round"], rec["offset"], link_base, prefs, base_url)
         if rec["kind"] != "delta":
             raise GraphError(400, "ErrorInvalidUrlQuery", "The $deltatoken is not valid.")
         return _start_round(state, mb, rec["start"], rec["end"], rec["snapshot"], link_base, prefs, base_url)
@@ -71,13 +78,28 @@ def handle(state, mb, req, link_base, prefs, base_url):
     return _start_round(state, mb, start, end, {}, link_base, prefs, base_url)
 
 
-def _start_round(state, mb, start, end, snapshot, link_base, prefs, base_url):
+# Old tokens are evicted, as Exchange's delta token cache does ("the token lifetime isn't fixed;
+# it's dependent on the size of the internal delta token cache", delta-query-overview) [A: size].
+MAX_TOKENS_PER_MAILBOX = 200
+
+
+def window_items(mb, start, end):
+    """What a calendarView delta round reports: calendarView's items plus the masters of the series
+    that have instances in the window (facts §10: "the series master can appear")."""
     current = E.calendar_view(mb.events, start, end)
+    masters = {ev["seriesMasterId"] for ev in current if ev.get("seriesMasterId")}
+    current += [mb.events[m] for m in masters if m in mb.events]
+    return current
+
+
+def _start_round(state, mb, start, end, snapshot, link_base, prefs, base_url):
+    current = window_items(mb, start, end)
     now = {ev["id"]: ev["changeKey"] for ev in current}
     pending = [("event", copy.deepcopy(ev)) for ev in current if snapshot.get(ev["id"]) != ev["changeKey"]]
     pending += [("removed", eid) for eid in snapshot if eid not in now]
-    rec = {
-        "kind": "skip",
+    # One record per round; its skip tokens only point into it (small to keep and to persist).
+    round_id = _new_token()
+    state.delta_rounds[round_id] = {
         "mailbox": mb.id,
         "generation": mb.delta_generation,
         "start": start,
@@ -85,32 +107,55 @@ def _start_round(state, mb, start, end, snapshot, link_base, prefs, base_url):
         "pending": pending,
         "new_snapshot": now,
     }
-    return _page(state, mb, rec, link_base, prefs, base_url)
+    return _page(state, mb, round_id, 0, link_base, prefs, base_url)
 
 
-def _page(state, mb, rec, link_base, prefs, base_url):
+def _item_json(item, prefs, base_url):
+    rendered = dict({"@odata.type": "#microsoft.graph.event"}, **E.render(item, prefs, base_url))
+    if item["type"] == "occurrence":
+        return E.delta_occurrence(rendered)
+    # A series master is sent in full; its start/end are its first occurrence's (the series start).
+    return rendered
+
+
+def _remember(state, mb, token, rec):
+    state.delta_tokens[token] = rec
+    mine = [t for t, r in state.delta_tokens.items() if r["mailbox"] == mb.id]
+    for old in mine[: max(0, len(mine) - MAX_TOKENS_PER_MAILBOX)]:
+        state.delta_tokens.pop(old, None)
+    live = {r.get("round") for r in state.delta_tokens.values()}
+    for rid in [r for r, rnd in state.delta_rounds.items() if rnd["mailbox"] == mb.id and r not in live]:
+        state.delta_rounds.pop(rid, None)
+
+
+def _page(state, mb, round_id, offset, link_base, prefs, base_url):
+    rnd = state.delta_rounds[round_id]
     size = prefs.get("maxpagesize") or DEFAULT_PAGE
-    items, rest = rec["pending"][:size], rec["pending"][size:]
+    items = rnd["pending"][offset : offset + size]
     value = []
     for kind, item in items:
         if kind == "removed":
-            value.append({"@odata.type": "#microsoft.graph.event", "id": item, "@removed": {"reason": "deleted"}})
+            eid = E.public_id(item, prefs.get("immutable"))
+            value.append({"@odata.type": "#microsoft.graph.event", "id": eid, "@removed": {"reason": "deleted"}})
         else:
-            value.append(dict({"@odata.type": "#microsoft.graph.event"}, **E.render(item, prefs, base_url)))
+            value.append(_item_json(item, prefs, base_url))
     body = {"@odata.context": f"{base_url}/v1.0/$metadata#Collection(event)"}
     token = _new_token()
-    if rest:
-        state.delta_tokens[token] = dict(rec, pending=rest)
+    if offset + size < len(rnd["pending"]):
+        rec = {"kind": "skip", "mailbox": mb.id, "generation": rnd["generation"], "round": round_id}
+        rec["offset"] = offset + size
+        _remember(state, mb, token, rec)
         body["@odata.nextLink"] = f"{link_base}?$skiptoken={token}"
     else:
-        state.delta_tokens[token] = {
+        rec = {
             "kind": "delta",
             "mailbox": mb.id,
-            "generation": rec["generation"],
-            "start": rec["start"],
-            "end": rec["end"],
-            "snapshot": rec["new_snapshot"],
+            "generation": rnd["generation"],
+            "start": rnd["start"],
+            "end": rnd["end"],
+            "snapshot": rnd["new_snapshot"],
         }
+        _remember(state, mb, token, rec)
         body["@odata.deltaLink"] = f"{link_base}?$deltatoken={token}"
     body["value"] = value
     return body

@@ -12,6 +12,7 @@ import re
 import secrets
 from datetime import UTC, date, datetime, time, timedelta
 
+from . import extended_properties as xprops
 from . import recurrence, timezones
 from .errors import GraphError, bad_request, unknown_property
 
@@ -94,9 +95,70 @@ MEETING_FIELDS = {
 }
 
 
+# Event ids look like Graph's REST ids: about 150 characters of base64 with the URL-safe alphabet
+# ('-' and '_' instead of '/' and '+') and '=' padding. Evidence: the REST id
+# "AQMkADAw…Nk_ViIgAt9GKZVcABj54pG8AAAA=" next to its changeKey "tXF3Exu6Nk+ViIi30YplVw" (the '+'
+# became '_'), https://github.com/microsoftgraph/microsoft-graph-docs/issues/21314, and the id
+# "AAMkADhlNjU5…CDUn-uvuceTb3Zb9F345Q1AABjc6nmAAA=" in https://github.com/alcionai/corso/issues/772.
+# (EWS ids use '+' and '/'; Graph REST ids do not.) Default ids start "AAMkA", immutable ids
+# "AAkALg", as in the samples of https://learn.microsoft.com/en-us/graph/outlook-immutable-id.
+#
+# Layout of the 113 decoded bytes [A]: header (6) + kind (1: item, 2: occurrence) + item key (32)
+# + occurrence date ordinal (4) + filler derived from the rest (70). The default and the immutable
+# id of an item share everything but the header, so either form converts to the other without a
+# table, and both are accepted wherever an id is.
+DEFAULT_HDR = b"\x00\x03\x24\x00b6"
+IMMUTABLE_HDR = b"\x00\x09\x00\x2e\x00\x00"
+_RAW_LEN = 113
+_ID_CHARS = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
+_KIND_ITEM, _KIND_OCCURRENCE = 1, 2
+
+
+def _build_id(kind, key, ordinal=0, header=DEFAULT_HDR):
+    body = bytes([kind]) + key + ordinal.to_bytes(4, "big")
+    raw = header + body + hashlib.shake_256(body).digest(_RAW_LEN - len(header) - len(body))
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_id(event_id):
+    """(header, kind, key, ordinal) of an id this emulator could have issued, else None."""
+    if not isinstance(event_id, str) or len(event_id) != 152 or not _ID_CHARS.match(event_id):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(event_id.encode())
+    except (ValueError, TypeError):
+        return None
+    if len(raw) != _RAW_LEN or raw[:6] not in (DEFAULT_HDR, IMMUTABLE_HDR) or raw[6] not in (1, 2):
+        return None
+    return raw[:6], raw[6], raw[7:39], int.from_bytes(raw[39:43], "big")
+
+
+def is_well_formed(event_id):
+    return _decode_id(event_id) is not None
+
+
+def to_default(event_id):
+    """The default form of a well-formed id (either form); other strings unchanged."""
+    parts = _decode_id(event_id)
+    if parts is None or parts[0] == DEFAULT_HDR:
+        return event_id
+    return _build_id(parts[1], parts[2], parts[3])
+
+
+def to_immutable(event_id):
+    parts = _decode_id(event_id)
+    if parts is None or parts[0] == IMMUTABLE_HDR:
+        return event_id
+    return _build_id(parts[1], parts[2], parts[3], IMMUTABLE_HDR)
+
+
+def public_id(event_id, immutable):
+    """The id as a response shows it: immutable only for a request that asked for it."""
+    return to_immutable(event_id) if immutable and event_id else event_id
+
+
 def new_id():
-    # Graph ids are long base64 strings, case-sensitive; '-' and '_' keep them URL-safe.
-    return "AAMkAG" + base64.urlsafe_b64encode(secrets.token_bytes(30)).decode()
+    return _build_id(_KIND_ITEM, secrets.token_bytes(32))
 
 
 def new_change_key():
@@ -108,17 +170,18 @@ def new_ical_uid():
 
 
 def occurrence_id(master_id, day):
-    raw = f"{master_id}|{day.isoformat()}".encode()
-    return "AAMkOC" + base64.urlsafe_b64encode(raw).decode()
+    parts = _decode_id(master_id)
+    return _build_id(_KIND_OCCURRENCE, parts[2], day.toordinal())
 
 
 def parse_occurrence_id(event_id):
-    if not event_id.startswith("AAMkOC"):
+    """(master default id, date) for an occurrence id in either form, else None."""
+    parts = _decode_id(event_id)
+    if parts is None or parts[1] != _KIND_OCCURRENCE:
         return None
     try:
-        master, day = base64.urlsafe_b64decode(event_id[6:].encode()).decode().split("|")
-        return master, date.fromisoformat(day)
-    except Exception:
+        return _build_id(_KIND_ITEM, parts[2]), date.fromordinal(parts[3])
+    except ValueError:
         return None
 
 
@@ -312,7 +375,11 @@ def apply_input(ev, payload, settings, creating):
         has_place = bool(ev["location"]["displayName"])
         ev["locations"] = [copy.deepcopy(ev["location"])] if has_place else []
         changed.add("location")
-    for key in ("singleValueExtendedProperties", "multiValueExtendedProperties", "extensions"):
+    if "singleValueExtendedProperties" in payload:
+        ev["_singleValueExtendedProperties"] = xprops.merge(
+            ev.get("_singleValueExtendedProperties", []), payload["singleValueExtendedProperties"]
+        )
+    for key in ("multiValueExtendedProperties", "extensions"):
         if key in payload:
             merged = {p.get("id"): p for p in ev.get("_" + key, []) if isinstance(p, dict)}
             for p in payload[key] or []:
@@ -503,7 +570,8 @@ def calendar_view(mailbox_events, window_start, window_end):
 
 
 def lookup(mailbox_events, event_id):
-    """Stored event or a virtual occurrence for `event_id`; None if absent."""
+    """Stored event or a virtual occurrence for `event_id` (default or immutable form); None if absent."""
+    event_id = to_default(event_id)
     ev = mailbox_events.get(event_id)
     if ev is not None:
         return ev
@@ -572,18 +640,35 @@ def render(ev, prefs, base_url):
     if ev["type"] in ("occurrence", "exception"):
         out["originalStart"] = timezones.fmt_utc_stamp(ev.get("_original_start", ev["_start"]))[:-9] + "Z"
     out["webLink"] = f"{base_url}/_emulator/ui/event?id={ev['id']}"
-    if prefs.get("expand_svep") is not None and ev.get("_singleValueExtendedProperties"):
-        wanted = prefs["expand_svep"]
+    if prefs.get("immutable"):
+        out["id"] = to_immutable(ev["id"])
+        if out.get("seriesMasterId"):
+            out["seriesMasterId"] = to_immutable(out["seriesMasterId"])
+    wanted = prefs.get("expand_svep")
+    if wanted:
+        # Only the properties named in $expand=singleValueExtendedProperties($filter=id eq '…') come back;
+        # "You can't use the REST API to get all the extended properties of a specific instance in one call"
+        # (https://learn.microsoft.com/en-us/graph/api/resources/extended-properties-overview).
         props = [
-            p for p in ev["_singleValueExtendedProperties"] if not wanted or p.get("id", "").lower() == wanted.lower()
+            {"id": p["id"], "value": p["value"]}
+            for p in ev.get("_singleValueExtendedProperties", ())
+            if any(xprops.same_id(p["id"], w) for w in wanted)
         ]
         if props:
             out["singleValueExtendedProperties"] = props
     return out
 
 
+def delta_occurrence(rendered):
+    """An occurrence as calendarView delta sends it: only these properties (facts §10, [T]
+    https://github.com/microsoftgraph/microsoft-graph-docs/issues/7632)."""
+    keep = ("@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end")
+    return {k: rendered[k] for k in keep if k in rendered}
+
+
 def select_fields(rendered, select):
     if not select:
         return rendered
     keep = {s.strip() for s in select.split(",") if s.strip()} | {"id", "@odata.etag", "@odata.type", "@removed"}
+    keep.add("singleValueExtendedProperties")  # present only when $expand asked for it
     return {k: v for k, v in rendered.items() if k in keep}

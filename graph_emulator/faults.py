@@ -3,6 +3,14 @@
 A fault rule targets one mailbox (by UPN or id) or all of them, optionally one
 method or path fragment, and fires `count` times (None = until cleared).
 
+`after_commit=True` makes a "drop" or "status" rule fire after the request was carried out: the
+change is stored (and notified) but the client never sees the answer — the connection is closed,
+or the answer is replaced by the status error (504 GatewayTimeout, …). This is the lost-answer
+path of a create that did happen, which Graph clients must recover from (facts §10: a retried
+create then meets ErrorDuplicateTransactionId). Inside a $batch, a status rule replaces that
+item's answer; a drop rule lets the whole batch run and then closes the connection, so every
+item's answer is lost together.
+
 Latency and dropped connections belong to an HTTP round trip: a $batch is one
 round trip, delayed or dropped as a whole. Status faults belong to a Graph
 operation: each request inside a $batch can fail on its own (per-item 429)."""
@@ -35,6 +43,8 @@ def add(state, rule):
     kind = rule.get("kind") or ("latency" if rule.get("latency_ms") else "status")
     if kind not in KINDS:
         raise ValueError(f"fault kind must be one of {sorted(KINDS)}")
+    if rule.get("after_commit") and kind not in ("drop", "status"):
+        raise ValueError("after_commit applies to 'drop' and 'status' rules")
     if kind == "status" and int(rule.get("status") or 0) not in STATUS_ERRORS:
         raise ValueError(f"status fault needs status in {sorted(STATUS_ERRORS)}")
     mailbox = rule.get("mailbox")
@@ -51,18 +61,19 @@ def add(state, rule):
         "latency_ms": int(rule.get("latency_ms") or 0),
         "method": (rule.get("method") or "").upper() or None,
         "path_contains": rule.get("path_contains"),
+        "after_commit": bool(rule.get("after_commit")),
         "fired": 0,
     }
     state.faults.append(stored)
     return dict(stored)
 
 
-def take(state, mailbox_id, req, kinds=KINDS):
-    """Rules of these kinds that fire for this request; consumes their counts."""
+def take(state, mailbox_id, req, kinds=KINDS, after_commit=False):
+    """Rules of these kinds (and phase) that fire for this request; consumes their counts."""
     fired = []
     with state.lock:
         for rule in list(state.faults):
-            if rule["kind"] not in kinds:
+            if rule["kind"] not in kinds or bool(rule.get("after_commit")) != after_commit:
                 continue
             if rule["mailbox"] and rule["mailbox"] != mailbox_id:
                 continue
@@ -95,6 +106,29 @@ def apply(state, mailbox_id, req):
                 raise throttled(rule["retry_after"], code, message)
             headers = {"Retry-After": str(rule["retry_after"])} if status == 503 and rule["retry_after"] else {}
             raise GraphError(status, code, message, headers=headers)
+
+
+def apply_after(state, mailbox_id, req):
+    """After a request succeeded: lose its answer if an after_commit rule says so.
+
+    Returns a GraphError to answer instead, or None. A drop raises DropConnection, except inside a
+    $batch, where it marks the request (req.lost_answer) so the batch drops its whole answer once
+    every item has run."""
+    rules = take(state, mailbox_id, req, ("drop", "status"), after_commit=True)
+    if any(rule["kind"] == "drop" for rule in rules):
+        if req.in_batch:
+            req.lost_answer = True
+        else:
+            raise DropConnection()
+    for rule in rules:
+        if rule["kind"] == "status":
+            status = rule["status"]
+            code, message = STATUS_ERRORS[status]
+            if status == 429:
+                return throttled(rule["retry_after"], code, message)
+            headers = {"Retry-After": str(rule["retry_after"])} if status == 503 and rule["retry_after"] else {}
+            return GraphError(status, code, message, headers=headers)
+    return None
 
 
 def apply_transport(state, mailbox_id, req):

@@ -5,10 +5,11 @@ $batch items go through exactly the same path."""
 import re
 import time
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from . import delta, faults, meetings, subscriptions, timezones
 from . import events as E
+from . import extended_properties as xprops
 from .errors import DropConnection, GraphError, bad_request, not_found
 from .httpio import Response, json_response
 
@@ -16,6 +17,52 @@ ACT_AS_HEADER = "X-Emulator-Act-As"
 ALL_SCOPES = {"*"}
 _OWNER_RE = re.compile(r"^/v1\.0/(me|users/([^/]+))(/.*)?$", re.I)
 _ID_SEGMENT = re.compile(r"/(events|masterCategories|subscriptions|users|calendars)/[^/]+")
+
+
+# Path segments Graph matches case-insensitively ("/me/Events" works: [D]
+# https://learn.microsoft.com/en-us/graph/use-the-api, "resource … are case-insensitive").
+_KEYWORDS = {
+    k.lower(): k
+    for k in (
+        "v1.0",
+        "me",
+        "users",
+        "events",
+        "calendar",
+        "calendars",
+        "calendarView",
+        "delta",
+        "instances",
+        "cancel",
+        "accept",
+        "decline",
+        "tentativelyAccept",
+        "outlook",
+        "masterCategories",
+        "mailboxSettings",
+        "subscriptions",
+        "reauthorize",
+        "$batch",
+    )
+}
+
+
+def normalize_path(path):
+    """Decode percent-encoded segments (UPNs as alex%40contoso.example, ids quoted with safe=''),
+    spell keywords canonically, and read the SDK's function form "delta()" as "delta"
+    (msgraph-sdk's DeltaRequestBuilder URL template is "…/calendarView/delta()?…")."""
+    out = []
+    for seg in path.split("/"):
+        dec = unquote(seg)
+        if "/" in dec:
+            dec = seg  # a segment cannot hold '/'; left encoded it never matches an id (→ malformed)
+        low = dec.lower()
+        if low == "delta()":
+            dec = "delta"
+        elif low in _KEYWORDS:
+            dec = _KEYWORDS[low]
+        out.append(dec)
+    return "/".join(out)
 
 
 def endpoint_key(path):
@@ -59,12 +106,14 @@ class Context:
             out["maxpagesize"] = max(1, int(p["odata.maxpagesize"]))
             self.applied.append(f"odata.maxpagesize={out['maxpagesize']}")
         if p.get("idtype", "").lower() == "immutableid":
-            # Ids never change in the emulator (no folder moves), so every id is already immutable.
+            # "This header only applies to the request it is included with"
+            # (https://learn.microsoft.com/en-us/graph/outlook-immutable-id): responses to this request
+            # show immutable ids; every other request sees the default ids.
+            out["immutable"] = True
             self.applied.append('IdType="ImmutableId"')
-        expand = self.req.query.get("$expand", "")
-        m = re.match(r"^singleValueExtendedProperties(?:\(\$filter=id eq '([^']*)'\))?$", expand.strip())
-        if m:
-            out["expand_svep"] = m.group(1) or ""
+        wanted = xprops.expand_ids(self.req.query.get("$expand", ""))
+        if wanted is not None:
+            out["expand_svep"] = wanted
         return out
 
 
@@ -98,6 +147,7 @@ def _resolve_owner(state, caller, req):
 def handle(emu, req):
     """Entry point for /v1.0/… (also used by $batch). Returns a Response; may raise DropConnection."""
     req.request_id = req.request_id or str(uuid.uuid4())
+    req.path = normalize_path(req.path)
     started = time.time()
     info = {"mailbox": None, "actAs": False, "clientId": None}
     resp = None
@@ -162,6 +212,10 @@ def _handle(emu, req, info):
         if not act_as:
             faults.apply(state, target.id, req)
         resp = _route(ctx, owner)
+        if not act_as and 200 <= resp.status < 300:
+            lost = faults.apply_after(state, target.id, req)
+            if lost is not None:
+                raise lost
     finally:
         if limit_key:
             faults.Limits(state).leave(limit_key)
@@ -345,10 +399,7 @@ def _categories(ctx, owner, rest, method):
 
 
 _FILTER_CLAUSE = re.compile(r"^\s*(\w+)\s+eq\s+(?:'((?:[^']|'')*)'|(true|false))\s*$", re.I)
-_SVEP_FILTER = re.compile(
-    r"^\s*singleValueExtendedProperties/any\(\s*(\w+):\s*\1/id\s+eq\s+'([^']*)'\s+and\s+\1/value\s+eq\s+'([^']*)'\s*\)\s*$",
-    re.I,
-)
+_FILTERABLE = ("iCalUId", "subject", "type", "seriesMasterId", "isOrganizer", "isCancelled", "id")
 
 
 def _filter(items, text):
@@ -356,32 +407,23 @@ def _filter(items, text):
         return items
     preds = []
     for clause in re.split(r"\s+and\s+(?![^()]*\))", text):
-        sv = _SVEP_FILTER.match(clause)
-        if sv:
-            pid, val = sv.group(2).lower(), sv.group(3)
-            preds.append(
-                lambda e, pid=pid, val=val: any(
-                    p.get("id", "").lower() == pid and p.get("value") == val
-                    for p in e.get("_singleValueExtendedProperties", [])
-                )
-            )
+        if xprops.is_any_clause(clause):
+            preds.append(xprops.any_predicate(clause))
             continue
         m = _FILTER_CLAUSE.match(clause)
-        if not m or m.group(1) not in (
-            "iCalUId",
-            "subject",
-            "transactionId",
-            "type",
-            "seriesMasterId",
-            "isOrganizer",
-            "isCancelled",
-            "id",
-        ):
+        if m and m.group(1).lower() == "transactionid":
+            # transactionId cannot be filtered on (facts §10, [T]); the answer's shape follows the one
+            # Graph gives for another unfilterable event property, "The property 'Id' does not support
+            # filtering." (https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/6058).
+            raise GraphError(400, "ErrorInvalidProperty", "The property 'TransactionId' does not support filtering.")
+        if not m or m.group(1) not in _FILTERABLE:
             raise GraphError(
                 400, "ErrorInvalidUrlQueryFilter", f"The emulator does not support the filter clause '{clause}'."
             )
         prop, sval, bval = m.group(1), (m.group(2) or "").replace("''", "'"), m.group(3)
         want = (bval.lower() == "true") if bval else sval
+        if prop in ("id", "seriesMasterId"):
+            want = E.to_default(want)  # either id form names the same event
         preds.append(lambda e, prop=prop, want=want: e.get(prop) == want)
     return [e for e in items if all(p(e) for p in preds)]
 
@@ -495,7 +537,13 @@ def _subscriptions(ctx, rest, method):
     context = f"{ctx.emu.graph_url}/$metadata#subscriptions"
     if rest in ("", "/"):
         if method == "POST":
-            sub = subscriptions.create(state, ctx.caller, req.json() or {}, ctx.client_id, ctx.act_as)
+            # The id format of resourceData.id is decided once, by the Prefer header of the request that
+            # creates the subscription: "Existing subscriptions created without the header continue to use
+            # the default ID format" (https://learn.microsoft.com/en-us/graph/outlook-immutable-id).
+            immutable = req.prefer().get("idtype", "").lower() == "immutableid"
+            if immutable:
+                ctx.applied.append('IdType="ImmutableId"')
+            sub = subscriptions.create(state, ctx.caller, req.json() or {}, ctx.client_id, ctx.act_as, immutable)
             return json_response(dict({"@odata.context": context + "/$entity"}, **subscriptions.render(sub)), 201)
         if method == "GET":
             with state.lock:
@@ -509,10 +557,16 @@ def _subscriptions(ctx, rest, method):
     m = re.match(r"^/([^/]+)(/reauthorize)?$", rest)
     if m:
         sid = m.group(1)
+        if method == "PATCH" and not m.group(2):
+            # Outside the lock: a new notificationUrl is validated by a handshake that may call back.
+            sub = subscriptions.renew(state, ctx.caller, sid, req.json() or {}, ctx.act_as)
+            with state.lock:
+                return json_response(dict({"@odata.context": context + "/$entity"}, **subscriptions.render(sub)))
         with state.lock:
             if m.group(2) and method == "POST":
                 subscriptions.get(state, ctx.caller, sid, ctx.act_as)
-                return Response(200)  # [A] reauthorize answers without a body
+                # 204 No Content (https://learn.microsoft.com/en-us/graph/api/subscription-reauthorize).
+                return Response(204)
             if method == "GET":
                 return json_response(
                     dict(
@@ -520,9 +574,6 @@ def _subscriptions(ctx, rest, method):
                         **subscriptions.render(subscriptions.get(state, ctx.caller, sid, ctx.act_as)),
                     )
                 )
-            if method == "PATCH":
-                sub = subscriptions.renew(state, ctx.caller, sid, req.json() or {}, ctx.act_as)
-                return json_response(dict({"@odata.context": context + "/$entity"}, **subscriptions.render(sub)))
             if method == "DELETE":
                 subscriptions.delete(state, ctx.caller, sid, ctx.act_as)
                 return Response(204)

@@ -37,6 +37,7 @@ class Request:
         self.base_url = base_url
         self.scheme = scheme
         self.in_batch = in_batch
+        self.lost_answer = False  # set by an after_commit drop fault on a $batch item
         self.request_id = None
 
     def json(self):

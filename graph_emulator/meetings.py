@@ -59,7 +59,15 @@ def create_event(state, mb, payload):
     if tx:
         for existing in mb.events.values():
             if existing.get("transactionId") == tx:
-                return existing, False
+                # A replayed create is refused and the answer does not carry the existing event (facts §10;
+                # [T] https://github.com/alcionai/corso/issues/2490, fixed by alcionai/corso#2611 which
+                # discusses "the specific transactionID collision error"). Some clients report 409 for it;
+                # the emulator answers 400 as the facts sheet says.
+                raise GraphError(
+                    400,
+                    "ErrorDuplicateTransactionId",
+                    "The TransactionId specified in the request has already been used to create a different event.",
+                )
     ev = E.blank_event(mb.id, mb.email())
     E.apply_input(ev, payload, state.settings, creating=True)
     ev["type"] = "seriesMaster" if ev.get("recurrence") else "singleInstance"
@@ -80,6 +88,10 @@ def create_event(state, mb, payload):
 
 
 def get_event(mb, event_id):
+    if not E.is_well_formed(event_id):
+        # An id the service could never have issued is refused before any lookup:
+        # [T] "Id is malformed." for the id "285", https://github.com/betagouv/rdv-service-public/issues/3539.
+        raise bad_request("Id is malformed.", code="ErrorInvalidIdMalformed")
     ev = E.lookup(mb.events, event_id)
     if ev is None:
         raise not_found()
@@ -200,7 +212,9 @@ def _sync_copies(state, org_mb, ev, previous):
             cp.update(
                 {
                     "isOrganizer": False,
-                    "responseStatus": {"response": "none", "time": E.NEVER},
+                    # The attendee's own copy of an unanswered meeting (facts §10, responseStatus docs:
+                    # https://learn.microsoft.com/en-us/graph/api/resources/responsestatus).
+                    "responseStatus": {"response": "notResponded", "time": E.NEVER},
                     "showAs": "tentative",
                     "_organizer_event": (org_mb.id, ev["id"]),
                     "categories": [],
@@ -364,7 +378,7 @@ def receive_external(state, mb, organizer, payload):
             "isOrganizer": False,
             "_external_organizer": True,
             "showAs": "tentative",
-            "responseStatus": {"response": "none", "time": E.NEVER},
+            "responseStatus": {"response": "notResponded", "time": E.NEVER},
         }
     )
     if "iCalUId" in payload:

@@ -16,7 +16,7 @@ from .httpio import Request, json_response
 
 def dispatch(emu, req):
     path = req.path
-    if path == "/v1.0" or path.startswith("/v1.0/"):
+    if path.lower() == "/v1.0" or path.lower().startswith("/v1.0/"):
         return graph.handle(emu, req)
     if path == "/" or path.startswith("/_emulator"):
         return control.handle(emu, req)

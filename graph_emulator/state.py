@@ -116,7 +116,8 @@ class TenantState:
         self.requests = []
         self.notification_log = []
         self.subscriptions = {}  # id -> dict
-        self.delta_tokens = {}  # token -> dict
+        self.delta_tokens = {}  # token -> dict (skip tokens point into a round)
+        self.delta_rounds = {}  # round id -> {pending, new_snapshot, window}
         self.faults = []
         self.inflight = collections.Counter()
         self.budget = collections.defaultdict(collections.deque)
@@ -309,6 +310,11 @@ class TenantState:
     def deliver_notifications(self, timeout=10.0):
         """Deliver the notifications held back by settings["hold_notifications"] (returns the count)."""
         return self.notifier.deliver_held(timeout) if self.notifier is not None else 0
+
+    def flush(self):
+        """Write the persisted state to data_dir now (see persistence.py); False if not persisted."""
+        persistence = getattr(self, "persistence", None)
+        return persistence.flush() if persistence is not None else False
 
     def notify(self, mailbox, change_type, ev):
         """Queue change notifications for every matching subscription on `mailbox`."""

@@ -125,7 +125,7 @@ def validate_endpoint(state, url):
         )
 
 
-def create(state, caller, payload, client_id, act_as):
+def create(state, caller, payload, client_id, act_as, immutable=False):
     """POST /subscriptions. Validation runs without the state lock: the receiver may call back into Graph."""
     if not isinstance(payload, dict):
         raise bad_request("The request body must be a JSON object.", code="BadRequest")
@@ -179,10 +179,17 @@ def create(state, caller, payload, client_id, act_as):
         "_mailbox": mb.id,
         "_expires": expires,
         "_types": set(types),
+        "_immutable": bool(immutable),  # resourceData ids in the immutable form
     }
     with state.lock:
         state.subscriptions[sub["id"]] = sub
     return sub
+
+
+def _immutable_id(event_id):
+    from .events import to_immutable
+
+    return to_immutable(event_id)
 
 
 def get(state, caller, sub_id, act_as):
@@ -193,14 +200,32 @@ def get(state, caller, sub_id, act_as):
 
 
 def renew(state, caller, sub_id, payload, act_as):
-    sub = get(state, caller, sub_id, act_as)
-    unknown = set(payload or {}) - {"expirationDateTime", "notificationUrl", "@odata.type"}
-    if unknown:
-        raise bad_request(
-            f"Only expirationDateTime can be updated; '{sorted(unknown)[0]}' cannot be changed.", code="ValidationError"
-        )
-    if "expirationDateTime" in (payload or {}):
-        sub["_expires"] = _expiry(state, payload["expirationDateTime"])
+    """PATCH /subscriptions/{id}: expirationDateTime and/or notificationUrl. A new notificationUrl goes
+    through the validation handshake first and is refused (400, nothing changed) if it fails
+    (https://learn.microsoft.com/en-us/graph/api/subscription-update: "notificationUrl … can be
+    updated"; validation as on create). Call without holding state.lock."""
+    payload = payload or {}
+    with state.lock:
+        sub = get(state, caller, sub_id, act_as)
+        unknown = set(payload) - {"expirationDateTime", "notificationUrl", "@odata.type"}
+        if unknown:
+            raise bad_request(
+                f"Only expirationDateTime and notificationUrl can be updated; '{sorted(unknown)[0]}' cannot be "
+                "changed.",
+                code="ValidationError",
+            )
+        expires = _expiry(state, payload["expirationDateTime"]) if "expirationDateTime" in payload else None
+        new_url = payload.get("notificationUrl")
+        if new_url is not None:
+            _check_url(state, new_url, "notificationUrl")
+    if new_url is not None and new_url != sub["notificationUrl"]:
+        validate_endpoint(state, new_url)
+    with state.lock:
+        sub = get(state, caller, sub_id, act_as)
+        if expires is not None:
+            sub["_expires"] = expires
+        if new_url is not None:
+            sub["notificationUrl"] = new_url
     return sub
 
 
@@ -270,7 +295,8 @@ class Notifier:
         for sub in list(self.state.subscriptions.values()):
             if sub["_mailbox"] != mailbox.id or change_type not in sub["_types"] or sub["_expires"] <= now:
                 continue
-            resource = f"Users/{mailbox.id}/Events/{ev['id']}"
+            event_id = ev["id"] if not sub.get("_immutable") else _immutable_id(ev["id"])
+            resource = f"Users/{mailbox.id}/Events/{event_id}"
             self.enqueue(
                 sub["notificationUrl"],
                 {
@@ -282,7 +308,7 @@ class Notifier:
                         "@odata.type": "#Microsoft.Graph.Event",
                         "@odata.id": resource,
                         "@odata.etag": f'W/"{ev["changeKey"]}"',
-                        "id": ev["id"],
+                        "id": event_id,
                     },
                     "clientState": sub["clientState"],
                     "tenantId": self.state.tenant_id,

@@ -12,7 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from .events import DEFAULT_HDR, _build_id
+
 SCOPES = ["Calendars.ReadWrite", "User.Read", "MailboxSettings.ReadWrite"]
+# A well-formed event id that no event has: GET answers 404 ErrorItemNotFound (a malformed id: 400).
+UNKNOWN_ID = _build_id(1, bytes(32), 0, DEFAULT_HDR)
 CLIENT_ID, CLIENT_SECRET = "test-client", "test-secret"
 REDIRECT = "http://localhost:8069/microsoft_outlook/callback"
 

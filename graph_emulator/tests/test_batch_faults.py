@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from graph_emulator.testing import assert_graph_error, event_payload
+from graph_emulator.testing import UNKNOWN_ID, assert_graph_error, event_payload
 
 
 def _batch(g, requests_):
@@ -30,7 +30,7 @@ def test_batch_runs_items_with_dependencies(alex):
                 "headers": {"Content-Type": "application/json"},
             },
             {"id": "2", "method": "GET", "url": "/me", "dependsOn": ["1"]},
-            {"id": "3", "method": "GET", "url": "/me/events/does-not-exist"},
+            {"id": "3", "method": "GET", "url": "/me/events/" + UNKNOWN_ID},
             {"id": "4", "method": "GET", "url": "me/mailboxSettings", "dependsOn": ["3"]},
             {
                 "id": "5",

@@ -19,7 +19,7 @@ def test_invite_creates_copies_and_records_invitations(alex, tenant):
         ),
     ).json()
     cp = _copy(tenant, SAM, ev["iCalUId"])
-    assert cp["id"] != ev["id"] and cp["isOrganizer"] is False and cp["responseStatus"]["response"] == "none"
+    assert cp["id"] != ev["id"] and cp["isOrganizer"] is False and cp["responseStatus"]["response"] == "notResponded"
     assert cp["organizer"]["emailAddress"]["address"] == "alex@contoso.example" and cp["categories"] == []
     assert tenant.find_events(KIM) == []
     inv = tenant.list_invitations()

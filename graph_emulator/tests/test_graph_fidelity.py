@@ -1,0 +1,431 @@
+"""Issue 11: the emulator behaves like real Graph at the points the sync depends on.
+Each test names the point of issue 11 it checks."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from graph_emulator.testing import UNKNOWN_ID, Webhook, assert_graph_error, att, event_payload
+
+ALEX, SAM = "alex@contoso.example", "sam@contoso.example"
+PROP = "String {b7070704-16da-4c16-9091-3bb094ffdd13} Name o365CalendarSyncRecord"
+IMMUTABLE = {"Prefer": 'IdType="ImmutableId"'}
+WINDOW = {"startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-04-01T00:00:00Z"}
+DUPLICATE_MESSAGE = "The TransactionId specified in the request has already been used to create a different event."
+
+
+@pytest.fixture
+def hook():
+    h = Webhook()
+    yield h
+    h.close()
+
+
+def _iso(minutes):
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def _subscribe(g, url, headers=None):
+    payload = {
+        "changeType": "created,updated,deleted",
+        "notificationUrl": url,
+        "resource": "me/events",
+        "expirationDateTime": _iso(600),
+        "clientState": "s3cret",
+    }
+    return g.post("/subscriptions", json=payload, headers=headers or {})
+
+
+def _batch(g, items, headers=None):
+    return g.post("/$batch", json={"requests": items}, headers=headers or {})
+
+
+def _post_item(rid, payload, headers=None):
+    return {
+        "id": rid,
+        "method": "POST",
+        "url": "/me/events",
+        "body": payload,
+        "headers": dict({"Content-Type": "application/json"}, **(headers or {})),
+    }
+
+
+# ------------------------------------------------------------------ point 1
+
+
+def test_replayed_transaction_id_is_refused_without_the_event(alex, outlook, tenant):
+    """issue 11 point 1: a create replayed with a used transactionId answers 400 ErrorDuplicateTransactionId,
+    without the existing event, and stores nothing."""
+    payload = event_payload("once", transactionId="tx-replay")
+    first = alex.post("/me/events", json=payload)
+    assert first.status_code == 201
+    again = alex.post("/me/events", json=event_payload("changed subject", transactionId="tx-replay"))
+    err = assert_graph_error(again, 400, "ErrorDuplicateTransactionId")
+    assert err["message"] == DUPLICATE_MESSAGE
+    assert set(again.json()) == {"error"} and first.json()["id"] not in again.text
+    assert [e["subject"] for e in tenant.events_raw(ALEX)] == ["once"]
+    # The check is per mailbox: another mailbox may use the same transactionId.
+    assert outlook(SAM).post("/me/events", json=payload).status_code == 201
+
+
+def test_replayed_meeting_create_is_refused_and_sends_no_second_invitation(outlook, tenant):
+    """issue 11 point 1: meeting creates (copies and invitations) are refused on a replayed transactionId too."""
+    payload = event_payload("Meeting", transactionId="tx-meeting", attendees=[att(SAM), att("jane@customer.example")])
+    kim = outlook("kim@contoso.example")
+    assert kim.post("/me/events", json=payload).status_code == 201
+    assert_graph_error(kim.post("/me/events", json=payload), 400, "ErrorDuplicateTransactionId")
+    assert len(tenant.events_raw(SAM)) == 1
+    assert len(tenant.list_invitations(kind="request")) == 2
+
+
+def test_replayed_transaction_id_inside_a_batch(alex, tenant):
+    """issue 11 point 1: inside $batch, the item replaying a transactionId gets its own 400."""
+    payload = event_payload("batched", transactionId="tx-batch")
+    r = _batch(alex, [_post_item("1", payload), _post_item("2", payload)])
+    res = {x["id"]: x for x in r.json()["responses"]}
+    assert res["1"]["status"] == 201
+    assert res["2"]["status"] == 400 and res["2"]["body"]["error"]["code"] == "ErrorDuplicateTransactionId"
+    assert "id" not in res["2"]["body"]
+    assert len(tenant.events_raw(ALEX)) == 1
+
+
+# ------------------------------------------------------------------ point 2
+
+
+def test_transaction_id_cannot_be_filtered(alex):
+    """issue 11 point 2: $filter on transactionId answers 400 ErrorInvalidProperty."""
+    alex.post("/me/events", json=event_payload(transactionId="tx-f"))
+    err = assert_graph_error(
+        alex.get("/me/events", params={"$filter": "transactionId eq 'tx-f'"}), 400, "ErrorInvalidProperty"
+    )
+    assert "TransactionId" in err["message"]
+
+
+def _stamp(g, subject, value, path="/me/events", prop=PROP):
+    r = g.post(path, json=event_payload(subject, singleValueExtendedProperties=[{"id": prop, "value": value}]))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _any(value, prop=PROP):
+    return f"singleValueExtendedProperties/any(ep: ep/id eq '{prop}' and ep/value eq '{value}')"
+
+
+def test_extended_property_filter_select_top_and_users_path(alex):
+    """issue 11 point 2: filter on a single-value extended property, on /me and /users/{upn}, with $select and $top;
+    the property is not returned unless expanded."""
+    ev = _stamp(alex, "stamped", "db1:calendar.event:7")
+    assert "singleValueExtendedProperties" not in ev
+    _stamp(alex, "other", "db1:calendar.event:8")
+    alex.post("/me/events", json=event_payload("plain"))
+    for path in ("/me/events", f"/users/{ALEX}/events", f"/users/{quote(ALEX)}/events"):
+        found = alex.get(path, params={"$filter": _any("db1:calendar.event:7"), "$select": "id,subject", "$top": 5})
+        assert found.status_code == 200, found.text
+        items = found.json()["value"]
+        assert [(e["id"], e["subject"]) for e in items] == [(ev["id"], "stamped")]
+        assert "body" not in items[0] and "singleValueExtendedProperties" not in items[0]
+    # Values compare case-insensitively; the Name does not (extended property get docs).
+    assert len(alex.get("/me/events", params={"$filter": _any("DB1:CALENDAR.EVENT:7")}).json()["value"]) == 1
+    other_name = PROP.replace("o365CalendarSyncRecord", "O365CALENDARSYNCRECORD")
+    assert alex.get("/me/events", params={"$filter": _any("db1:calendar.event:7", other_name)}).json()["value"] == []
+
+
+def test_extended_property_expand_normalised_id_and_patch_keeps_it(alex):
+    """issue 11 point 2: $expand reads the property back (id normalised: canonical type, lower-case GUID);
+    a PATCH that does not mention it keeps it; a PATCH naming another property adds it."""
+    loud = "string {B7070704-16DA-4C16-9091-3BB094FFDD13} Name o365CalendarSyncRecord"
+    ev = _stamp(alex, "stamped", "v1", prop=loud)
+    expand = {"$expand": f"singleValueExtendedProperties($filter=id eq '{PROP}')"}
+    got = alex.get(f"/me/events/{ev['id']}", params=expand).json()
+    assert got["singleValueExtendedProperties"] == [{"id": PROP, "value": "v1"}]
+    assert "singleValueExtendedProperties" not in alex.get(f"/me/events/{ev['id']}").json()
+    # Without a filter, $expand returns none: there is no way to read all of them in one call.
+    no_filter = alex.get(f"/me/events/{ev['id']}", params={"$expand": "singleValueExtendedProperties"}).json()
+    assert "singleValueExtendedProperties" not in no_filter
+    assert alex.patch(f"/me/events/{ev['id']}", json={"subject": "renamed"}).status_code == 200
+    second = "String {b7070704-16da-4c16-9091-3bb094ffdd13} Name second"
+    patched = alex.patch(
+        f"/me/events/{ev['id']}", json={"singleValueExtendedProperties": [{"id": second, "value": "v2"}]}
+    )
+    assert patched.status_code == 200
+    both = {"$expand": f"singleValueExtendedProperties($filter=id eq '{PROP}' or id eq '{second}')"}
+    listed = alex.get("/me/events", params=dict(both, **{"$filter": _any("v1")})).json()["value"]
+    assert listed[0]["subject"] == "renamed"
+    assert listed[0]["singleValueExtendedProperties"] == [{"id": PROP, "value": "v1"}, {"id": second, "value": "v2"}]
+
+
+@pytest.mark.parametrize("bad", ["NotAType {b7070704-16da-4c16-9091-3bb094ffdd13} Name x", "String Name x", "x"])
+def test_invalid_extended_property_id_is_refused(alex, tenant, bad):
+    """issue 11 point 2: an extended property id in none of the documented formats answers 400."""
+    r = alex.post("/me/events", json=event_payload(singleValueExtendedProperties=[{"id": bad, "value": "v"}]))
+    assert_graph_error(r, 400, "ErrorInvalidExtendedProperty")
+    assert tenant.events_raw(ALEX) == []
+    flt = f"singleValueExtendedProperties/any(ep: ep/id eq '{bad}' and ep/value eq 'v')"
+    assert_graph_error(alex.get("/me/events", params={"$filter": flt}), 400, "ErrorInvalidExtendedProperty")
+
+
+# ------------------------------------------------------------------ point 3
+
+
+def test_immutable_ids_only_for_requests_that_ask(alex):
+    """issue 11 point 3: default and immutable ids differ; both work as path ids; each response uses the form
+    its own request asked for (create, get, list, PATCH, calendarView)."""
+    created = alex.post("/me/events", json=event_payload("imm"), headers=IMMUTABLE)
+    assert created.headers["Preference-Applied"] == 'IdType="ImmutableId"'
+    imm = created.json()["id"]
+    default = alex.get("/me/events").json()["value"][0]["id"]
+    assert imm != default and imm.startswith("AAkALg") and default.startswith("AAMkA")
+    assert alex.get(f"/me/events/{imm}").json()["id"] == default
+    assert alex.get(f"/me/events/{default}", headers=IMMUTABLE).json()["id"] == imm
+    assert alex.get("/me/events", headers=IMMUTABLE).json()["value"][0]["id"] == imm
+    assert alex.patch(f"/me/events/{imm}", json={"subject": "x"}).json()["id"] == default
+    assert alex.patch(f"/me/events/{default}", json={"subject": "y"}, headers=IMMUTABLE).json()["id"] == imm
+    view = alex.get("/me/calendarView", params=WINDOW, headers=IMMUTABLE).json()["value"]
+    assert [e["id"] for e in view] == [imm]
+    assert alex.get("/me/calendarView", params=WINDOW).json()["value"][0]["id"] == default
+    assert alex.delete(f"/me/events/{imm}").status_code == 204
+    assert_graph_error(alex.get(f"/me/events/{default}"), 404, "ErrorItemNotFound")
+
+
+def test_immutable_ids_in_delta_items_and_removals(alex):
+    """issue 11 point 3: delta pages use immutable ids (items, seriesMasterId, @removed) only when asked."""
+    series = alex.post(
+        "/me/events",
+        json=event_payload(
+            "Series",
+            "2030-03-04T09:00:00",
+            "2030-03-04T10:00:00",
+            recurrence={
+                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                "range": {"type": "numbered", "startDate": "2030-03-04", "numberOfOccurrences": 2},
+            },
+        ),
+    ).json()
+    single = alex.post("/me/events", json=event_payload("Single")).json()
+    page = alex.get("/me/calendarView/delta", params=WINDOW, headers=IMMUTABLE).json()
+    assert page["value"] and all(i["id"].startswith("AAkALg") for i in page["value"])
+    occ = [i for i in page["value"] if i["type"] == "occurrence"]
+    assert {o["seriesMasterId"] for o in occ} == {
+        alex.get(f"/me/events/{series['id']}", headers=IMMUTABLE).json()["id"]
+    }
+    alex.delete(f"/me/events/{single['id']}")
+    removed = alex.get(page["@odata.deltaLink"], headers=IMMUTABLE).json()["value"]
+    assert [r["id"] for r in removed if "@removed" in r] == [_immutable_of(alex, single["id"])]
+    plain = alex.get("/me/calendarView/delta", params=WINDOW).json()["value"]
+    assert all(i["id"].startswith("AAMkA") for i in plain)
+
+
+def _immutable_of(_g, default_id):
+    from graph_emulator.events import to_immutable
+
+    return to_immutable(default_id)
+
+
+def test_batch_items_decide_their_own_id_type(alex):
+    """issue 11 point 3: inside $batch each item's own Prefer decides; the outer request's Prefer is not applied
+    to the items [A]."""
+    r = _batch(
+        alex,
+        [_post_item("1", event_payload("a")), _post_item("2", event_payload("b"), IMMUTABLE)],
+        headers=IMMUTABLE,
+    )
+    res = {x["id"]: x for x in r.json()["responses"]}
+    assert res["1"]["body"]["id"].startswith("AAMkA") and "Preference-Applied" not in res["1"]["headers"]
+    assert res["2"]["body"]["id"].startswith("AAkALg")
+    assert res["2"]["headers"]["Preference-Applied"] == 'IdType="ImmutableId"'
+
+
+def test_notification_ids_follow_the_subscription_creating_request(emu, alex, hook):
+    """issue 11 point 3: resourceData.id uses the immutable form when the subscription was created with
+    Prefer: IdType="ImmutableId" (outlook-immutable-id docs), else the default form."""
+    other = Webhook()
+    try:
+        assert _subscribe(alex, hook.url, IMMUTABLE).status_code == 201
+        assert _subscribe(alex, other.url).status_code == 201
+        ev = alex.post("/me/events", json=event_payload("notify")).json()
+        assert emu.wait_for_notifications(10)
+        imm = [n["resourceData"]["id"] for n in hook.notifications()]
+        plain = [n["resourceData"]["id"] for n in other.notifications()]
+        assert imm == [_immutable_of(alex, ev["id"])] and plain == [ev["id"]]
+        assert hook.notifications()[0]["resource"].endswith("/Events/" + imm[0])
+    finally:
+        other.close()
+
+
+# ------------------------------------------------------------------ point 4
+
+
+def test_delta_occurrences_are_minimal_and_master_has_first_occurrence_times(alex):
+    """issue 11 point 4: occurrences in calendarView delta carry only @odata.type, @odata.etag, id,
+    seriesMasterId, type, start, end; the series master appears with its first occurrence's times."""
+    master = alex.post(
+        "/me/events",
+        json=event_payload(
+            "Weekly",
+            "2030-03-04T09:00:00",
+            "2030-03-04T09:30:00",
+            recurrence={
+                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                "range": {"type": "numbered", "startDate": "2030-03-04", "numberOfOccurrences": 3},
+            },
+        ),
+    ).json()
+    items = alex.get("/me/calendarView/delta", params=WINDOW).json()["value"]
+    occ = [i for i in items if i["type"] == "occurrence"]
+    assert len(occ) == 3
+    for o in occ:
+        assert set(o) == {"@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end"}
+        assert o["seriesMasterId"] == master["id"]
+    masters = [i for i in items if i["type"] == "seriesMaster"]
+    assert len(masters) == 1 and masters[0]["id"] == master["id"] and masters[0]["subject"] == "Weekly"
+    first = min(occ, key=lambda o: o["start"]["dateTime"])
+    assert (masters[0]["start"], masters[0]["end"]) == (first["start"], first["end"])
+
+
+# ------------------------------------------------------------------ point 5
+
+
+def test_ids_look_like_graph_ids_and_survive_percent_encoding(alex):
+    """issue 11 point 5: ids are ~150 characters of URL-safe base64 ending in '='; quote(id, safe='') works."""
+    ev = alex.post("/me/events", json=event_payload()).json()
+    eid = ev["id"]
+    assert 140 <= len(eid) <= 160 and eid.endswith("=") and re.fullmatch(r"[A-Za-z0-9_-]+=*", eid)
+    enc = quote(eid, safe="")
+    assert enc != eid  # '=' is percent-encoded
+    assert alex.get(f"/me/events/{enc}").json()["id"] == eid
+    assert alex.patch(f"/me/events/{enc}", json={"subject": "enc"}).json()["subject"] == "enc"
+    assert alex.delete(f"/me/events/{enc}").status_code == 204
+
+
+@pytest.mark.parametrize("bad", ["285", "AAMk-s6", "AAMkSecretEventId", "x" * 152, "AAMkAGI2" + "!" * 144])
+def test_malformed_id_is_400_and_unknown_id_is_404(alex, bad):
+    """issue 11 point 5: a malformed id answers 400 ErrorInvalidIdMalformed; a well-formed unknown one 404."""
+    for resp in (
+        alex.get(f"/me/events/{quote(bad, safe='')}"),
+        alex.patch(f"/me/events/{quote(bad, safe='')}", json={"subject": "x"}),
+        alex.delete(f"/me/events/{quote(bad, safe='')}"),
+    ):
+        assert_graph_error(resp, 400, "ErrorInvalidIdMalformed")
+    assert_graph_error(alex.get(f"/me/events/{UNKNOWN_ID}"), 404, "ErrorItemNotFound")
+
+
+# ------------------------------------------------------------------ point 6
+
+
+def test_paths_are_case_insensitive_decoded_and_accept_delta_parentheses(alex):
+    """issue 11 point 6: /me/Events, /Me/calendarview/delta, percent-encoded UPNs and delta() all work."""
+    ev = alex.post("/Me/Events", json=event_payload("cased"))
+    assert ev.status_code == 201, ev.text
+    assert alex.get("/me/Events").json()["value"][0]["subject"] == "cased"
+    assert alex.get(f"/ME/EVENTS/{ev.json()['id']}").status_code == 200
+    for path in (
+        "/Me/calendarview/delta",
+        "/me/calendarView/delta()",
+        f"/users/{quote(ALEX, safe='')}/calendarView/delta()",
+    ):
+        r = alex.get(path, params=WINDOW)
+        assert r.status_code == 200, (path, r.text)
+        assert [i["subject"] for i in r.json()["value"]] == ["cased"]
+    assert alex.get("/users/alex%40contoso.example/events").json()["value"][0]["subject"] == "cased"
+
+
+# ------------------------------------------------------------------ point 7
+
+
+def test_patch_subscription_notification_url_validates_the_new_url(emu, alex, hook, tenant):
+    """issue 11 point 7: PATCH may change notificationUrl after a handshake with the new URL; a failing
+    handshake refuses the change."""
+    sub = _subscribe(alex, hook.url).json()
+    new = Webhook()
+    bad = Webhook(mode="500")
+    try:
+        r = alex.patch(f"/subscriptions/{sub['id']}", json={"notificationUrl": new.url})
+        assert r.status_code == 200 and r.json()["notificationUrl"] == new.url
+        assert len(new.validations) == 1
+        assert_graph_error(alex.patch(f"/subscriptions/{sub['id']}", json={"notificationUrl": bad.url}), 400)
+        assert tenant.list_subscriptions()[0]["notificationUrl"] == new.url
+        alex.post("/me/events", json=event_payload("moved"))
+        assert emu.wait_for_notifications(10)
+        assert len(new.notifications()) == 1 and hook.notifications() == []
+    finally:
+        new.close()
+        bad.close()
+
+
+def test_reauthorize_answers_204_without_body(alex, hook):
+    """issue 11 point 7: POST /subscriptions/{id}/reauthorize answers 204 No Content."""
+    sub = _subscribe(alex, hook.url).json()
+    r = alex.post(f"/subscriptions/{sub['id']}/reauthorize")
+    assert r.status_code == 204 and r.content == b""
+
+
+def test_attendee_copy_of_unanswered_meeting_says_not_responded(alex, tenant):
+    """issue 11 point 7: the attendee's own copy says responseStatus.response notResponded."""
+    ev = alex.post("/me/events", json=event_payload("Invite", attendees=[att(SAM)])).json()
+    assert ev["attendees"][0]["status"]["response"] == "none"
+    copy = tenant.find_events(SAM, subject="Invite")[0]
+    assert copy["responseStatus"]["response"] == "notResponded"
+
+
+# ------------------------------------------------------------------ point 9
+
+
+def test_lost_answer_create_is_committed_plain_post(emu, alex, tenant):
+    """issue 11 point 9: an after_commit drop stores the create, then closes the connection; the retry with the
+    same transactionId meets ErrorDuplicateTransactionId."""
+    tenant.add_fault(kind="drop", after_commit=True, method="POST", path_contains="/events", count=1)
+    payload = event_payload("lost", transactionId="tx-lost")
+    with pytest.raises(requests.ConnectionError):
+        alex.post("/me/events", json=payload)
+    assert [e["subject"] for e in tenant.events_raw(ALEX)] == ["lost"]
+    assert_graph_error(alex.post("/me/events", json=payload), 400, "ErrorDuplicateTransactionId")
+
+
+def test_lost_answer_as_504_over_the_control_api(emu, alex, tenant):
+    """issue 11 point 9: the same rule over HTTP: a committed create answered with 504 GatewayTimeout."""
+    r = requests.post(
+        emu.base_url + "/_emulator/faults",
+        json={"kind": "status", "status": 504, "after_commit": True, "method": "POST", "count": 1},
+        verify=emu.ca_path,
+    )
+    assert r.status_code == 201 and r.json()["value"][0]["after_commit"] is True
+    assert_graph_error(alex.post("/me/events", json=event_payload("504")), 504, "GatewayTimeout")
+    assert [e["subject"] for e in tenant.events_raw(ALEX)] == ["504"]
+    assert alex.post("/me/events", json=event_payload("next")).status_code == 201
+
+
+def test_lost_answer_in_batch_items(alex, tenant):
+    """issue 11 point 9: inside $batch a status rule replaces the item's answer after commit; a drop rule runs
+    every item and then loses the whole answer."""
+    tenant.add_fault(kind="status", status=504, after_commit=True, method="POST", count=1)
+    r = _batch(alex, [_post_item("1", event_payload("b1")), _post_item("2", event_payload("b2"))])
+    res = {x["id"]: x for x in r.json()["responses"]}
+    assert res["1"]["status"] == 504 and res["2"]["status"] == 201
+    assert sorted(e["subject"] for e in tenant.events_raw(ALEX)) == ["b1", "b2"]
+    tenant.add_fault(kind="drop", after_commit=True, method="POST", path_contains="/events", count=1)
+    with pytest.raises(requests.ConnectionError):
+        _batch(alex, [_post_item("1", event_payload("b3")), _post_item("2", event_payload("b4"))])
+    assert sorted(e["subject"] for e in tenant.events_raw(ALEX)) == ["b1", "b2", "b3", "b4"]
+
+
+def test_after_commit_only_for_drop_and_status(tenant):
+    """issue 11 point 9: a latency rule cannot be after_commit."""
+    with pytest.raises(ValueError):
+        tenant.add_fault(kind="latency", latency_ms=10, after_commit=True)
+
+
+# ------------------------------------------------------------------ point 10
+
+
+def test_deliver_held_notifications_over_http(emu, alex, hook, tenant):
+    """issue 11 point 10: POST /_emulator/notifications/deliver sends the held notifications now."""
+    tenant.update_settings(hold_notifications=True)
+    assert _subscribe(alex, hook.url).status_code == 201
+    alex.post("/me/events", json=event_payload("held"))
+    assert hook.notifications() == []
+    r = requests.post(emu.base_url + "/_emulator/notifications/deliver", json={"timeout": 5}, verify=emu.ca_path)
+    assert r.status_code == 200 and r.json() == {"delivered": 1}
+    assert [n["changeType"] for n in hook.notifications()] == ["created"]
