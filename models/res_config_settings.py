@@ -1,9 +1,21 @@
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
 from ..controllers.oauth import CALLBACK_PATH
 from ..utils.connection_check import check_connection
 from ..utils.email_domains import parse_domains
 from ..utils.settings import MICROSOFT_GRAPH_ENDPOINT, MICROSOFT_LOGIN_ENDPOINT, AzureAppSettings
+
+# The settings a connection test reads, as typed in the form (saved or not).
+CONNECTION_FIELDS = (
+    "o365_client_id",
+    "o365_client_secret",
+    "o365_tenant",
+    "o365_public_base_url",
+    "o365_login_endpoint",
+    "o365_graph_endpoint",
+    "o365_ca_bundle",
+)
 
 
 class ResConfigSettings(models.TransientModel):
@@ -69,22 +81,55 @@ class ResConfigSettings(models.TransientModel):
             ca_bundle=(self.o365_ca_bundle or "").strip(),
         )
 
-    def action_o365_test_connection(self):
-        """S1: check the settings against the real endpoints and say what is wrong in plain words."""
+    def _o365_check(self):
         self.ensure_one()
-        result = check_connection(self._o365_app(), self.o365_redirect_uri)
+        return check_connection(self._o365_app(), self.o365_redirect_uri)
+
+    def _o365_check_notification(self, result):
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": self.env._("Microsoft 365 connection works")
-                if result.ok
-                else self.env._("Microsoft 365 connection problem"),
+                "title": self.env._("Microsoft 365 connection: %s", result.summary),
                 "message": result.text,
                 "type": "success" if result.ok else "danger",
                 "sticky": not result.ok,
+                "className": "o365_connection_report",
             },
         }
+
+    def action_o365_test_connection(self):
+        """S1: check the settings against the real endpoints and say what is wrong in plain words."""
+        return self._o365_check_notification(self._o365_check())
+
+    @api.model
+    def o365_check_connection_values(self, values):
+        """S1: Test connection on the values typed in the form, saved or not.
+
+        The settings page's Test connection calls this with the form's current
+        values, so an administrator can try a change before saving it. Returns one
+        line per check (label, pass/fail/skip, plain words) and the notification.
+        """
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(self.env._("Only administrators can test the Microsoft 365 connection."))
+        typed = {name: values.get(name) or False for name in CONNECTION_FIELDS}
+        settings = self.new(typed)
+        result = settings._o365_check()
+        return {
+            "ok": result.ok,
+            "summary": result.summary,
+            "checks": result.checks,
+            "notification": settings._o365_check_notification(result),
+        }
+
+    def action_o365_open_accounts(self):
+        """The Connected Users list (every user's sync health), from the settings page."""
+        return self.env["ir.actions.act_window"]._for_xml_id("o365_calendar_sync.action_o365_sync_account")
+
+    def action_o365_open_push_queue(self):
+        """Changes waiting for Outlook, from the settings page."""
+        action = self.env["ir.actions.act_window"]._for_xml_id("o365_calendar_sync.o365_push_queue_action")
+        return action
 
     @api.model
     def get_values(self):

@@ -22,21 +22,63 @@ TIMEOUT = 10
 PROBE_REFRESH_TOKEN = "o365-calendar-sync-connection-test"
 
 
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+MARKS = {PASS: "✔", FAIL: "✘", SKIP: "○"}
+
+# The checks, in order: (key, what it checks, in the user's words).
+CHECKS = (
+    ("settings", "Settings filled in"),
+    ("login", "Microsoft sign-in service"),
+    ("client", "Client ID and secret"),
+    ("redirect", "Redirect URI"),
+    ("graph", "Microsoft Graph"),
+)
+
+
 @dataclass
 class CheckResult:
-    ok: bool = True
-    lines: list = field(default_factory=list)
+    """One line per check, in the order of CHECKS: (key, label, status, text)."""
 
-    def good(self, text):
-        self.lines.append(f"✔ {text}")
+    checks: list = field(default_factory=list)
 
-    def bad(self, text):
-        self.ok = False
-        self.lines.append(f"✘ {text}")
+    def good(self, key, text):
+        self._add(key, PASS, text)
+
+    def bad(self, key, text):
+        self._add(key, FAIL, text)
+
+    def skipped(self, key, text):
+        self._add(key, SKIP, text)
+
+    def _add(self, key, status, text):
+        label = dict(CHECKS)[key]
+        self.checks.append({"key": key, "label": label, "status": status, "text": text})
+
+    @property
+    def ok(self):
+        return all(check["status"] == PASS for check in self.checks)
+
+    @property
+    def failed(self):
+        return [check for check in self.checks if check["status"] == FAIL]
+
+    @property
+    def lines(self):
+        return [f"{MARKS[c['status']]} {c['label']}: {c['text']}" for c in self.checks]
 
     @property
     def text(self):
         return "\n".join(self.lines)
+
+    @property
+    def summary(self):
+        """A title: all passed, or which check failed first."""
+        if self.ok:
+            return f"All {len(self.checks)} checks passed"
+        failed = self.failed
+        first = failed[0]["label"] if failed else ""
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        return f"{len(failed)} of {len(self.checks)} checks failed: {first}{more}"
 
 
 class _ProbeLogin(MicrosoftLogin):
@@ -71,14 +113,32 @@ def _aadsts(text):
 
 
 def check_connection(app, callback_url):
-    """Run every check against ``app`` (AzureAppSettings); return a CheckResult."""
+    """Run every check against ``app`` (AzureAppSettings); return a CheckResult.
+
+    Every check gets a line, so the administrator sees what works as well as
+    what does not; a check that needs an earlier one to pass says so.
+    """
     result = CheckResult()
     missing = app.missing()
     if missing:
-        result.bad("Fill in: {}.".format(", ".join(missing)))
+        result.bad("settings", "Fill in: {}.".format(", ".join(missing)))
+        for key, _label in CHECKS[1:]:
+            result.skipped(key, "Not checked: fill in the settings first.")
         return result
+    result.good("settings", "Client ID, secret, tenant and endpoints are filled in.")
+    login = _check_login(app, result)
+    if login is None:
+        for key in ("client", "redirect"):
+            result.skipped(key, "Not checked: needs the sign-in service.")
+    else:
+        _check_client(app, login, result)
+        _check_redirect(app, login, callback_url, result)
+    _check_graph(app, result)
+    return result
 
-    # 1. The login service: its discovery document (MSAL reads it on construction).
+
+def _check_login(app, result):
+    """The login service: its discovery document (MSAL reads it on construction)."""
     try:
         login = _ProbeLogin(app, timeout=TIMEOUT)
     except AuthError as exc:
@@ -91,32 +151,39 @@ def check_connection(app, callback_url):
                 f"at {app.authority}/v2.0/.well-known/openid-configuration), or the tenant '{app.tenant}' "
                 "does not exist: check the login endpoint and the tenant."
             )
-        result.bad(text)
-        return result
-    result.good(f"The login service at {app.authority} answers.")
+        result.bad("login", text)
+        return None
+    result.good("login", f"The login service at {app.authority} answers.")
+    return login
 
-    # 2. The client id and secret, at the token endpoint.
+
+def _check_client(app, login, result):
+    """The client id and secret, at the token endpoint."""
     error, description = login.probe_client()
     code = _aadsts(description)
     if error == "unreachable":
-        result.bad(f"The token endpoint of {app.authority} cannot be reached ({description}).")
+        result.bad("client", f"The token endpoint of {app.authority} cannot be reached ({description}).")
     elif error == "invalid_client":
         result.bad(
+            "client",
             "The client secret is wrong or expired: copy the secret's Value (not its ID) from Azure "
-            "(Certificates & secrets) into the Client Secret field."
+            "(Certificates & secrets) into the Client Secret field.",
         )
     elif error == "unauthorized_client" or code in ("700016", "90002"):
         result.bad(
+            "client",
             f"No application with client ID '{app.client_id}' exists in tenant '{app.tenant}': "
-            "copy the Application (client) ID from the Azure app registration."
+            "copy the Application (client) ID from the Azure app registration.",
         )
     elif error in ("invalid_grant", "invalid_request", "ok"):
         # The client was accepted; only the made-up refresh token was refused.
-        result.good("Client ID and secret are accepted.")
+        result.good("client", "Client ID and secret are accepted.")
     else:
-        result.bad(f"The token endpoint refused the client ID and secret ({error}: {description[:200]}).")
+        result.bad("client", f"The token endpoint refused the client ID and secret ({error}: {description[:200]}).")
 
-    # 3. The redirect URI, as the consent page sees it.
+
+def _check_redirect(app, login, callback_url, result):
+    """The redirect URI, as the consent page sees it."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     params = {
@@ -133,37 +200,42 @@ def check_connection(app, callback_url):
             login.authorization_endpoint, params=params, allow_redirects=False, timeout=TIMEOUT, verify=app.verify
         )
     except requests.RequestException as exc:
-        result.bad(f"The sign-in page {login.authorization_endpoint} cannot be reached ({type(exc).__name__}).")
+        result.bad(
+            "redirect", f"The sign-in page {login.authorization_endpoint} cannot be reached ({type(exc).__name__})."
+        )
+        return
+    code = _aadsts(answer.text) or _aadsts(answer.headers.get("Location", ""))
+    if code == "50011":
+        result.bad(
+            "redirect",
+            f"Azure does not accept the redirect URI {callback_url}: add it, exactly, under "
+            "Authentication > Web > Redirect URIs of the app registration (or fix the public base URL).",
+        )
+    elif code in ("700016", "90002"):
+        result.bad("redirect", f"The sign-in page does not know the client ID '{app.client_id}'.")
+    elif answer.status_code >= 400:
+        result.bad("redirect", f"The sign-in page answered HTTP {answer.status_code} (AADSTS{code or '?'}).")
     else:
-        code = _aadsts(answer.text) or _aadsts(answer.headers.get("Location", ""))
-        if code == "50011":
-            result.bad(
-                f"Azure does not accept the redirect URI {callback_url}: add it, exactly, under "
-                "Authentication > Web > Redirect URIs of the app registration (or fix the public base URL)."
-            )
-        elif code in ("700016", "90002"):
-            result.bad(f"The sign-in page does not know the client ID '{app.client_id}'.")
-        elif answer.status_code >= 400:
-            result.bad(f"The sign-in page answered HTTP {answer.status_code} (AADSTS{code or '?'}).")
-        else:
-            result.good(f"The redirect URI {callback_url} is registered.")
+        result.good("redirect", f"The redirect URI {callback_url} is registered.")
 
-    # 4. Graph: without a token it must say 401 in Graph's own error format.
+
+def _check_graph(app, result):
+    """Graph: without a token it must say 401 in Graph's own error format."""
     try:
         answer = requests.get(app.graph_endpoint.rstrip("/") + "/me", timeout=TIMEOUT, verify=app.verify)
     except requests.RequestException as exc:
         hint = " Its certificate is not trusted: check the CA bundle." if "SSL" in type(exc).__name__ else ""
-        result.bad(f"The Graph endpoint {app.graph_endpoint} cannot be reached ({type(exc).__name__}).{hint}")
-        return result
+        result.bad("graph", f"The Graph endpoint {app.graph_endpoint} cannot be reached ({type(exc).__name__}).{hint}")
+        return
     try:
         body = answer.json()
     except ValueError:
         body = {}
     if answer.status_code == 401 and isinstance(body, dict) and isinstance(body.get("error"), dict):
-        result.good(f"The Graph endpoint {app.graph_endpoint} answers.")
+        result.good("graph", f"The Graph endpoint {app.graph_endpoint} answers.")
     else:
         result.bad(
+            "graph",
             f"{app.graph_endpoint} does not answer like Microsoft Graph (HTTP {answer.status_code}): "
-            "check the Graph endpoint (normally https://graph.microsoft.com/v1.0)."
+            "check the Graph endpoint (normally https://graph.microsoft.com/v1.0).",
         )
-    return result
