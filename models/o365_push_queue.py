@@ -1,23 +1,38 @@
 import logging
 import random
 import uuid
-from collections import Counter
 from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields, models
+from odoo.tools import config
 
+from ..engine.push_runner import PUSH_CRON_XMLIDS, PUSH_SHARDS, PushRunner
 from ..utils.auth import AuthError
-from ..utils.graph_client import BATCH_LIMIT, GraphError, parse_retry_after
+from ..utils.graph_client import (
+    BATCH_LIMIT,
+    DUPLICATE_TRANSACTION,
+    MALFORMED_ID,
+    EventRequests,
+    GraphError,
+    parse_retry_after,
+)
 
 _logger = logging.getLogger(__name__)
 
 PARAM_PREFIX = "o365_calendar_sync."
-# Advisory-lock class for "a worker is pushing to this mailbox": one worker per
-# mailbox keeps Graph's per-mailbox concurrency (4) safe whatever the number of
-# Odoo workers, and never blocks a user's save (it locks no table row).
-MAILBOX_LOCK_CLASS = 365_001
-DEFAULTS = {"push_max_tries": 8, "push_backoff_base": 30, "push_backoff_cap": 3600}
-MAX_ROUNDS = 500  # batches per mailbox per run; the cron comes back for the rest
+# Retrying is bounded by time, not by tries: a burst of short Retry-After answers
+# must not use up a change's chances in seconds (SPEC E2).
+DEFAULTS = {
+    "push_retry_hours": 24,
+    "push_backoff_base": 30,
+    "push_backoff_cap": 3600,
+    # Mailboxes whose Graph round trips overlap in one run (threads, each with two
+    # database connections: keep well under db_maxconn, 64 by default).
+    "push_parallel_mailboxes": 16,
+}
+THROTTLED = 429
+HEALTH_RESOLUTION = timedelta(seconds=60)
+RESCHEDULE_FLOOR = timedelta(seconds=2)  # "last successful exchange" is shown to the minute
 
 
 class O365PushQueue(models.Model):
@@ -46,12 +61,28 @@ class O365PushQueue(models.Model):
         [("pending", "Waiting"), ("failed", "Failed")], default="pending", required=True, index=True
     )
     attempts = fields.Integer(readonly=True)
+    failing_since = fields.Datetime(readonly=True, help="First failed try of this change; retried for 24 hours.")
+    last_status = fields.Integer("Last Graph Status", readonly=True)
+    resume_on_recovery = fields.Boolean(
+        readonly=True, help="Failed for a passing reason: sent again by itself once the mailbox answers."
+    )
     next_attempt_at = fields.Datetime(default=fields.Datetime.now, required=True, index=True, readonly=True)
     last_error = fields.Text(readonly=True)
     seq = fields.Integer(default=1, required=True, readonly=True)
-    create_sent = fields.Boolean(
-        readonly=True, help="A create was sent at least once: its transactionId may already exist in Outlook."
+    # What Odoo knows of the create this row sends (SPEC E2). Graph refuses a replayed
+    # transactionId instead of answering with the first event, and cannot filter on
+    # it, so a create whose answer was lost is found by the record stamp it carries.
+    create_state = fields.Selection(
+        [
+            ("unsent", "Not sent"),
+            ("sent", "Sent, answer unknown"),  # find it by its stamp before creating again
+            ("absent", "Not in Outlook"),  # looked for and not found: the create may be sent (again)
+        ],
+        default="unsent",
+        required=True,
+        readonly=True,
     )
+    create_seq = fields.Integer(readonly=True, help="The version (seq) the last create carried.")
 
     _sql_constraints = [
         ("record_unique", "UNIQUE(account_id, res_model, res_id)", "A record waits once per mailbox."),
@@ -75,14 +106,17 @@ class O365PushQueue(models.Model):
             """
             INSERT INTO o365_push_queue
                 (account_id, res_model, res_id, operation, graph_event_id, state, attempts, next_attempt_at,
-                 seq, create_sent, create_uid, create_date, write_uid, write_date)
+                 seq, create_state, create_uid, create_date, write_uid, write_date)
             VALUES (%(account)s, %(model)s, %(res_id)s, %(op)s, %(event)s, 'pending', 0, %(now)s,
-                    1, false, %(uid)s, %(now)s, %(uid)s, %(now)s)
+                    1, 'unsent', %(uid)s, %(now)s, %(uid)s, %(now)s)
             ON CONFLICT (account_id, res_model, res_id) DO UPDATE SET
                 operation = EXCLUDED.operation,
                 graph_event_id = COALESCE(EXCLUDED.graph_event_id, o365_push_queue.graph_event_id),
                 state = 'pending', attempts = 0, next_attempt_at = EXCLUDED.next_attempt_at,
                 last_error = NULL, seq = o365_push_queue.seq + 1,
+                failing_since = CASE WHEN o365_push_queue.state = 'failed' THEN NULL
+                                     ELSE o365_push_queue.failing_since END,
+                resume_on_recovery = false,
                 write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date
             """,
             {
@@ -96,19 +130,20 @@ class O365PushQueue(models.Model):
             },
         )
         self.invalidate_model()
-        self._wake_worker()
+        self._wake_worker(account)
 
     @api.model
-    def _wake_worker(self):
-        """Wake the push job right after commit, once per transaction (E1)."""
-        data = self.env.cr.precommit.data
-        if data.get("o365_push_wake"):
-            return
-        data["o365_push_wake"] = True
-        cron = self.env.ref("o365_calendar_sync.ir_cron_o365_push", raise_if_not_found=False)
-        if cron:
-            # ir.cron.trigger row now, cron workers notified by a post-commit hook.
-            cron.sudo()._trigger()
+    def _wake_worker(self, accounts=None):
+        """Wake the push crons of these mailboxes' shards (all shards without ``accounts``)
+        right after commit, once per transaction and shard (E1)."""
+        shards = {account.id % PUSH_SHARDS for account in accounts} if accounts else set(range(PUSH_SHARDS))
+        woken = self.env.cr.precommit.data.setdefault("o365_push_woken_shards", set())
+        for shard in shards - woken:
+            woken.add(shard)
+            cron = self.env.ref(PUSH_CRON_XMLIDS[shard], raise_if_not_found=False)
+            if cron:
+                # An ir.cron.trigger row now; cron workers are notified by a post-commit hook.
+                cron.sudo()._trigger()
 
     @api.model
     def _link(self, account, res_model, res_id):
@@ -137,24 +172,46 @@ class O365PushQueue(models.Model):
         ).unlink()
 
     def _transaction_id(self):
-        """Deterministic per queue row: a create retried after a lost answer returns the first event."""
+        """Deterministic per queue row: Graph refuses a second create of the same row (SPEC E2)."""
         self.ensure_one()
-        db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"o365-push:{db_uuid}:{self.id}"))
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"o365-push:{self._database_uuid()}:{self.id}"))
+
+    def _record_stamp(self):
+        """The value of the extended property stamped on the events this row creates:
+        this database and the Odoo record, so a lookup finds exactly its event."""
+        self.ensure_one()
+        return f"{self._database_uuid()}/{self.res_model}/{self.res_id}"
+
+    def _database_uuid(self):
+        return self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
 
     # -- user actions -------------------------------------------------------------------
 
     def action_retry_now(self):
         """Try again now, with a fresh try budget (the user fixed the cause, or Graph is back)."""
-        self.sudo().write({"state": "pending", "attempts": 0, "next_attempt_at": fields.Datetime.now()})
-        self._wake_worker()
+        self.sudo().write(
+            {
+                "state": "pending",
+                "attempts": 0,
+                "failing_since": False,
+                "resume_on_recovery": False,
+                "next_attempt_at": fields.Datetime.now(),
+            }
+        )
+        self._wake_worker(self.account_id)
         return True
 
     # -- the job (E1, E2, E6) --------------------------------------------------------------
 
     @api.model
-    def _cron_push(self):
-        self._push_due()
+    def _cron_push(self, shard=0, shards=1):
+        """One run of a push cron (one shard of the mailboxes), time-boxed under Odoo's cron
+        time limit; what is left is reported so Odoo's cron runner runs the job again at once."""
+        stats = self._push_due(shard=shard, shards=shards)
+        left = stats["mailboxes_left"]
+        if left:
+            self.env["ir.cron"]._notify_progress(done=max(stats["mailboxes"], 1), remaining=left)
+        return stats
 
     @api.model
     def _param_int(self, key):
@@ -165,107 +222,97 @@ class O365PushQueue(models.Model):
             return DEFAULTS[key]
 
     @api.model
-    def _push_due(self, cursor_factory=None):
-        """Push every due row, mailbox by mailbox, each in its own transactions.
+    def _push_due(self, cursor_factory=None, shard=0, shards=1):
+        """Push every due row of this shard's mailboxes (see engine/push_runner.py).
 
         ``cursor_factory`` (default: new cursors of this registry) lets a test run
         the job as several real workers. Returns counters (pushed, failed, ...).
         """
-        factory = cursor_factory or self.env.registry.cursor
-        stats = Counter()
-        with factory() as cr:
-            cr.execute(
-                """SELECT DISTINCT q.account_id FROM o365_push_queue q
-                   JOIN o365_sync_account a ON a.id = q.account_id
-                   WHERE q.state = 'pending' AND q.next_attempt_at <= %s
-                     AND a.sync_state = 'running' AND a.connection_state = 'connected'""",
-                [fields.Datetime.now()],
-            )
-            account_ids = [row[0] for row in cr.fetchall()]
-        random.shuffle(account_ids)  # concurrent workers start on different mailboxes
-        for account_id in account_ids:
-            try:
-                self._push_mailbox(factory, account_id, stats)
-            except Exception:
-                # One mailbox's trouble never stalls the others (E6); its rows stay queued.
-                _logger.exception("Outlook push for sync account %s failed; will retry", account_id)
-                stats["crashed"] += 1
-        self._schedule_next_run(factory)
+        runner = PushRunner(
+            self.env.registry,
+            cursor_factory=cursor_factory,
+            shard=shard,
+            shards=shards,
+            parallel=self._param_int("push_parallel_mailboxes"),
+            time_budget=_run_time_budget(),
+        )
+        stats = runner.run()
+        self._schedule_next_run(runner.cursor)
         return stats
 
     @api.model
     def _schedule_next_run(self, factory):
+        """Wake each shard's cron when its next waiting change is due (retries, backoff).
+
+        Not sooner than in a few seconds: a change left due now (its mailbox was busy with
+        another worker) must not make the crons spin; the time-boxed leftovers are re-run
+        at once by Odoo's cron runner through _notify_progress."""
         with factory() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             cr.execute(
-                """SELECT min(q.next_attempt_at) FROM o365_push_queue q
+                """SELECT q.account_id %% %s, min(q.next_attempt_at) FROM o365_push_queue q
                    JOIN o365_sync_account a ON a.id = q.account_id
-                   WHERE q.state = 'pending' AND a.sync_state = 'running' AND a.connection_state = 'connected'"""
+                   WHERE q.state = 'pending' AND a.sync_state = 'running' AND a.connection_state = 'connected'
+                   GROUP BY 1""",
+                [PUSH_SHARDS],
             )
-            at = cr.fetchone()[0]
-            cron = env.ref("o365_calendar_sync.ir_cron_o365_push", raise_if_not_found=False)
-            if at and cron:
-                cron._trigger(max(at, fields.Datetime.now()))
+            soonest = fields.Datetime.now() + RESCHEDULE_FLOOR
+            for shard, at in cr.fetchall():
+                cron = env.ref(PUSH_CRON_XMLIDS[shard], raise_if_not_found=False)
+                if cron:
+                    cron._trigger(max(at, soonest))
 
     @api.model
-    def _push_mailbox(self, factory, account_id, stats):
-        with factory() as lock_cr:
-            lock_cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [MAILBOX_LOCK_CLASS, account_id])
-            if not lock_cr.fetchone()[0]:
-                stats["mailbox_busy"] += 1
-                return
-            for _round in range(MAX_ROUNDS):
-                if not self._push_round(factory, account_id, stats):
-                    break
-
-    @api.model
-    def _push_round(self, factory, account_id, stats):
+    def _push_round(self, account_id, stats):
         """Claim up to 20 due rows, send them as one $batch, record the answers.
 
-        Returns True when another round may find work. No row lock is held while
+        Runs in a cursor of its own (the runner's): it commits. Returns True when
+        another round may find work. No row lock is held while signing in or while
         Graph answers: a user saving the same record meanwhile is never blocked,
         and bumps ``seq`` so the newer version is pushed next.
         """
-        with factory() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            cr.execute(
-                """SELECT id, seq FROM o365_push_queue
-                   WHERE account_id = %s AND state = 'pending' AND next_attempt_at <= %s
-                   ORDER BY next_attempt_at, id LIMIT %s
-                   FOR UPDATE SKIP LOCKED""",
-                [account_id, fields.Datetime.now(), BATCH_LIMIT],
-            )
-            claimed = dict(cr.fetchall())
-            if not claimed:
-                return False
-            queue = env["o365.push.queue"]
-            rows = queue.browse(list(claimed))
-            account = env["o365.sync.account"].browse(account_id)
-            plan, settled = rows._plan(account)
-            try:
-                client = account._graph_client() if plan else None
-            except AuthError as exc:
-                answers = {str(row.id): _error_answer(0, "AuthError", str(exc)) for row, _req in plan}
-                queue._settle(account, plan, answers, claimed, stats, retryable=not exc.reconnect)
-                return False
-            rows.filtered(lambda r: r.id in {row.id for row, req in plan if req["method"] == "POST"}).write(
-                {"create_sent": True}
-            )
-            settled._finish(claimed, stats)
-            # The job's own cursor: release the row locks before talking to Graph.
-            cr.commit()  # pylint: disable=invalid-commit
+        cr = self.env.cr
+        cr.execute(
+            """SELECT id, seq FROM o365_push_queue
+               WHERE account_id = %s AND state = 'pending' AND next_attempt_at <= %s
+               ORDER BY next_attempt_at, id LIMIT %s
+               FOR UPDATE SKIP LOCKED""",
+            [account_id, fields.Datetime.now(), BATCH_LIMIT],
+        )
+        claimed = dict(cr.fetchall())
+        if not claimed:
+            return False
+        queue = self.browse()
+        rows = queue.browse(list(claimed))
+        account = self.env["o365.sync.account"].browse(account_id)
+        plan, settled = rows._plan(account)
+        for row, request in plan:
+            if request["kind"] == "create":
+                row.write({"create_seq": claimed[row.id]})
+                if row.create_state == "unsent":
+                    row.write({"create_state": "sent"})
+        settled._finish(claimed, stats)
+        # The job's own cursor: release the row locks before signing in and
+        # talking to Graph.
+        cr.commit()  # pylint: disable=invalid-commit
+        if not plan:
+            return True
 
-            answers = {}
-            if plan:
-                try:
-                    answers = client.batch([req for _row, req in plan])
-                except GraphError as exc:
-                    answers = {
-                        str(row.id): _error_answer(exc.status, exc.code, exc.message, exc.retry_after)
-                        for row, _req in plan
-                    }
-            throttled = queue._settle(account, plan, answers, claimed, stats)
-            return not throttled
+        try:
+            to_send = [req for _row, req in plan if req["kind"] != "invalid"]
+            answers = account._graph_client().batch(to_send) if to_send else {}
+        except GraphError as exc:
+            answers = {
+                str(row.id): _error_answer(exc.status, exc.code, exc.message, exc.retry_after) for row, _req in plan
+            }
+        except AuthError as exc:
+            if exc.reconnect:
+                # The account now says 'reconnect' (committed with this transaction, never
+                # rolled back by a raise: S7) and is skipped until the user signs in again;
+                # its rows wait untouched, with no try counted.
+                return False
+            answers = {str(row.id): _error_answer(0, "AuthError", str(exc)) for row, _req in plan}
+        return not queue._settle(account, plan, answers, claimed, stats)
 
     def _plan(self, account):
         """The Graph request of each row; rows needing no request come back as ``settled``."""
@@ -280,15 +327,17 @@ class O365PushQueue(models.Model):
         return plan, settled
 
     def _request(self, account):
+        """The Graph request that brings this row's change to Outlook (an item of a $batch), or None."""
         self.ensure_one()
         link = self._link(account, self.res_model, self.res_id)
+        requests_ = EventRequests()
         if self.operation == "delete":
             event_id = self.graph_event_id or link.graph_event_id
-            if not event_id and self.create_sent:
-                event_id = self._find_by_transaction(account)
-            if not event_id:
-                return None  # never reached Outlook: nothing to remove
-            return {"method": "DELETE", "url": f"/me/events/{event_id}"}
+            if event_id:
+                return {"kind": "delete", **requests_.delete_event(event_id)}
+            if self.create_state == "sent":
+                return {"kind": "lookup", **requests_.find_created(self._record_stamp())}
+            return None  # never reached Outlook: nothing to remove
         record = self.env[self.res_model].browse(self.res_id).exists()
         if not record:
             return None  # gone before it could be pushed
@@ -296,30 +345,23 @@ class O365PushQueue(models.Model):
             payload = record._o365_graph_payload(account)
         except Exception as exc:  # bad data in one record must not stop the batch
             _logger.warning("Cannot build the Outlook event of %s: %s", record, exc)
-            return {"method": "INVALID", "url": "", "error": str(exc)}
+            return {"kind": "invalid", "method": "INVALID", "url": "", "error": str(exc)}
         if payload is None:
             return None
         if link.graph_event_id:
-            return {"method": "PATCH", "url": f"/me/events/{link.graph_event_id}", "body": payload}
-        return {"method": "POST", "url": "/me/events", "body": {**payload, "transactionId": self._transaction_id()}}
+            return {"kind": "update", **requests_.update_event(link.graph_event_id, payload)}
+        if self.create_state == "sent":
+            # A create went out and its answer never came: find its event before creating another.
+            return {"kind": "lookup", **requests_.find_created(self._record_stamp())}
+        return {"kind": "create", **requests_.create_event(payload, self._transaction_id(), self._record_stamp())}
 
     @api.model
     def _sent_creates(self, account, transaction_ids):
         """Which of these transactionIds are creates this account sent and has not settled yet."""
         if not transaction_ids:
             return set()
-        rows = self.sudo().search([("account_id", "=", account.id), ("create_sent", "=", True)])
+        rows = self.sudo().search([("account_id", "=", account.id), ("create_state", "in", ("sent", "absent"))])
         return {tx for tx in (row._transaction_id() for row in rows) if tx in transaction_ids}
-
-    def _find_by_transaction(self, account):
-        """A create that may have reached Outlook although its answer was lost."""
-        try:
-            client = account._graph_client()
-            found = client.get("/me/events", params={"$filter": f"transactionId eq '{self._transaction_id()}'"})
-        except (GraphError, AuthError):
-            return None
-        events = found.get("value") or []
-        return events[0]["id"] if events else None
 
     def _finish(self, claimed, stats):
         """Done with these rows: delete them unless a newer change arrived meanwhile."""
@@ -337,45 +379,154 @@ class O365PushQueue(models.Model):
         self.invalidate_model()
 
     @api.model
-    def _settle(self, account, plan, answers, claimed, stats, retryable=True):
+    def _settle(self, account, plan, answers, claimed, stats):
         """Apply Graph's answers to links and rows; return True if Graph asked us to slow down."""
         throttled = False
         now = fields.Datetime.now()
-        ok = self.browse()
+        ok = again = self.browse()
         failures = []
         for row, request in plan:
-            if request["method"] == "INVALID":
+            if request["kind"] == "invalid":
                 failures.append((row, _error_answer(400, "InvalidRecord", request["error"]), False))
                 continue
             answer = answers.get(str(row.id)) or _error_answer(0, "NoAnswer", "Graph gave no answer for this change.")
-            status = answer["status"]
-            if 200 <= status < 300 or (request["method"] == "DELETE" and status in (404, 410)):
-                row._apply_success(account, request, answer.get("body") or {})
+            outcome = row._apply_answer(account, request, answer)
+            if outcome == "done":
                 ok |= row
-            elif request["method"] == "PATCH" and status == 404:
-                # Deleted in Outlook before we heard of it: treat it as the user's removal (A6).
-                row._apply_outlook_gone(account)
-                ok |= row
+            elif outcome == "again":
+                again |= row
             else:
+                status = answer["status"]
                 transient = status == 0 or status in (412, 424, 429, 500, 502, 503, 504)
                 throttled = throttled or status == 429
-                failures.append((row, answer, transient and retryable))
+                failures.append((row, answer, transient))
         ok._finish(claimed, stats)
-        max_tries = self._param_int("push_max_tries")
+        # One more step is due at once (find a lost create, then link or create it).
+        again.write({"next_attempt_at": now})
         for row, answer, transient in failures:
-            row._apply_failure(account, answer, transient, max_tries, now, stats)
-        if ok and not failures:
-            account.sudo().write({"last_success_at": now, "last_error": False})
-        elif ok:
-            account.sudo().write({"last_success_at": now})
+            row._apply_failure(account, answer, transient, now, stats)
+        answered = ok or again
+        if answered:
+            self._resume_after_recovery(account, now)
+        elif failures and all(transient for _row, _answer, transient in failures):
+            # Nothing got through: the mailbox backs off as a whole, not 20 rows at a time.
+            self._back_off_mailbox(account, min(row.next_attempt_at for row, _a, _t in failures))
+            throttled = True
+        if answered and not failures:
+            self._note_health(account, now, None)
+        elif answered:
+            self._note_health(account, now, account.last_error)
         return throttled
+
+    @api.model
+    def _note_health(self, account, success_at, error):
+        """Record a push outcome on the user's sync status, writing the account row only when
+        what it shows changes (push and pull both write it: fewer writes, fewer conflicts), and
+        logging one line per change of state rather than one per try (SPEC E7)."""
+        account = account.sudo()
+        values = {}
+        if success_at and (not account.last_success_at or success_at - account.last_success_at > HEALTH_RESOLUTION):
+            values["last_success_at"] = success_at
+        if (error or False) != (account.last_error or False):
+            values["last_error"] = error or False
+            if error and not account.last_error:
+                _logger.warning("o365: Outlook push for sync account %s is failing: %s", account.id, error)
+            elif not error:
+                _logger.info("o365: Outlook push for sync account %s works again", account.id)
+        if values:
+            account.write(values)
+
+    @api.model
+    def _back_off_mailbox(self, account, until):
+        self.env.cr.execute(
+            """UPDATE o365_push_queue SET next_attempt_at = GREATEST(next_attempt_at, %s)
+               WHERE account_id = %s AND state = 'pending'""",
+            [until, account.id],
+        )
+        self.invalidate_model(["next_attempt_at"])
+
+    @api.model
+    def _resume_after_recovery(self, account, now):
+        """The mailbox answers again: changes that waited out a passing failure go now (SPEC E2).
+        A Retry-After stays honoured: throttled rows keep their wait."""
+        self.env.cr.execute(
+            """UPDATE o365_push_queue
+               SET state = 'pending', next_attempt_at = %(now)s, attempts = 0, failing_since = NULL,
+                   resume_on_recovery = false
+               WHERE account_id = %(account)s AND COALESCE(last_status, 0) != %(throttled)s
+                 AND ((state = 'pending' AND attempts > 0 AND next_attempt_at > %(now)s)
+                      OR (state = 'failed' AND resume_on_recovery))""",
+            {"now": now, "account": account.id, "throttled": THROTTLED},
+        )
+        self.invalidate_model()
+
+    def _apply_answer(self, account, request, answer):
+        """Apply Graph's answer to this row's request: "done", "again" (a next step is due now),
+        or "failed" (the caller records the failure)."""
+        self.ensure_one()
+        status, body = answer["status"], answer.get("body") or {}
+        code = _error_code(answer)
+        kind = request["kind"]
+        if kind == "lookup":
+            if not 200 <= status < 300:
+                return "failed"
+            return self._apply_lookup(account, body.get("value") or [])
+        if kind == "create" and code == DUPLICATE_TRANSACTION:  # some tenants answer 409, most 400
+            if self.create_state == "absent":
+                # Created once, looked for since and not found: the user deleted it in Outlook (A6).
+                self._apply_outlook_gone(account)
+                return "done"
+            self.write({"create_state": "sent"})
+            return "again"
+        if code == MALFORMED_ID and kind in ("update", "delete"):
+            # A stored id Graph cannot read is a bad link, not a deletion in Outlook: forget
+            # it and find the record's event by its stamp.
+            _logger.warning("o365: unreadable Outlook event id for %s,%s; looking it up", self.res_model, self.res_id)
+            self._link(account, self.res_model, self.res_id).unlink()
+            self.write({"graph_event_id": False, "create_state": "sent"})
+            return "again"
+        if 200 <= status < 300 or (kind == "delete" and status in (404, 410)):
+            self._apply_success(account, request, body)
+            return "done"
+        if kind == "update" and status == 404:
+            # Deleted in Outlook before we heard of it: treat it as the user's removal (A6).
+            self._apply_outlook_gone(account)
+            return "done"
+        if kind == "create" and self.create_state == "absent" and (status == 0 or status >= 500):
+            self.write({"create_state": "sent"})  # it may have been made: look again before the next create
+        return "failed"
+
+    def _apply_lookup(self, account, found):
+        """Link the event a lost create made, or note that there is none."""
+        link = self._link(account, self.res_model, self.res_id)
+        taken = set(
+            self.env["o365.event.link"]
+            .sudo()
+            .search([("account_id", "=", account.id), ("graph_event_id", "in", [e.get("id") for e in found])])
+            .filtered(lambda lk: lk != link)
+            .mapped("graph_event_id")
+        )
+        event = next((e for e in found if e.get("id") and e["id"] not in taken), None) or (found[0] if found else None)
+        if self.operation == "delete":
+            if not event:
+                return "done"  # the create never reached Outlook: nothing to remove
+            self.write({"graph_event_id": event["id"], "create_state": "unsent"})
+            return "again"
+        if not event:
+            self.write({"create_state": "absent"})
+            return "again"
+        self._apply_success(account, {"kind": "create"}, event)
+        self.write({"create_state": "unsent"})
+        # The event holds the version that create carried; a newer one is pushed next.
+        self.env.cr.execute("SELECT seq FROM o365_push_queue WHERE id = %s", [self.id])
+        return "done" if self.env.cr.fetchone()[0] == self.create_seq else "again"
 
     def _apply_success(self, account, request, body):
         self.ensure_one()
         Link = self.env["o365.event.link"].sudo()
         link = self._link(account, self.res_model, self.res_id)
-        if request["method"] == "DELETE":
-            event_id = request["url"].rsplit("/", 1)[-1]
+        if request["kind"] == "delete":
+            event_id = self.graph_event_id or link.graph_event_id
             Link.search([("account_id", "=", account.id), ("graph_event_id", "=", event_id)]).unlink()
             return
         values = {
@@ -384,14 +535,14 @@ class O365PushQueue(models.Model):
             "ical_uid": body.get("iCalUId"),
         }
         record = self.env[self.res_model].browse(self.res_id)
-        if request["method"] == "POST" and values["ical_uid"] and hasattr(record, "_o365_absorb_logged_copies"):
+        if request["kind"] == "create" and values["ical_uid"] and hasattr(record, "_o365_absorb_logged_copies"):
             record._o365_absorb_logged_copies(values["ical_uid"])
         if link:
             link.write({k: v for k, v in values.items() if v})
             return
         taken = Link.search([("account_id", "=", account.id), ("graph_event_id", "=", values["graph_event_id"])])
         if taken:
-            # Linked to something else meanwhile: Outlook's event is this record's (same transactionId).
+            # Linked to something else meanwhile: Outlook's event is this record's (it carries its stamp).
             _logger.warning(
                 "o365: Outlook event of %s,%s was linked to %s,%s; relinked",
                 self.res_model,
@@ -410,43 +561,65 @@ class O365PushQueue(models.Model):
             record._o365_apply_outlook_removal(link)
         link.unlink()
 
-    def _apply_failure(self, account, answer, transient, max_tries, now, stats):
+    def _apply_failure(self, account, answer, transient, now, stats):
+        """Wait and try again while the failure may pass (for up to 24 hours), else stop with
+        the reason on the record, the queue and the user's sync status (SPEC E2)."""
         self.ensure_one()
-        self.env.cr.execute("SELECT seq, attempts FROM o365_push_queue WHERE id = %s FOR UPDATE", [self.id])
+        self.env.cr.execute("SELECT attempts, failing_since FROM o365_push_queue WHERE id = %s FOR UPDATE", [self.id])
         current = self.env.cr.fetchone()
         if not current:
             return  # the record was unlinked from Outlook meanwhile
-        attempts = current[1] + 1
+        attempts, failing_since = current[0] + 1, current[1] or now
         status, message = answer["status"], _answer_message(answer)
-        if transient and attempts < max_tries:
+        values = {"attempts": attempts, "failing_since": failing_since, "last_status": status, "last_error": message}
+        window = timedelta(hours=self._param_int("push_retry_hours"))
+        if transient and now - failing_since < window:
             retry_after = answer.get("retry_after")
             if retry_after is None:
                 retry_after = parse_retry_after(answer.get("headers"))
             wait = _retry_delay(attempts, retry_after, self)
-            self.write({"attempts": attempts, "next_attempt_at": now + timedelta(seconds=wait), "last_error": message})
-            account.sudo().write(
-                {"last_error": self.env._("Outlook did not take a change (%(error)s); Odoo retries it.", error=message)}
+            self.write({**values, "next_attempt_at": now + timedelta(seconds=wait)})
+            self._note_health(
+                account, None, self.env._("Outlook did not take a change (%(error)s); Odoo retries it.", error=message)
             )
             stats["retried"] += 1
             return
-        self.write({"attempts": attempts, "state": "failed", "last_error": message})
-        words = self.env._(
-            "An Outlook calendar update failed after %(tries)s tries: %(error)s. Use 'Retry now' once it is fixed.",
-            tries=attempts,
-            error=message,
-        )
-        account.sudo().write({"last_error": words})
+        if transient:
+            words = self.env._(
+                "An Outlook calendar update could not be delivered for %(hours)s hours (%(error)s). "
+                "It goes out by itself once Outlook answers again, or use 'Retry now'.",
+                hours=self._param_int("push_retry_hours"),
+                error=message,
+            )
+        else:
+            words = self.env._(
+                "Outlook refused a calendar update: %(error)s. Use 'Retry now' once it is fixed.", error=message
+            )
+        self.write({**values, "state": "failed", "resume_on_recovery": transient})
+        self._note_health(account, None, words)
         record = self.env[self.res_model].browse(self.res_id).exists()
         if record and hasattr(record, "_o365_push_failed"):
             record._o365_push_failed(account, words)
         stats["failed"] += 1
-        _logger.info(
-            "Outlook push of %s,%s for account %s failed (status %s)", self.res_model, self.res_id, account.id, status
-        )
+
+
+def _run_time_budget():
+    """Seconds one job run may take: half of Odoo's cron time limit, at most a minute, so a
+    run ends (and commits) well before Odoo would kill it."""
+    limit = config.get("limit_time_real_cron") or 0
+    if limit <= 0:
+        limit = config.get("limit_time_real") or 120
+    return min(60.0, limit / 2)
 
 
 def _error_answer(status, code, message, retry_after=None):
     return {"status": status, "body": {"error": {"code": code, "message": message}}, "retry_after": retry_after}
+
+
+def _error_code(answer):
+    body = answer.get("body")
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
 
 
 def _answer_message(answer):
@@ -458,10 +631,9 @@ def _answer_message(answer):
 
 
 def _retry_delay(attempts, retry_after, rows):
-    """Seconds before the next try: Graph's Retry-After when given, else capped exponential backoff."""
-    if retry_after is not None:
-        return max(float(retry_after), 0.0)
+    """Seconds before the next try: capped exponential backoff, never sooner than Graph's
+    Retry-After (a minimum, not a promise: SPEC E2)."""
     base = rows._param_int("push_backoff_base")
     cap = rows._param_int("push_backoff_cap")
-    backoff = min(cap, base * 2 ** (attempts - 1))
-    return backoff * random.uniform(0.8, 1.0)  # spread workers apart
+    backoff = min(cap, base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.0)  # spread workers apart
+    return max(backoff, float(retry_after or 0.0))

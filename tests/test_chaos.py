@@ -187,7 +187,6 @@ class TestChaos(PullCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.push_max_tries", "50")
         cls.env.company.resource_calendar_id.tz = "UTC"
         cls.users = [cls._connected_user(login, tz="UTC") for login in USERS]
         cls.upns = [f"{login}@{ORG_DOMAIN}" for login in USERS]

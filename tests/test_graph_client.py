@@ -1,5 +1,12 @@
 from ..utils.auth import AuthError
+from ..utils.graph_client import DUPLICATE_TRANSACTION, GraphError
 from .common import O365Case
+
+SMOKE = {
+    "subject": "Smoke",
+    "start": {"dateTime": "2030-01-07T09:00:00", "timeZone": "UTC"},
+    "end": {"dateTime": "2030-01-07T09:30:00", "timeZone": "UTC"},
+}
 
 
 class TestGraphClient(O365Case):
@@ -12,30 +19,26 @@ class TestGraphClient(O365Case):
     def test_connected_account_creates_event_in_its_mailbox(self):
         """S2: a connected user's tokens reach Graph; the event lands in that user's mailbox only."""
         client = self.account._graph_client()
-        created = client.create_event(
-            {
-                "subject": "Smoke",
-                "start": {"dateTime": "2030-01-07T09:00:00", "timeZone": "UTC"},
-                "end": {"dateTime": "2030-01-07T09:30:00", "timeZone": "UTC"},
-            },
-            transaction_id="smoke-1",
-        )
+        created = client.send(client.events.create_event(SMOKE, "smoke-1", "db/mail.activity/1"))
         self.assertEqual(
             [e["id"] for e in self.mailbox_events("ada_client@contoso.example", subject="Smoke")], [created["id"]]
         )
 
-    def test_transaction_id_makes_create_idempotent(self):
-        """E2: a create retried with the same transactionId returns the first event, no duplicate."""
+    def test_replayed_create_is_refused_and_found_by_its_stamp(self):
+        """E2: as in Graph, a create replayed with the same transactionId is refused (400
+        ErrorDuplicateTransactionId, no event in the answer), and the event that create made is
+        found by the record stamp it carries (transactionId cannot be filtered on)."""
         client = self.account._graph_client()
-        payload = {
-            "subject": "Once",
-            "start": {"dateTime": "2030-01-08T09:00:00", "timeZone": "UTC"},
-            "end": {"dateTime": "2030-01-08T09:30:00", "timeZone": "UTC"},
-        }
-        first = client.create_event(payload, transaction_id="once-1")
-        second = client.create_event(payload, transaction_id="once-1")
-        self.assertEqual(first["id"], second["id"])
+        create = client.events.create_event({**SMOKE, "subject": "Once"}, "once-1", "db/mail.activity/7")
+        first = client.send(create)
+        with self.assertRaises(GraphError) as refused:
+            client.send(create)
+        self.assertEqual((refused.exception.status, refused.exception.code), (400, DUPLICATE_TRANSACTION))
         self.assertEqual(len(self.mailbox_events("ada_client@contoso.example", subject="Once")), 1)
+        client.send(client.events.create_event({**SMOKE, "subject": "Other"}, "other-1", "db/mail.activity/8"))
+        found = client.send(client.events.find_created("db/mail.activity/7"))["value"]
+        self.assertEqual([e["id"] for e in found], [first["id"]])
+        self.assertEqual(client.send(client.events.find_created("db/mail.activity/9"))["value"], [])
 
     def test_expired_access_token_is_refreshed_and_rotation_kept(self):
         """S2: an expired access token is refreshed silently, and the rotated refresh token is stored."""

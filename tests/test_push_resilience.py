@@ -71,46 +71,197 @@ class TestPushResilience(PushCase):
         self.assertFalse(self._account(self.alice).last_error)
         self.assertTrue(self._account(self.alice).last_success_at)
 
-    def test_lost_answer_does_not_duplicate(self):
-        """E2: a create that reached Graph but whose answer was lost is retried with the same transactionId."""
-        task = self.schedule(self.todo_type, "Lost answer", date_deadline=date(2031, 10, 2))
+    def lose_create_answers(self):
+        """Graph stores what the next push sends, then the answer is lost on the way back."""
         real_batch = GraphClient.batch
 
         def batch_then_lose_answer(client, requests_):
             real_batch(client, requests_)
             raise GraphError(0, "NetworkError", "ReadTimeout: the answer never came")
 
-        with patch.object(GraphClient, "batch", batch_then_lose_answer):
+        return patch.object(GraphClient, "batch", batch_then_lose_answer)
+
+    def batch_items(self):
+        """The (method, path) of each $batch item Odoo sent since the last clear_requests()."""
+        return [(r["method"], r["path"].split("?")[0]) for r in self.graph_requests() if r["inBatch"]]
+
+    def test_lost_answer_does_not_duplicate(self):
+        """E2: a create that reached Graph but whose answer was lost is found by its record stamp and
+        linked; no second create is sent (Graph would refuse its transactionId anyway)."""
+        task = self.schedule(self.todo_type, "Lost answer", date_deadline=date(2031, 10, 2))
+        with self.lose_create_answers():
             self.run_push()
         self.assertEqual(len(self.mailbox_events(self.alice_upn)), 1, "Graph did create it")
         self.assertTrue(self.queue_rows(task), "Odoo does not know it yet")
         self.time_travel()
+        self.emulator.state.clear_requests()
         self.run_push()
         [event] = self.mailbox_events(self.alice_upn)
         self.assertEqual(self.link_of(task, self.alice).graph_event_id, event["id"], "no second event")
+        self.assertFalse(self.queue_rows(task))
+        self.assertEqual([m for m, _p in self.batch_items()], ["GET"], "one lookup, no create, no update")
 
-    def test_give_up_after_bounded_tries_visible_and_retry_now(self):
-        """E2: after the bounded number of tries the error shows on the activity, the chatter and the sync
-        status; 'Retry now' pushes it once Graph is back."""
-        self.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.push_max_tries", "3")
-        self.emulator.state.add_fault(mailbox=self.alice_upn, kind="status", status=503, count=None)
-        task = self.schedule(self.todo_type, "Doomed", date_deadline=date(2031, 10, 3))
-        for _ in range(3):
+    def test_lost_answer_then_edit_updates_the_found_event(self):
+        """E2: an ERP edit made while a create's answer was lost reaches the event the create made."""
+        task = self.schedule(self.todo_type, "Lost then edited", date_deadline=date(2031, 10, 2))
+        with self.lose_create_answers():
+            self.run_push()
+        task.write({"summary": "Lost then edited (v2)"})
+        self.time_travel()
+        self.emulator.state.clear_requests()
+        self.run_push()
+        [event] = self.mailbox_events(self.alice_upn)
+        self.assertEqual(event["subject"], "Task: Lost then edited (v2)")
+        self.assertEqual(self.link_of(task, self.alice).graph_event_id, event["id"])
+        self.assertEqual([m for m, _p in self.batch_items()], ["GET", "PATCH"])
+
+    def test_lost_create_then_delete_removes_the_event(self):
+        """E2, A7: an activity removed while its create's answer was lost still takes its event
+        out of Outlook (found by its stamp, then deleted)."""
+        task = self.schedule(self.todo_type, "Lost then removed", date_deadline=date(2031, 10, 2))
+        with self.lose_create_answers():
+            self.run_push()
+        self.assertEqual(len(self.mailbox_events(self.alice_upn)), 1)
+        task.unlink()
+        self.time_travel()
+        self.run_push()
+        self.assertEqual(self.mailbox_events(self.alice_upn), [], "the event the lost create made is gone")
+        self.assertFalse(self.queue_rows())
+
+    def test_lost_create_deleted_in_outlook_is_not_recreated(self):
+        """E2, A6: a create whose answer was lost, whose event the user then deleted in Outlook, is
+        not created again: Graph refuses the replayed transactionId and the activity stays, unlinked."""
+        task = self.schedule(self.todo_type, "Lost then deleted in Outlook", date_deadline=date(2031, 10, 2))
+        with self.lose_create_answers():
+            self.run_push()
+        [event] = self.mailbox_events(self.alice_upn)
+        self.emulator.state.act_as(self.alice_upn).delete_event(event["id"])
+        self.time_travel()
+        self.emulator.state.clear_requests()
+        self.run_push()
+        self.assertEqual(self.mailbox_events(self.alice_upn), [])
+        self.assertEqual([m for m, _p in self.batch_items()], ["GET", "POST"], "looked, then one refused create")
+        self.assertTrue(task.exists())
+        self.assertFalse(self.link_of(task, self.alice))
+        self.assertFalse(self.queue_rows(task))
+
+    def test_malformed_event_id_is_a_bad_link_not_a_deletion(self):
+        """E2, A6: an event id Graph cannot read (400 ErrorInvalidIdMalformed) is a bad link: Odoo
+        finds the record's event by its stamp and updates it, rather than treating it as deleted."""
+        task = self.schedule(self.todo_type, "Bad link", date_deadline=date(2031, 10, 2))
+        self.run_push()
+        [event] = self.mailbox_events(self.alice_upn)
+        self.link_of(task, self.alice).graph_event_id = "not-an-outlook-id"
+        task.write({"summary": "Bad link (edited)"})
+        self.run_push()
+        [after] = self.mailbox_events(self.alice_upn)
+        self.assertEqual((after["id"], after["subject"]), (event["id"], "Task: Bad link (edited)"))
+        self.assertEqual(self.link_of(task, self.alice).graph_event_id, event["id"], "the link is mended")
+        self.assertFalse(self.queue_rows(task))
+
+    def test_every_batch_item_asks_for_immutable_ids(self):
+        """E2, E4: Prefer: IdType="ImmutableId" applies only to the request carrying it, so every
+        $batch item carries it and the ids Odoo stores are the immutable ones delta returns."""
+        task = self.schedule(self.todo_type, "Immutable", date_deadline=date(2031, 10, 2))
+        batches = []
+        real_call = GraphClient.call
+
+        def recording_call(client, method, path_or_url, **kwargs):
+            if path_or_url == "/$batch":
+                batches.append(kwargs["json_body"]["requests"])
+            return real_call(client, method, path_or_url, **kwargs)
+
+        with patch.object(GraphClient, "call", recording_call):
+            self.run_push()
+        [items] = batches
+        self.assertEqual(len(items), 1)
+        self.assertIn('IdType="ImmutableId"', items[0]["headers"]["Prefer"])
+        link_id = self.link_of(task, self.alice).graph_event_id
+        immutable_ids = [e["id"] for e in self.emulator.state.events_raw(self.alice_upn, immutable=True)]
+        self.assertEqual([link_id], immutable_ids)
+
+    def age_failures(self, hours):
+        """Move every failure streak back in time (instead of waiting hours)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE o365_push_queue SET failing_since = failing_since - %s * interval '1 hour'", [hours]
+        )
+        self.env.invalidate_all()
+
+    def test_retry_after_storm_does_not_use_up_retries(self):
+        """E2: a burst of 429 answers with Retry-After: 1 never makes a change give up: retrying is
+        bounded by time (24 h), Retry-After is only a minimum, and the change goes out once the
+        mailbox answers again."""
+        self.emulator.state.add_fault(mailbox=self.alice_upn, kind="status", status=429, retry_after=1, count=None)
+        task = self.schedule(self.todo_type, "Storm", date_deadline=date(2031, 10, 3))
+        for _ in range(12):  # more tries than the old try budget (8), all within seconds
             self.time_travel()
             self.run_push()
         row = self.queue_rows(task)
-        self.assertEqual((row.state, row.attempts), ("failed", 3))
-        self.assertIn("503", task.o365_sync_error)
-        self.assertIn("failed after 3 tries", self._account(self.alice).last_error)
-        self.assertIn("Doomed", self.contact.message_ids[0].body)
+        self.assertEqual((row.state, row.attempts), ("pending", 12))
+        wait = (row.next_attempt_at - fields.Datetime.now()).total_seconds()
+        self.assertGreater(wait, 60, "backoff grows past the 1-second Retry-After")
+        self.emulator.state.clear_faults()
         self.time_travel()
         self.run_push()
-        self.assertEqual(self.queue_rows(task).state, "failed", "given up: not retried by itself")
+        self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: Storm"))
+        self.assertFalse(self.queue_rows(task))
+
+    def test_mailbox_backs_off_as_a_whole(self):
+        """E7: when nothing gets through to a mailbox, its other waiting changes back off with the
+        failed batch instead of being sent 20 at a time in the same run."""
+        self.emulator.state.add_fault(mailbox=self.alice_upn, kind="status", status=503, count=None)
+        for i in range(45):
+            self.schedule(self.todo_type, f"Backlog {i}", date_deadline=date(2031, 10, 3))
+        self.emulator.state.clear_requests()
+        self.run_push()
+        self.assertEqual(len([r for r in self.graph_requests() if not r["inBatch"]]), 1, "one $batch, then back off")
+        self.assertTrue(all(r.next_attempt_at > fields.Datetime.now() for r in self.queue_rows()))
+
+    def test_give_up_after_a_day_visible_and_resumes_when_mailbox_answers(self):
+        """E2: a change that cannot be delivered for 24 hours stops with a visible error on the activity,
+        the chatter and the sync status; once the mailbox answers again it goes out by itself."""
+        self.emulator.state.add_fault(mailbox=self.alice_upn, kind="status", status=503, count=None)
+        task = self.schedule(self.todo_type, "Doomed", date_deadline=date(2031, 10, 3))
+        self.run_push()
+        self.age_failures(25)
+        self.time_travel()
+        self.run_push()
+        row = self.queue_rows(task)
+        self.assertEqual(row.state, "failed")
+        self.assertIn("503", task.o365_sync_error)
+        self.assertIn("could not be delivered for 24 hours", self._account(self.alice).last_error)
+        self.assertIn("Doomed", self.contact.message_ids[0].body)
 
         self.emulator.state.clear_faults()
+        other = self.schedule(self.todo_type, "Later", date_deadline=date(2031, 10, 4))
+        self.run_push()  # the mailbox answers again: the given-up change follows by itself
+        self.run_push()
+        self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: Later"))
+        self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: Doomed"))
+        self.assertFalse(self.queue_rows(task) | self.queue_rows(other))
+        self.assertFalse(task.o365_sync_error)
+
+    def test_refused_change_stops_visible_and_retry_now(self):
+        """E2: a change Graph refuses for good stops at once with the reason; 'Retry now' sends it
+        again once fixed."""
+        task = self.schedule(self.todo_type, "Refused", date_deadline=date(2031, 10, 3))
+        refusal = {"error": {"code": "ErrorInvalidRequest", "message": "Your request is invalid."}}
+
+        def refuse(_client, requests_):
+            return {r["id"]: {"status": 400, "headers": {}, "body": refusal} for r in requests_}
+
+        with patch.object(GraphClient, "batch", refuse):
+            self.run_push()
+        row = self.queue_rows(task)
+        self.assertEqual((row.state, row.attempts), ("failed", 1))
+        self.assertIn("Outlook refused", self._account(self.alice).last_error)
+        self.time_travel()
+        self.run_push()
+        self.assertEqual(self.queue_rows(task).state, "failed", "refused: not retried by itself")
         task.action_o365_retry_now()
         self.run_push()
-        self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: Doomed"))
+        self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: Refused"))
         self.assertFalse(task.o365_sync_error)
 
     def test_one_mailbox_failing_does_not_stall_another(self):

@@ -9,12 +9,24 @@ and ``GraphError.retry_after``. Tokens are never part of an error or a log line.
 import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote, urlencode
 
 import requests
 
 DEFAULT_TIMEOUT = 30  # seconds
 BATCH_LIMIT = 20  # Graph refuses larger JSON batches (facts §4)
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Ids change when an item moves between folders unless *every* request asks for
+# immutable ids; the header applies only to the request carrying it, so each
+# $batch item carries it too (facts §10, graph/outlook-immutable-id).
+PREFER_IMMUTABLE_ID = 'IdType="ImmutableId"'
+# The single-value extended property stamped on every event the module creates:
+# it names the Odoo record (and this database), so "the event this create made"
+# can be found again. transactionId cannot be filtered on, and a replayed create
+# is refused with ErrorDuplicateTransactionId rather than answered (facts §10).
+RECORD_PROPERTY_ID = "String {b7070704-16da-4c16-9091-3bb094ffdd13} Name o365CalendarSyncRecord"
+DUPLICATE_TRANSACTION = "ErrorDuplicateTransactionId"
+MALFORMED_ID = "ErrorInvalidIdMalformed"
 
 
 class GraphError(Exception):
@@ -55,6 +67,46 @@ def parse_retry_after(headers):
         return None
 
 
+class EventRequests:
+    """Request shapes for one mailbox's events, sent alone (``GraphClient.send``) or
+    as items of a $batch. Building one needs no token and makes no call, so the
+    push can plan its requests before it signs in.
+
+    ``mailbox`` is the calendar owner's path: "/me" with a delegated token.
+    """
+
+    def __init__(self, mailbox="/me"):
+        self.mailbox = mailbox
+
+    def path(self, event_id=None):
+        # Real ids are base64 and may hold "/", "+" and "=": always one path segment.
+        return f"{self.mailbox}/events" + (f"/{quote(event_id, safe='')}" if event_id else "")
+
+    def create_event(self, payload, transaction_id, record_stamp):
+        """POST a new event stamped with ``record_stamp``; Graph refuses a replayed transactionId."""
+        body = {
+            **payload,
+            "transactionId": transaction_id,
+            "singleValueExtendedProperties": [{"id": RECORD_PROPERTY_ID, "value": record_stamp}],
+        }
+        return {"method": "POST", "url": self.path(), "body": body}
+
+    def update_event(self, event_id, changes):
+        return {"method": "PATCH", "url": self.path(event_id), "body": changes}
+
+    def delete_event(self, event_id):
+        return {"method": "DELETE", "url": self.path(event_id)}
+
+    def find_created(self, record_stamp):
+        """GET the events this module created for ``record_stamp`` (normally one, or none)."""
+        condition = f"ep/id eq '{RECORD_PROPERTY_ID}' and ep/value eq '{record_stamp}'"
+        query = urlencode(
+            {"$filter": f"singleValueExtendedProperties/any(ep: {condition})", "$select": "id,changeKey,iCalUId"},
+            quote_via=quote,
+        )
+        return {"method": "GET", "url": f"{self.path()}?{query}"}
+
+
 class GraphClient:
     """Calls Graph as one mailbox owner, with a delegated access token.
 
@@ -63,8 +115,12 @@ class GraphClient:
     still considers valid (revoked sessions, clock skew).
     """
 
-    def __init__(self, graph_endpoint, token_provider, *, verify=True, timeout=DEFAULT_TIMEOUT, session=None):
+    def __init__(
+        self, graph_endpoint, token_provider, *, verify=True, timeout=DEFAULT_TIMEOUT, session=None, mailbox="/me"
+    ):
         self.base_url = graph_endpoint.rstrip("/")
+        self.mailbox = mailbox
+        self.events = EventRequests(mailbox)
         self._token_provider = token_provider
         self._token = None
         self.verify = verify
@@ -90,8 +146,7 @@ class GraphClient:
         all_headers = {
             "Authorization": f"Bearer {self._token}",
             "Accept": "application/json",
-            # Event ids otherwise change when an item moves between folders.
-            "Prefer": 'IdType="ImmutableId"',
+            "Prefer": PREFER_IMMUTABLE_ID,
         }
         all_headers.update(headers or {})
         try:
@@ -115,31 +170,22 @@ class GraphClient:
     def get(self, path, **kwargs):
         return self.call("GET", path, **kwargs)[0]
 
+    def send(self, request):
+        """Send one request shaped like a $batch item (see EventRequests) on its own."""
+        return self.call(request["method"], request["url"], json_body=request.get("body"))[0]
+
     # -- user and mailbox --------------------------------------------------------------
 
     def me(self):
         return self.get("/me")
 
     def mailbox_settings(self):
-        return self.get("/me/mailboxSettings")
+        return self.get(f"{self.mailbox}/mailboxSettings")
 
     # -- events ------------------------------------------------------------------------
 
-    def create_event(self, payload, transaction_id=None):
-        """POST an event; a transactionId makes a retried create return the first event."""
-        if transaction_id:
-            payload = {**payload, "transactionId": transaction_id}
-        return self.call("POST", "/me/events", json_body=payload)[0]
-
     def get_event(self, event_id):
-        return self.get(f"/me/events/{event_id}")
-
-    def update_event(self, event_id, changes, etag=None):
-        headers = {"If-Match": etag} if etag else None
-        return self.call("PATCH", f"/me/events/{event_id}", json_body=changes, headers=headers)[0]
-
-    def delete_event(self, event_id):
-        self.call("DELETE", f"/me/events/{event_id}")
+        return self.get(self.events.path(event_id))
 
     def batch(self, requests_):
         """Send up to 20 requests in one JSON batch.
@@ -154,11 +200,10 @@ class GraphClient:
         prepared = []
         for item in requests_:
             entry = {"id": str(item["id"]), "method": item["method"], "url": item["url"]}
+            entry["headers"] = {"Prefer": PREFER_IMMUTABLE_ID, **item.get("headers", {})}
             if "body" in item:
                 entry["body"] = item["body"]
-                entry["headers"] = {"Content-Type": "application/json", **item.get("headers", {})}
-            elif item.get("headers"):
-                entry["headers"] = item["headers"]
+                entry["headers"]["Content-Type"] = "application/json"
             if item.get("dependsOn"):
                 entry["dependsOn"] = item["dependsOn"]
             prepared.append(entry)
@@ -176,11 +221,11 @@ class GraphClient:
         Start a round with the window (start/end datetimes in UTC) or continue one
         with the stored deltaLink; links already encode the window (facts §2.1).
         """
-        headers = {"Prefer": f'odata.maxpagesize={page_size}, outlook.timezone="{time_zone}", IdType="ImmutableId"'}
+        headers = {"Prefer": f'odata.maxpagesize={page_size}, outlook.timezone="{time_zone}", {PREFER_IMMUTABLE_ID}'}
         if link:
             url, params = link, None
         else:
-            url = "/me/calendarView/delta"
+            url = f"{self.mailbox}/calendarView/delta"
             params = {"startDateTime": _iso_utc(start), "endDateTime": _iso_utc(end)}
         while url:
             page, _h = self.call("GET", url, headers=headers, params=params)
@@ -194,7 +239,7 @@ class GraphClient:
         payload = {
             "changeType": "created,updated,deleted",
             "notificationUrl": notification_url,
-            "resource": "me/events",
+            "resource": self.mailbox.lstrip("/") + "/events",
             "expirationDateTime": _iso_utc(expiration),
             "clientState": client_state,
         }
