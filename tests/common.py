@@ -21,6 +21,7 @@ import requests
 from odoo.tests import HttpCase, new_test_user
 
 from ..graph_emulator import GraphEmulator
+from ..graph_emulator.events import to_immutable
 
 CLIENT_ID = "odoo-test-client"
 CLIENT_SECRET = "odoo-test-secret"
@@ -39,6 +40,15 @@ def shared_emulator():
         _emulator = GraphEmulator(host="127.0.0.1", port=0, http_port=0, data_dir=data_dir).start()
         atexit.register(_emulator.stop)
     return _emulator
+
+
+def as_odoo_sees_it(events):
+    """Emulator events with the immutable form of their ids, as Graph answers Odoo's requests."""
+    for event in events:
+        event["id"] = to_immutable(event["id"])
+        if event.get("seriesMasterId"):
+            event["seriesMasterId"] = to_immutable(event["seriesMasterId"])
+    return events
 
 
 class O365Case(HttpCase):
@@ -144,8 +154,10 @@ class O365Case(HttpCase):
     # -- reading the emulator's side ---------------------------------------------------
 
     def mailbox_events(self, upn, **filters):
-        """Events in a mailbox as the emulator holds them (the source of truth in assertions)."""
-        return self.emulator.state.find_events(upn, **filters) if filters else self.emulator.state.events_raw(upn)
+        """Events in a mailbox as the emulator holds them (the source of truth in assertions), with
+        the immutable ids Odoo asks for on every request (Prefer: IdType="ImmutableId")."""
+        state = self.emulator.state
+        return as_odoo_sees_it(state.find_events(upn, **filters) if filters else state.events_raw(upn))
 
     def outlook(self, upn):
         """A requests session that acts in Outlook as ``upn`` (no token needed)."""

@@ -5,7 +5,8 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import tagged
 
-from ..utils.graph_client import GraphClient, GraphError
+from ..graph_emulator.events import to_immutable
+from ..utils.graph_client import GraphClient
 from .test_push_base import PushCase
 
 
@@ -72,14 +73,8 @@ class TestPushResilience(PushCase):
         self.assertTrue(self._account(self.alice).last_success_at)
 
     def lose_create_answers(self):
-        """Graph stores what the next push sends, then the answer is lost on the way back."""
-        real_batch = GraphClient.batch
-
-        def batch_then_lose_answer(client, requests_):
-            real_batch(client, requests_)
-            raise GraphError(0, "NetworkError", "ReadTimeout: the answer never came")
-
-        return patch.object(GraphClient, "batch", batch_then_lose_answer)
+        """Graph carries out the next $batch, then the connection drops before its answer arrives."""
+        self.emulator.state.add_fault(mailbox=self.alice_upn, kind="drop", after_commit=True, count=1)
 
     def batch_items(self):
         """The (method, path) of each $batch item Odoo sent since the last clear_requests()."""
@@ -89,8 +84,8 @@ class TestPushResilience(PushCase):
         """E2: a create that reached Graph but whose answer was lost is found by its record stamp and
         linked; no second create is sent (Graph would refuse its transactionId anyway)."""
         task = self.schedule(self.todo_type, "Lost answer", date_deadline=date(2031, 10, 2))
-        with self.lose_create_answers():
-            self.run_push()
+        self.lose_create_answers()
+        self.run_push()
         self.assertEqual(len(self.mailbox_events(self.alice_upn)), 1, "Graph did create it")
         self.assertTrue(self.queue_rows(task), "Odoo does not know it yet")
         self.time_travel()
@@ -104,8 +99,8 @@ class TestPushResilience(PushCase):
     def test_lost_answer_then_edit_updates_the_found_event(self):
         """E2: an ERP edit made while a create's answer was lost reaches the event the create made."""
         task = self.schedule(self.todo_type, "Lost then edited", date_deadline=date(2031, 10, 2))
-        with self.lose_create_answers():
-            self.run_push()
+        self.lose_create_answers()
+        self.run_push()
         task.write({"summary": "Lost then edited (v2)"})
         self.time_travel()
         self.emulator.state.clear_requests()
@@ -119,8 +114,8 @@ class TestPushResilience(PushCase):
         """E2, A7: an activity removed while its create's answer was lost still takes its event
         out of Outlook (found by its stamp, then deleted)."""
         task = self.schedule(self.todo_type, "Lost then removed", date_deadline=date(2031, 10, 2))
-        with self.lose_create_answers():
-            self.run_push()
+        self.lose_create_answers()
+        self.run_push()
         self.assertEqual(len(self.mailbox_events(self.alice_upn)), 1)
         task.unlink()
         self.time_travel()
@@ -128,22 +123,52 @@ class TestPushResilience(PushCase):
         self.assertEqual(self.mailbox_events(self.alice_upn), [], "the event the lost create made is gone")
         self.assertFalse(self.queue_rows())
 
-    def test_lost_create_deleted_in_outlook_is_not_recreated(self):
-        """E2, A6: a create whose answer was lost, whose event the user then deleted in Outlook, is
-        not created again: Graph refuses the replayed transactionId and the activity stays, unlinked."""
+    def test_lost_create_deleted_in_outlook_is_made_once_more(self):
+        """E2: a create whose answer was lost, and whose event the user deleted in Outlook before Odoo
+        found it, looks like a create that never happened: it is made once more, and linked."""
         task = self.schedule(self.todo_type, "Lost then deleted in Outlook", date_deadline=date(2031, 10, 2))
-        with self.lose_create_answers():
-            self.run_push()
+        self.lose_create_answers()
+        self.run_push()
         [event] = self.mailbox_events(self.alice_upn)
         self.emulator.state.act_as(self.alice_upn).delete_event(event["id"])
         self.time_travel()
         self.emulator.state.clear_requests()
         self.run_push()
+        self.assertEqual([m for m, _p in self.batch_items()], ["GET", "POST"], "looked, found nothing, created")
+        [again] = self.mailbox_events(self.alice_upn)
+        self.assertEqual(self.link_of(task, self.alice).graph_event_id, again["id"])
+        self.assertFalse(self.queue_rows(task))
+
+    def test_refused_replay_after_lookup_is_a_removal_in_outlook(self):
+        """E2, A6: where Graph refuses the replayed transactionId of a create it no longer shows (the
+        user deleted that event), Odoo takes it as the user's removal: no endless retry, no new event,
+        and the activity stays, unlinked."""
+        task = self.schedule(self.todo_type, "Refused replay", date_deadline=date(2031, 10, 2))
+        self.lose_create_answers()
+        self.run_push()
+        [event] = self.mailbox_events(self.alice_upn)
+        self.emulator.state.act_as(self.alice_upn).delete_event(event["id"])
+        refusal = {
+            "error": {
+                "code": "ErrorDuplicateTransactionId",
+                "message": "The TransactionId specified in the request has already been used to create a "
+                "different event.",
+            }
+        }
+        real_batch = GraphClient.batch
+
+        def refuse_creates(client, requests_):
+            if all(r["method"] == "POST" for r in requests_):
+                return {r["id"]: {"status": 400, "headers": {}, "body": refusal} for r in requests_}
+            return real_batch(client, requests_)
+
+        self.time_travel()
+        with patch.object(GraphClient, "batch", refuse_creates):
+            self.run_push()
         self.assertEqual(self.mailbox_events(self.alice_upn), [])
-        self.assertEqual([m for m, _p in self.batch_items()], ["GET", "POST"], "looked, then one refused create")
         self.assertTrue(task.exists())
         self.assertFalse(self.link_of(task, self.alice))
-        self.assertFalse(self.queue_rows(task))
+        self.assertFalse(self.queue_rows(task), "settled, not retried")
 
     def test_malformed_event_id_is_a_bad_link_not_a_deletion(self):
         """E2, A6: an event id Graph cannot read (400 ErrorInvalidIdMalformed) is a bad link: Odoo
@@ -177,8 +202,9 @@ class TestPushResilience(PushCase):
         self.assertEqual(len(items), 1)
         self.assertIn('IdType="ImmutableId"', items[0]["headers"]["Prefer"])
         link_id = self.link_of(task, self.alice).graph_event_id
-        immutable_ids = [e["id"] for e in self.emulator.state.events_raw(self.alice_upn, immutable=True)]
-        self.assertEqual([link_id], immutable_ids)
+        [event] = self.emulator.state.events_raw(self.alice_upn)
+        self.assertNotEqual(link_id, event["id"], "the emulator's default id differs from the immutable one")
+        self.assertEqual(link_id, to_immutable(event["id"]))
 
     def age_failures(self, hours):
         """Move every failure streak back in time (instead of waiting hours)."""
