@@ -34,8 +34,16 @@ def main(argv=None):
         tenant_id=tenant_id,
         verbose=args.verbose,
     )
-    if args.demo:
+    if args.demo and not emu.restored:
         summary = demo.seed(emu.state)
+    elif args.demo:
+        # The data dir already holds a tenant from an earlier run: keep it (and its changes).
+        summary = {
+            "tenant_id": emu.state.tenant_id,
+            "client_id": demo.DEMO_CLIENT_ID,
+            "client_secret": demo.DEMO_CLIENT_SECRET,
+            "users": [mb.upn for mb in emu.state.mailboxes.values()],
+        }
     emu.start()
     print("Graph emulator running")
     print(f"  HTTPS base     {emu.base_url}")

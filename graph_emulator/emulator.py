@@ -1,9 +1,11 @@
 """GraphEmulator: the in-process handle tests, the demo and benchmarks use."""
 
+import os
 import tempfile
 
 from . import server, tls
 from .identity import Identity
+from .persistence import Persistence
 from .state import TenantState
 from .subscriptions import Notifier
 
@@ -20,6 +22,8 @@ class GraphEmulator:
         domain="contoso.example",
         verbose=False,
         public_host=None,
+        persist=True,
+        persist_interval=0.5,
     ):
         self.host, self.port, self.http_port = host, port, http_port
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="graph-emulator-")
@@ -28,8 +32,12 @@ class GraphEmulator:
         self.public_host = public_host or ("localhost" if host in ("0.0.0.0", "::", "") else host)
         self.state = TenantState(tenant_id=tenant_id, domain=domain)
         self.ca_path, self._cert, self._key = tls.ensure_certificates(self.data_dir)
-        self.identity = Identity(self.state, self)
+        self.identity = Identity(self.state, self, key_path=os.path.join(self.data_dir, "identity-key.pem"))
         self.state.identity = self.identity
+        # State survives a stop/start with the same data_dir (persistence.py); loaded here, before start().
+        self.persistence = Persistence(self.state, self.data_dir, persist_interval) if persist else None
+        self.state.persistence = self.persistence
+        self.restored = self.persistence.load(tenant_id) if self.persistence else False
         self.notifier = Notifier(self.state)
         self.state.notifier = self.notifier
         self._servers = []
@@ -46,6 +54,8 @@ class GraphEmulator:
             self.http_port = http.server_address[1]
             self.http_base_url = f"http://{self.public_host}:{self.http_port}"
         self.notifier.start()
+        if self.persistence:
+            self.persistence.start()
         return self
 
     def stop(self):
@@ -54,6 +64,8 @@ class GraphEmulator:
             srv.server_close()
         self._servers = []
         self.notifier.stop()
+        if self.persistence:
+            self.persistence.stop()
 
     def __enter__(self):
         return self.start() if not self._servers else self

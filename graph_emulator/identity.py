@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import html
 import json
+import os
 import re
 import secrets
 import time
@@ -73,10 +74,21 @@ class OAuthError(Exception):
 
 
 class Identity:
-    def __init__(self, state, emulator):
+    def __init__(self, state, emulator, key_path=None):
         self.state = state
         self.emu = emulator
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        # The signing key lives in data_dir, so tokens and the JWKS stay valid across restarts.
+        if key_path and os.path.exists(key_path):
+            with open(key_path, "rb") as fh:
+                self.key = serialization.load_pem_private_key(fh.read(), password=None)
+        else:
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if key_path:
+                pem = self.key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+                with open(key_path, "wb") as fh:
+                    fh.write(pem)
         self.kid = b64url(
             hashlib.sha256(
                 self.key.public_key().public_bytes(

@@ -55,6 +55,7 @@ class Mailbox:
     events: dict = field(default_factory=dict)
     delta_generation: int = 1
     delta_reset: bool = False  # next delta use answers 410 with a Location header
+    changes: int = 0  # bumped on every event change (persistence.py writes a mailbox only when it moved)
 
     @property
     def mail(self):
@@ -106,6 +107,7 @@ class TenantState:
         self.domain = domain
         self.notifier = None  # set by the emulator (subscriptions.Notifier)
         self.identity = None  # set by the emulator (identity.Identity)
+        self.persistence = None  # set by the emulator (persistence.Persistence)
         self._init_data()
 
     def _init_data(self):
@@ -318,6 +320,7 @@ class TenantState:
 
     def notify(self, mailbox, change_type, ev):
         """Queue change notifications for every matching subscription on `mailbox`."""
+        mailbox.changes += 1
         if self.notifier is not None:
             self.notifier.event_changed(mailbox, change_type, ev)
 

@@ -429,3 +429,89 @@ def test_deliver_held_notifications_over_http(emu, alex, hook, tenant):
     r = requests.post(emu.base_url + "/_emulator/notifications/deliver", json={"timeout": 5}, verify=emu.ca_path)
     assert r.status_code == 200 and r.json() == {"delivered": 1}
     assert [n["changeType"] for n in hook.notifications()] == ["created"]
+
+
+# ------------------------------------------------------------------ point 8
+
+
+def test_state_survives_stop_and_start_with_the_same_data_dir(tmp_path):
+    """issue 11 point 8: tenant, tokens, events (extended properties, both id forms), subscriptions and delta
+    state are written to data_dir and restored by a new emulator on the same data_dir."""
+    from graph_emulator import GraphEmulator
+    from graph_emulator.testing import CLIENT_ID, CLIENT_SECRET, REDIRECT, Graph, login
+
+    data_dir = str(tmp_path / "emu")
+    hook = Webhook()
+    first = GraphEmulator(port=0, http_port=None, data_dir=data_dir).start()
+    try:
+        st = first.state
+        st.add_user(ALEX, "Alex Wilber", "Europe/London")
+        st.register_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT], allow_any_localhost_redirect=False)
+        tokens = login(first, ALEX)
+        g = Graph(first, token=tokens["access_token"])
+        ev = _stamp(g, "kept", "v1")
+        imm = g.get(f"/me/events/{ev['id']}", headers=IMMUTABLE).json()["id"]
+        sub = _subscribe(g, hook.url).json()
+        delta_link = g.get("/me/calendarView/delta", params=WINDOW).json()["@odata.deltaLink"]
+        tenant_id = st.tenant_id
+    finally:
+        first.stop()
+    second = GraphEmulator(port=0, http_port=None, data_dir=data_dir).start()
+    try:
+        assert second.restored and second.state.tenant_id == tenant_id
+        g = Graph(second, token=tokens["access_token"])  # the old access token is still valid
+        got = g.get(f"/me/events/{imm}", params={"$expand": f"singleValueExtendedProperties($filter=id eq '{PROP}')"})
+        assert got.status_code == 200, got.text
+        assert got.json()["id"] == ev["id"] and got.json()["singleValueExtendedProperties"][0]["value"] == "v1"
+        assert [e["id"] for e in g.get("/me/events", params={"$filter": _any("v1")}).json()["value"]] == [ev["id"]]
+        assert [s["id"] for s in g.get("/subscriptions").json()["value"]] == [sub["id"]]
+        port_link = delta_link.replace(delta_link.split("/v1.0")[0], second.base_url)
+        assert g.get(port_link).json()["value"] == []  # the delta round continues where it was
+        refreshed = requests.post(
+            f"{second.base_url}/common/oauth2/v2.0/token",
+            data={
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "grant_type": "refresh_token",
+                "refresh_token": tokens["refresh_token"],
+                "scope": "Calendars.ReadWrite",
+            },
+            verify=second.ca_path,
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        second.state.reset()  # a reset still gives a clean tenant, and that is what gets persisted
+        assert second.state.mailboxes == {} and second.state.flush() is True
+    finally:
+        second.stop()
+        hook.close()
+    third = GraphEmulator(port=0, http_port=None, data_dir=data_dir)
+    assert third.restored and third.state.mailboxes == {}
+
+
+def test_persistence_writer_holds_the_lock_briefly_at_10000_events(tmp_path):
+    """issue 11 point 8: with 10,000 stored events, a background pass after one change holds the state lock for
+    milliseconds (events are serialised once per changeKey) and rewrites only that mailbox; an idle pass writes
+    nothing."""
+    from graph_emulator import GraphEmulator, meetings
+
+    emu = GraphEmulator(port=0, http_port=None, data_dir=str(tmp_path / "big"), persist_interval=3600)
+    st = emu.state
+    mb, other = st.add_user(ALEX), st.add_user(SAM)
+    with st.lock:
+        for i in range(10000):
+            meetings.create_event(st, mb, event_payload(f"e{i}"))
+        first = next(iter(mb.events))
+    emu.persistence._pass(full=False)
+    initial_ms = emu.persistence.last_lock_ms
+    writes = emu.persistence.writes
+    with st.lock:
+        meetings.update_event(st, mb, first, {"subject": "changed"})
+    emu.persistence._pass(full=False)
+    assert emu.persistence.writes == writes + 1  # only alex's mailbox file
+    assert emu.persistence.last_lock_ms < min(25.0, initial_ms / 10), (emu.persistence.last_lock_ms, initial_ms)
+    emu.persistence._pass(full=False)
+    assert emu.persistence.writes == writes + 1  # nothing changed, nothing written
+    assert other.events == {}
+    reloaded = GraphEmulator(port=0, http_port=None, data_dir=str(tmp_path / "big"))
+    events = reloaded.state.mailbox(ALEX).events
+    assert len(events) == 10000 and events[first]["subject"] == "changed"
