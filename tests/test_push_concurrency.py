@@ -10,6 +10,7 @@ and deletes what it committed.
 import threading
 import unittest
 from datetime import date, timedelta
+from unittest.mock import patch
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -180,3 +181,75 @@ class TestPushConcurrency(unittest.TestCase):
             self.assertEqual(
                 self.world.count("o365.event.link", [("res_model", "=", "mail.activity"), ("res_id", "in", ids)]), 30
             )
+
+    def test_round_trips_of_different_mailboxes_overlap(self):
+        """E6: one run of the push job overlaps the Graph round trips of different mailboxes (a bounded
+        pool of mailboxes in flight), never more than one $batch at a time per mailbox; the emulator's
+        request log shows the overlap (a mailbox-after-mailbox job never has two batches in flight)."""
+        stamp = fields.Datetime.now().strftime("%H%M%S%f")
+        mailboxes = [self.world.connected_user(f"h5ovl{stamp}{n}") for n in range(6)]
+        for uid, _upn in mailboxes:
+            self.world.schedule_tasks(uid, 1)
+        state = self.emulator.state
+        state.clear_requests()
+        state.add_fault(kind="latency", latency_ms=300, count=None)
+        self.addCleanup(state.clear_faults)
+        stats = self.world.push()
+        self.assertEqual(stats["pushed"], 6)
+        batches = [
+            (r["time"], r["time"] + r["ms"] / 1000, r["mailbox"])
+            for r in state.request_stats()["requests"]
+            if r["path"].endswith("$batch")
+        ]
+        self.assertEqual(len(batches), 6)
+
+        def most_in_flight(intervals):
+            edges = sorted([(start, 1) for start, _end in intervals] + [(end, -1) for _start, end in intervals])
+            in_flight = peak = 0
+            for _moment, step in edges:
+                in_flight += step
+                peak = max(peak, in_flight)
+            return peak
+
+        self.assertGreaterEqual(most_in_flight([(s, e) for s, e, _m in batches]), 3, "mailboxes overlap")
+        for _uid, upn in mailboxes:
+            mailbox_id = state.find_mailbox(upn).id
+            mine = [(s, e) for s, e, m in batches if m in (mailbox_id, upn)]
+            self.assertEqual(len(mine), 1)
+
+    def test_run_is_time_boxed_and_reports_what_is_left(self):
+        """E6: a push run stops taking mailboxes at its deadline (well under Odoo's cron time limit),
+        commits what it did, and tells Odoo's cron runner what is left (ir.cron progress), so the job
+        runs again at once; the next runs finish the rest, nothing pushed twice."""
+        stamp = fields.Datetime.now().strftime("%H%M%S%f")
+        mailboxes = [self.world.connected_user(f"h5box{stamp}{n}") for n in range(4)]
+        for uid, _upn in mailboxes:
+            self.world.schedule_tasks(uid, 1)
+        state = self.emulator.state
+        state.add_fault(kind="latency", latency_ms=400, count=None)
+        self.addCleanup(state.clear_faults)
+        with self.world.registry.cursor() as cr:
+            env = self.world.env(cr)
+            env["ir.config_parameter"].set_param("o365_calendar_sync.push_parallel_mailboxes", "1")
+            cron = env.ref("o365_calendar_sync.ir_cron_o365_push")
+            progress = env["ir.cron.progress"].create({"cron_id": cron.id, "done": 0, "remaining": 0})
+        self.addCleanup(self._set_param, "push_parallel_mailboxes", False)
+        budget = patch("odoo.addons.o365_calendar_sync.models.o365_push_queue._run_time_budget", return_value=0.5)
+        with budget, self.world.registry.cursor() as cr:
+            queue = self.world.env(cr)["o365.push.queue"].with_context(ir_cron_progress_id=progress.id)
+            first = queue._cron_push()
+        self.assertGreaterEqual(first["mailboxes"], 1)
+        self.assertGreater(first["mailboxes_left"], 0, "stopped at the deadline")
+        with self.world.registry.cursor() as cr:
+            done = self.world.env(cr)["ir.cron.progress"].browse(progress.id)
+            self.assertEqual((done.done, done.remaining), (first["mailboxes"], first["mailboxes_left"]))
+        total = first["pushed"]
+        for _run in range(4):
+            total += self.world.push()["pushed"]
+        self.assertEqual(total, 4, "every mailbox's change pushed once")
+        for _uid, upn in mailboxes:
+            self.assertEqual(len(state.events_raw(upn)), 1)
+
+    def _set_param(self, key, value):
+        with self.world.registry.cursor() as cr:
+            self.world.env(cr)["ir.config_parameter"].set_param(f"o365_calendar_sync.{key}", value)
