@@ -300,3 +300,32 @@ class TestPushResilience(PushCase):
         self.run_push()
         self.assertTrue(self.mailbox_events(bob.email, subject="Task: Bob's"))
         self.assertEqual(self.mailbox_events(self.alice_upn), [])
+
+    def test_revoked_sign_in_mid_push_stops_that_mailbox_quietly(self):
+        """S7, E7: a sign-in revoked while changes wait turns the account to 'reconnect' (kept, not rolled
+        back), the changes wait untouched with no try counted, and later runs ask neither Graph nor the
+        login service for that mailbox until the user signs in again; then the changes go out."""
+        state = self.emulator.state
+        task = self.schedule(self.todo_type, "After revocation", date_deadline=date(2031, 10, 5))
+        state.revoke_refresh_tokens(self.alice_upn)
+        state.expire_access_tokens(self.alice_upn)
+        state.clear_requests()
+        self.run_push()
+        account = self._account(self.alice)
+        self.assertEqual(account.connection_state, "reconnect")
+        row = self.queue_rows(task)
+        self.assertEqual((row.state, row.attempts), ("pending", 0))
+        token_requests = [r for r in state.request_stats()["requests"] if r["path"].endswith("/token")]
+        self.assertLessEqual(len(token_requests), 2, "a few token requests, not one per try")
+
+        state.clear_requests()
+        for _ in range(3):
+            self.time_travel()
+            self.run_push()
+        self.assertEqual(state.request_stats()["requests"], [], "nothing asked until the user reconnects")
+
+        self._sign_in(account, self.alice_upn)
+        account.write({"connection_state": "connected"})
+        self.run_push()
+        self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: After revocation"))
+        self.assertFalse(self.queue_rows(task))
