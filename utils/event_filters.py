@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from odoo.tools import email_normalize
 
+from .email_domains import is_internal
+
 # Skip reasons, also used as the stored reason of a sticky exclusion (B4).
 SKIP_REMOVED = "removed"
 SKIP_CANCELLED = "cancelled"
@@ -61,9 +63,8 @@ def participants(event, org_domains):
     organizer = _address(event.get("organizer"))
     attendees = tuple(dict.fromkeys(a for a in map(_address, event.get("attendees") or ()) if a))
     everyone = tuple(dict.fromkeys(a for a in (organizer, *attendees) if a))
-    domains = set(org_domains or ())
-    internal = tuple(a for a in everyone if a.rpartition("@")[2] in domains)
-    external = tuple(a for a in everyone if a.rpartition("@")[2] not in domains)
+    internal = tuple(a for a in everyone if is_internal(a, org_domains))
+    external = tuple(a for a in everyone if not is_internal(a, org_domains))
     return Participants(organizer, attendees, internal, external)
 
 
