@@ -45,15 +45,23 @@ class HrLeave(models.Model):
     # -- outbound (SPEC C1, C2) -------------------------------------------------------
 
     def _o365_target_account(self):
-        """The employee's sync account when this leave belongs on their calendar, else None."""
+        """The employee's sync account when this leave belongs on their calendar, else None.
+
+        A leave already on (or queued for) the calendar keeps its event across
+        Stop/Start and Disconnect/Connect (S4); a new one goes there only while
+        sync runs and if it was created after the sync start (S3).
+        """
         self.ensure_one()
         user = self.employee_id.user_id
         if not user or self.state not in SHOWN_STATES:
             return None
         account = self.env["o365.sync.account"].sudo().search([("user_id", "=", user.id)], limit=1)
-        if not account or not account._is_syncing() or not account.sync_holidays:
+        if not account or not account.sync_holidays:
             return None
-        # S3: nothing created before the user started syncing.
+        if account in self.env["o365.push.queue"].sudo()._accounts_holding(self):
+            return account
+        if not account._is_syncing():
+            return None
         if self.create_date and account.sync_started_at and self.create_date < account.sync_started_at:
             return None
         return account
@@ -62,7 +70,8 @@ class HrLeave(models.Model):
         """Queue an update where the leave belongs on a calendar, a delete where it no longer does.
 
         The employee's account, never the approver's: state changes are made by
-        managers and HR officers on someone else's leave.
+        managers and HR officers on someone else's leave. A delete queued while
+        sync is stopped (the leave was refused meanwhile) waits for the next Start.
         """
         queue = self.env["o365.push.queue"].sudo()
         for leave in self.sudo():

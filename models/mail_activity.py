@@ -2,6 +2,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from ..utils.event_payloads import Contact, activity_event, parse_graph_time
 
@@ -139,30 +140,41 @@ class MailActivity(models.Model):
             return None
         return "phonecall" if category == "phonecall" else "task"
 
-    def _o365_target_account(self):
-        """The assignee's account when this activity belongs on their calendar now."""
+    def _o365_target_account(self, asked=False):
+        """The assignee's account when this activity belongs on their calendar.
+
+        An activity already linked to (or queued for) the account keeps its event
+        across Stop/Start and Disconnect/Connect (S4): while sync is stopped its
+        changes wait in the queue and go out at the next Start. An activity not yet
+        there is pushed only while sync runs and if it was created after the sync
+        start (S3), unless the user asks for it (``asked``, A6).
+        """
         self.ensure_one()
         kind = self._o365_kind()
         if not kind or not self.user_id:
             return None
         account = self.env["o365.sync.account"].sudo().search([("user_id", "=", self.user_id.id)], limit=1)
-        if not account or not account._is_syncing():
+        if not account or not (account.sync_phonecalls if kind == "phonecall" else account.sync_tasks):
             return None
-        if not (account.sync_phonecalls if kind == "phonecall" else account.sync_tasks):
-            return None
-        if account.sync_started_at and self.create_date and self.create_date < account.sync_started_at:
+        if account in self.env["o365.push.queue"].sudo()._accounts_holding(self):
+            return account
+        if not account._is_syncing():
+            return None  # created or changed while stopped: never synced (S4)
+        if not asked and account.sync_started_at and self.create_date and self.create_date < account.sync_started_at:
             return None  # created before the sync start (S3)
         return account
 
-    def _o365_queue_changes(self):
+    def _o365_queue_changes(self, asked=False):
         Queue = self.env["o365.push.queue"].sudo()
         for activity in self.sudo():
             if not activity.active or activity.o365_unlinked:
                 continue
-            target = activity._o365_target_account()
+            target = activity._o365_target_account(asked=asked)
             for account in Queue._accounts_holding(activity):
+                # Reassigned (A9). Never because sync is stopped: a linked activity
+                # keeps its account as target then (S4).
                 if account != target:
-                    Queue._enqueue(account, activity, "delete")  # reassigned (A9)
+                    Queue._enqueue(account, activity, "delete")
             if target:
                 Queue._enqueue(target, activity, "upsert")
 
@@ -245,7 +257,14 @@ class MailActivity(models.Model):
     def action_o365_push_again(self):
         """Put an activity removed in Outlook back on the calendar (A6: only when asked)."""
         self.write({"o365_unlinked": False})
-        self._o365_queue_changes()
+        self._o365_queue_changes(asked=True)
+        if not any(activity._o365_target_account(asked=True) for activity in self.sudo()):
+            raise UserError(
+                self.env._(
+                    "This activity cannot go back on an Outlook calendar: its assignee's sync is not running, "
+                    "or does not include this type of activity (Preferences > Calendar)."
+                )
+            )
         return True
 
     def action_o365_retry_now(self):

@@ -42,6 +42,11 @@ class O365SyncAccount(models.Model):
         required=True,
     )
     mailbox_address = fields.Char(readonly=True)
+    previous_mailbox_address = fields.Char(
+        readonly=True,
+        copy=False,
+        help="The mailbox connected before Disconnect: reconnecting it keeps the links (S4).",
+    )
     mailbox_timezone = fields.Char(readonly=True, help="Time zone of the Outlook mailbox.")
     token_cache = fields.Text(groups=SYSTEM_ONLY, copy=False, prefetch=False)
 
@@ -150,14 +155,17 @@ class O365SyncAccount(models.Model):
         """Record the sync start: nothing created before it is synced, either way.
 
         The transaction's time, the clock create_date uses, so that comparing a
-        record's create_date with it is exact.
+        record's create_date with it is exact. Items linked before a Stop resume:
+        the changes they queued meanwhile go out now (S4).
         """
         for account in self:
             account.sudo().write({"sync_state": "running", "sync_started_at": self.env.cr.now(), "last_error": False})
             account._on_sync_started()
+        self.env["o365.push.queue"]._wake_worker()
 
     def _stop_sync(self):
-        """Stop both directions; delete nothing on either side (S4)."""
+        """Stop both directions; delete nothing on either side (S4). No Graph call here:
+        the webhook subscription is removed by the pull job, so Stop answers at once."""
         for account in self:
             account._on_sync_stopped()
             account.sudo().write({"sync_state": "stopped"})
@@ -205,26 +213,52 @@ class O365SyncAccount(models.Model):
                     user=taken[0].user_id.name,
                 )
             )
+        before = self.mailbox_address or self.previous_mailbox_address
+        if before and before != address:
+            self._forget_mailbox()
         self.sudo().write(
-            {"mailbox_address": address, "mailbox_timezone": settings.get("timeZone") or False, "last_error": False}
+            {
+                "mailbox_address": address,
+                "previous_mailbox_address": False,
+                "mailbox_timezone": settings.get("timeZone") or False,
+                "last_error": False,
+            }
         )
 
+    def _forget_mailbox(self):
+        """Another mailbox replaces the previous one: its links and waiting changes mean
+        nothing there. Nothing is deleted in either calendar."""
+        self.ensure_one()
+        for model in ("o365.event.link", "o365.push.queue", "o365.event.exclusion"):
+            self.env[model].sudo().search([("account_id", "=", self.id)]).unlink()
+        self._on_mailbox_forgotten()
+
+    def _on_mailbox_forgotten(self):
+        """Hook for the inbound side (the old mailbox's subscription and delta cursor)."""
+
     def _disconnect(self):
-        """Stop syncing and forget the tokens (S2); nothing is deleted on either side."""
+        """Stop syncing and forget the sign-in (S2); nothing is deleted on either side.
+
+        No Graph call here, so Disconnect answers at once even when Graph does not
+        (S4). The links stay: connecting the same mailbox again resumes them. The
+        pull job removes the webhook subscription right after, with the tokens it
+        still needs for that, then forgets them (``_on_disconnected``).
+        """
         for account in self:
             if account.sync_state == "running":
-                try:
-                    account._stop_sync()
-                except (AuthError, GraphError):
-                    # The subscription may outlive the tokens; it expires by itself within days.
-                    account.sudo().write({"sync_state": "stopped"})
+                account._stop_sync()
             account.sudo().write(
                 {
-                    "token_cache": False,
                     "connection_state": "disconnected",
+                    "previous_mailbox_address": account.mailbox_address or account.previous_mailbox_address,
                     "mailbox_address": False,
                     "mailbox_timezone": False,
                     "delta_link": False,
                     "last_error": False,
                 }
             )
+            account._on_disconnected()
+
+    def _on_disconnected(self):
+        """Forget the tokens now; the inbound side keeps them until its cleanup job ran."""
+        self.sudo().write({"token_cache": False})

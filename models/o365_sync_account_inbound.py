@@ -13,6 +13,7 @@ from odoo.tools import SQL
 
 from ..utils import event_filters
 from ..utils.auth import AuthError
+from ..utils.email_domains import is_internal
 from ..utils.graph_client import GraphError
 from ..utils.meeting_mapping import Directory, unreadable
 
@@ -43,6 +44,9 @@ class O365SyncAccount(models.Model):
     _inherit = "o365.sync.account"
 
     delta_window_end = fields.Datetime(groups=SYSTEM_ONLY, copy=False)
+    # A subscription Stop or Disconnect left for the pull job to remove (S4: they
+    # never wait on Graph in the user's request).
+    subscription_to_remove = fields.Char(groups=SYSTEM_ONLY, copy=False)
     last_pull_at = fields.Datetime("Last Outlook Pull", readonly=True, copy=False)
 
     # -- lifecycle hooks (S3, S4) -------------------------------------------------------
@@ -61,12 +65,65 @@ class O365SyncAccount(models.Model):
         return result
 
     def _on_sync_stopped(self):
+        """Forget the subscription here; the pull job removes it from Graph after commit.
+
+        Its secret goes now, so notifications it still brings are refused at once.
+        """
         result = super()._on_sync_stopped()
         for account in self:
-            account._o365_unsubscribe()
+            account = account.sudo()
+            values = {
+                "subscription_id": False,
+                "subscription_secret": False,
+                "subscription_expires_at": False,
+                "delta_link": False,
+                "delta_window_end": False,
+            }
+            if account.subscription_id:
+                values["subscription_to_remove"] = account.subscription_id
+            account.write(values)
             self.env["o365.pull.request"].sudo().search([("account_id", "=", account.id)]).unlink()
-            account.sudo().write({"delta_link": False, "delta_window_end": False})
+            if account.subscription_to_remove:
+                self.env.ref("o365_calendar_sync.ir_cron_o365_pull").sudo()._trigger()
         return result
+
+    def _on_disconnected(self):
+        """Keep the tokens only until the pull job has removed the subscription with them."""
+        pending = self.sudo().filtered("subscription_to_remove")
+        return super(O365SyncAccount, self - pending)._on_disconnected()
+
+    def _on_mailbox_forgotten(self):
+        """Another mailbox: the old one's subscription cannot be removed with the new sign-in."""
+        result = super()._on_mailbox_forgotten()
+        self.sudo().write({"subscription_to_remove": False, "delta_link": False, "delta_window_end": False})
+        return result
+
+    def _o365_remove_old_subscription(self):
+        """Remove the subscription Stop or Disconnect left (S4); forget the tokens of a disconnected account.
+
+        A passing failure keeps it for the next run; anything else drops it (it
+        expires by itself within three days, SUBSCRIPTION_MINUTES).
+        """
+        self.ensure_one()
+        account = self.sudo()
+        state = account.connection_state
+        if account.subscription_to_remove and account.token_cache:
+            try:
+                with self.env.cr.savepoint():
+                    self._graph_client().delete_subscription(account.subscription_to_remove)
+            except GraphError as exc:
+                if exc.transient and state != "disconnected":
+                    _logger.info("o365 account %s: subscription not removed yet (%s)", account.id, exc)
+                    return False
+                if exc.status != 404:
+                    _logger.info("o365 account %s: subscription left to expire (%s)", account.id, exc)
+            except AuthError as exc:
+                _logger.info("o365 account %s: subscription left to expire (%s)", account.id, exc)
+        values = {"subscription_to_remove": False}
+        if state == "disconnected":
+            values.update({"token_cache": False, "connection_state": "disconnected"})
+        account.write(values)
+        return True
 
     # -- subscriptions (E3) -------------------------------------------------------------
 
@@ -131,19 +188,6 @@ class O365SyncAccount(models.Model):
         )
         return True
 
-    def _o365_unsubscribe(self):
-        self.ensure_one()
-        account = self.sudo()
-        if account.subscription_id:
-            try:
-                self._graph_client().delete_subscription(account.subscription_id)
-            except GraphError as exc:
-                if exc.status != 404:
-                    self._o365_report_error(self.env._("Outlook change notifications could not be removed"), exc)
-            except AuthError as exc:
-                self._o365_report_error(self.env._("Outlook change notifications could not be removed"), exc)
-        account.write({"subscription_id": False, "subscription_secret": False, "subscription_expires_at": False})
-
     @api.model
     def _cron_renew_subscriptions(self):
         """Renew subscriptions before they expire; recreate missing ones."""
@@ -177,6 +221,8 @@ class O365SyncAccount(models.Model):
     @api.model
     def _cron_pull(self):
         """Run queued pulls; also pull syncing accounts not heard of lately (missed notifications)."""
+        for account in self.sudo().search([("subscription_to_remove", "!=", False)]):
+            account._o365_remove_old_subscription()
         stale = fields.Datetime.now() - SAFETY_PULL_AFTER
         due = self.sudo().search(
             [
@@ -313,11 +359,11 @@ class O365SyncAccount(models.Model):
                 match,
             )
         )
-        org_domains = set(self.env["o365.config"]._org_domains())
+        org_domains = self.env["o365.config"]._org_domains()
         for partner_id, email, _is_company, company_id, company_is_company, user_id in self.env.cr.fetchall():
             if user_id:
                 directory.users.setdefault(email, (user_id, partner_id))
-            elif email.rpartition("@")[2] not in org_domains:
+            elif not is_internal(email, org_domains):
                 directory.contacts.setdefault(email, partner_id)
                 directory.companies[partner_id] = company_id if company_is_company else None
         return directory
