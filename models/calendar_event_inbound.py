@@ -195,6 +195,7 @@ class CalendarEvent(models.Model):
             if changed:
                 meeting.write(changed)
             meeting._o365_ensure_activities(values)
+            meeting._o365_apply_attendee_answers(event, account)
         link.write({"change_key": event.get("changeKey"), "ical_uid": event.get("iCalUId") or link.ical_uid})
         return True
 

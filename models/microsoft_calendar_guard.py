@@ -75,10 +75,10 @@ class CalendarEvent(models.Model):
             )
         )
 
-    def _o365_queue_changes(self, previous_organisers=None):
+    def _o365_queue_changes(self, previous_organisers=None, changed=None):
         """The meeting push (A10) skips leave meetings and microsoft_calendar's events."""
         mine = self.filtered(lambda event: not event._o365_synced_elsewhere())
-        return super(CalendarEvent, mine)._o365_queue_changes(previous_organisers)
+        return super(CalendarEvent, mine)._o365_queue_changes(previous_organisers, changed=changed)
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -48,6 +48,8 @@ class MeetingData:
     location: str = ""
     description_html: str = ""
     attendees: list = field(default_factory=list)
+    open_url: str = ""  # the meeting in Odoo, linked from the event body (A14)
+    online: bool = False  # a Teams meeting (A14)
 
 
 def clean_html(value):
@@ -105,28 +107,78 @@ def activity_event(kind, summary, start, end, open_url, contact, notes_html):
     }
 
 
+def meeting_body(description_html, open_url):
+    """The meeting's description, then a link back to it in Odoo (A14)."""
+    parts = []
+    description = clean_html(description_html)
+    if description:
+        parts.append(f"<div>{description}</div>")
+    if open_url:
+        parts.append(f'<p><a href="{escape(open_url, quote=True)}">Open in Odoo</a></p>')
+    return "".join(parts)
+
+
+def meeting_attendees(attendees):
+    return [
+        {
+            "emailAddress": {"address": a.email, "name": a.name or a.email},
+            "type": "optional" if a.optional else "required",
+        }
+        for a in attendees
+        if a.email
+    ]
+
+
 def meeting_event(meeting):
-    """Graph JSON for a meeting with its attendees; Graph sends the invitations (SPEC A10, A11)."""
+    """Graph JSON for a meeting with its attendees; Graph sends the invitations (SPEC A10, A11, A14)."""
     if meeting.all_day:
         start, end = graph_day(meeting.start), graph_day(meeting.end.date() + timedelta(days=1))
     else:
         start, end = graph_time(meeting.start), graph_time(meeting.end)
-    return {
+    event = {
         "subject": meeting.subject,
-        "body": {"contentType": "html", "content": clean_html(meeting.description_html)},
+        "body": {"contentType": "html", "content": meeting_body(meeting.description_html, meeting.open_url)},
         "start": start,
         "end": end,
         "isAllDay": bool(meeting.all_day),
         "location": {"displayName": meeting.location or ""},
-        "attendees": [
-            {
-                "emailAddress": {"address": a.email, "name": a.name or a.email},
-                "type": "optional" if a.optional else "required",
-            }
-            for a in meeting.attendees
-            if a.email
-        ],
+        "attendees": meeting_attendees(meeting.attendees),
     }
+    if meeting.online:
+        event.update({"isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"})
+    return event
+
+
+def meeting_attendees_change(meeting):
+    """A PATCH of the attendees alone: Graph then mails only those added or removed (facts 1.4)."""
+    return {"attendees": meeting_attendees(meeting.attendees)}
+
+
+def outlook_meeting_changes(subject, location):
+    """What Odoo may change on a meeting logged from Outlook (A10, B10): never its time,
+    time zone, attendees or body."""
+    return {"subject": subject, "location": {"displayName": location or ""}}
+
+
+def online_meeting_url(event):
+    """The join link of a Teams meeting in a Graph event, or "" (A14)."""
+    online = event.get("onlineMeeting") or {}
+    return (online.get("joinUrl") if isinstance(online, dict) else None) or event.get("onlineMeetingUrl") or ""
+
+
+def attendee_answers(event):
+    """{normalised address: Graph response} of the answers attendees gave (A15).
+
+    The organiser's copy carries every attendee's ``status``; an attendee's own copy
+    carries their answer in ``responseStatus``, for the mailbox owner (``owner``).
+    """
+    answers = {}
+    for attendee in event.get("attendees") or []:
+        address = ((attendee.get("emailAddress") or {}).get("address") or "").strip().lower()
+        response = (attendee.get("status") or {}).get("response")
+        if address and response:
+            answers[address] = response
+    return answers
 
 
 def meeting_subject(subject, company_name):
