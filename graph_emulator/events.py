@@ -275,6 +275,29 @@ def _location(value):
     return loc
 
 
+def _make_online_meeting(ev):
+    """An event made online gets its join link, and stays online.
+
+    [D] event resource, isOnlineMeeting: "After you set isOnlineMeeting to true, Microsoft Graph
+    initializes onlineMeeting. Subsequently Outlook ignores any further changes to isOnlineMeeting,
+    and the meeting remains available online." The provider defaults to the mailbox's default
+    (teamsForBusiness in the emulator's mailbox settings); the join link's shape is Teams' [A].
+    """
+    if ev.get("onlineMeeting"):
+        ev["isOnlineMeeting"] = True
+        return
+    if not ev.get("isOnlineMeeting"):
+        return
+    if ev.get("onlineMeetingProvider") in (None, "unknown"):
+        ev["onlineMeetingProvider"] = "teamsForBusiness"
+    thread = hashlib.sha1(ev["id"].encode()).hexdigest()
+    ev["onlineMeeting"] = {
+        "joinUrl": f"https://teams.microsoft.com/l/meetup-join/19%3ameeting_{thread}%40thread.v2/0",
+        "conferenceId": str(int(thread[:8], 16)),
+        "tollNumber": None,
+    }
+
+
 def _body(value):
     if not isinstance(value, dict):
         raise bad_request("body must be an object.", code="RequestBodyRead")
@@ -353,6 +376,7 @@ def apply_input(ev, payload, settings, creating):
         changed.add("reminderMinutesBeforeStart")
     if "onlineMeetingProvider" in payload:
         ev["onlineMeetingProvider"] = payload["onlineMeetingProvider"] or "unknown"
+    _make_online_meeting(ev)
     if "categories" in payload:
         cats = payload["categories"] or []
         if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):

@@ -30,6 +30,7 @@ SHARED_FIELDS = (
     "sensitivity",
     "isOnlineMeeting",
     "onlineMeetingProvider",
+    "onlineMeeting",
     "hideAttendees",
     "allowNewTimeProposals",
     "type",

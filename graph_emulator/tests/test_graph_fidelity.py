@@ -515,3 +515,27 @@ def test_persistence_writer_holds_the_lock_briefly_at_10000_events(tmp_path):
     reloaded = GraphEmulator(port=0, http_port=None, data_dir=str(tmp_path / "big"))
     events = reloaded.state.mailbox(ALEX).events
     assert len(events) == 10000 and events[first]["subject"] == "changed"
+
+
+def test_online_meeting_gets_a_join_link_and_stays_online(alex, tenant):
+    """A14 support: an event created with isOnlineMeeting and teamsForBusiness carries
+    onlineMeeting.joinUrl (also in attendees' copies); turning isOnlineMeeting off later is ignored."""
+    created = alex.post(
+        "/me/events",
+        {
+            **event_payload("Online"),
+            "isOnlineMeeting": True,
+            "onlineMeetingProvider": "teamsForBusiness",
+            "attendees": [att(SAM)],
+        },
+    ).json()
+    join = created["onlineMeeting"]["joinUrl"]
+    assert created["isOnlineMeeting"] is True
+    assert join.startswith("https://teams.microsoft.com/l/meetup-join/")
+    [copy] = tenant.find_events(SAM, subject="Online")
+    assert copy["onlineMeeting"]["joinUrl"] == join
+    patched = alex.patch(f"/me/events/{created['id']}", {"isOnlineMeeting": False}).json()
+    assert patched["isOnlineMeeting"] is True
+    assert patched["onlineMeeting"]["joinUrl"] == join
+    plain = alex.post("/me/events", event_payload("Not online")).json()
+    assert plain["onlineMeeting"] is None
