@@ -181,6 +181,11 @@ EOF
 mv -f "$ODOO_CONF.$$" "$ODOO_CONF"
 export CHECKOUT_ID ADDONS_DIR ODOO_CONF
 
+# drop_db NAME: drop a database if it exists, without PostgreSQL's notice when not.
+drop_db() {
+    PGOPTIONS="-c client_min_messages=warning" dropdb -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "$1"
+}
+
 # odoo_run [SUBCOMMAND] ARGS...: odoo-bin with the generated config (a subcommand
 # such as "shell" must come before the options).
 odoo_run() {

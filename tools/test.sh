@@ -47,16 +47,16 @@ module_stamp=$(git ls-files -co --exclude-standard -- . ':!tests' ':!graph_emula
     sort | xargs sha1sum 2>/dev/null | sha1sum | cut -c1-12)
 stamp_file="$O365_HOME/$DB.stamp"
 # CI starts from a fresh database: what a newcomer's first run would do.
-[ "${CI:-}" = true ] && rm -f "$stamp_file" && dropdb -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "$DB"
+[ "${CI:-}" = true ] && rm -f "$stamp_file" && drop_db "$DB"
 if ! psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$DB" -Atc "select 1 from ir_module_module where name='o365_calendar_sync' and state='installed'" 2>/dev/null | grep -q 1; then
     say "creating test database $DB with the module installed"
-    dropdb -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "$DB"
+    drop_db "$DB"
     odoo_run -d "$DB" -i o365_calendar_sync --without-demo=all --stop-after-init --log-level=warn
 elif [ "$(cat "$stamp_file" 2>/dev/null)" != "$module_stamp" ]; then
     say "upgrading the module in $DB"
     odoo_run -d "$DB" -u o365_calendar_sync --stop-after-init --log-level=warn || {
         say "upgrade failed; rebuilding $DB"
-        dropdb -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" --if-exists "$DB"
+        drop_db "$DB"
         odoo_run -d "$DB" -i o365_calendar_sync --without-demo=all --stop-after-init --log-level=warn
     }
 fi
