@@ -120,6 +120,14 @@ registry.category("web_tour.tours").add("o365_calendar_sync_connect", {
             trigger: "button[name=action_o365_disconnect]",
         },
         {
+            content: "Connected, and told plainly that sync is not running yet (S4)",
+            trigger: ".o365_sync_stopped_notice:contains(Sync is not running)",
+        },
+        {
+            content: "Start is offered right there",
+            trigger: ".o365_sync_stopped_notice button[name=action_o365_start_sync]",
+        },
+        {
             content: "Open the Calendar tab",
             trigger: "a[role=tab]:contains(Calendar)",
             run: "click",
