@@ -28,7 +28,7 @@ a{color:#0f6cbd}small,.muted{color:#666}.subject{font-weight:600}
 .organizer{background:#e0ecf9}.oof{background:#f3e6ff}.busy{background:#e0ecf9}.free{background:#eee}
 .cancelled{text-decoration:line-through}.body{border:1px solid #ddd;border-radius:6px;padding:12px 16px;
 background:#fff;overflow-wrap:anywhere}.join{font-weight:600}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px}dt{color:#555}dd{margin:0}"""
+dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px}dt{color:#555}dd{margin:0;overflow-wrap:anywhere}"""
 
 # The page never runs a script; a body that slipped something past the sanitiser
 # still could not load or run anything.
