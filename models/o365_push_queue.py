@@ -3,10 +3,12 @@ import random
 import uuid
 from datetime import timedelta
 
+import psycopg2
+
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.tools import config
 
-from ..engine.push_runner import PUSH_CRON_XMLIDS, PUSH_SHARDS, PushRunner
+from ..engine.runner import PUSH_CRON_XMLIDS, SHARDS, PushRunner
 from ..utils.auth import AuthError
 from ..utils.graph_client import (
     BATCH_LIMIT,
@@ -136,7 +138,7 @@ class O365PushQueue(models.Model):
     def _wake_worker(self, accounts=None):
         """Wake the push crons of these mailboxes' shards (all shards without ``accounts``)
         right after commit, once per transaction and shard (E1)."""
-        shards = {account.id % PUSH_SHARDS for account in accounts} if accounts else set(range(PUSH_SHARDS))
+        shards = {account.id % SHARDS for account in accounts} if accounts else set(range(SHARDS))
         woken = self.env.cr.precommit.data.setdefault("o365_push_woken_shards", set())
         for shard in shards - woken:
             woken.add(shard)
@@ -223,7 +225,7 @@ class O365PushQueue(models.Model):
 
     @api.model
     def _push_due(self, cursor_factory=None, shard=0, shards=1):
-        """Push every due row of this shard's mailboxes (see engine/push_runner.py).
+        """Push every due row of this shard's mailboxes (see engine/runner.py).
 
         ``cursor_factory`` (default: new cursors of this registry) lets a test run
         the job as several real workers. Returns counters (pushed, failed, ...).
@@ -254,7 +256,7 @@ class O365PushQueue(models.Model):
                    JOIN o365_sync_account a ON a.id = q.account_id
                    WHERE q.state = 'pending' AND a.sync_state = 'running' AND a.connection_state = 'connected'
                    GROUP BY 1""",
-                [PUSH_SHARDS],
+                [SHARDS],
             )
             soonest = fields.Datetime.now() + RESCHEDULE_FLOOR
             for shard, at in cr.fetchall():
@@ -312,7 +314,17 @@ class O365PushQueue(models.Model):
                 # its rows wait untouched, with no try counted.
                 return False
             answers = {str(row.id): _error_answer(0, "AuthError", str(exc)) for row, _req in plan}
-        return not queue._settle(account, plan, answers, claimed, stats)
+        throttled, health = queue._settle(account, plan, answers, claimed, stats)
+        # The rows are settled for good before the account's status is touched: the pull and
+        # users' saves write that row too, and losing a race there must never undo a round
+        # that Graph accepted (SPEC E6).
+        cr.commit()  # pylint: disable=invalid-commit
+        try:
+            with cr.savepoint():
+                queue._note_health(account, *health)
+        except psycopg2.errors.SerializationFailure:
+            _logger.debug("o365: sync status of account %s is busy; noted on a later round", account_id)
+        return not throttled
 
     def _plan(self, account):
         """The Graph request of each row; rows needing no request come back as ``settled``."""
@@ -380,7 +392,8 @@ class O365PushQueue(models.Model):
 
     @api.model
     def _settle(self, account, plan, answers, claimed, stats):
-        """Apply Graph's answers to links and rows; return True if Graph asked us to slow down."""
+        """Apply Graph's answers to links and rows. Returns (throttled, health): whether Graph
+        asked us to slow down, and (success time, error words) for the user's sync status."""
         throttled = False
         now = fields.Datetime.now()
         ok = again = self.browse()
@@ -403,8 +416,9 @@ class O365PushQueue(models.Model):
         ok._finish(claimed, stats)
         # One more step is due at once (find a lost create, then link or create it).
         again.write({"next_attempt_at": now})
+        error = None
         for row, answer, transient in failures:
-            row._apply_failure(account, answer, transient, now, stats)
+            error = row._apply_failure(account, answer, transient, now, stats) or error
         answered = ok or again
         if answered:
             self._resume_after_recovery(account, now)
@@ -412,11 +426,9 @@ class O365PushQueue(models.Model):
             # Nothing got through: the mailbox backs off as a whole, not 20 rows at a time.
             self._back_off_mailbox(account, min(row.next_attempt_at for row, _a, _t in failures))
             throttled = True
-        if answered and not failures:
-            self._note_health(account, now, None)
-        elif answered:
-            self._note_health(account, now, account.last_error)
-        return throttled
+        if error is None and not answered:
+            error = account.last_error  # nothing new to say
+        return throttled, (now if answered else None, error)
 
     @api.model
     def _note_health(self, account, success_at, error):
@@ -579,11 +591,8 @@ class O365PushQueue(models.Model):
                 retry_after = parse_retry_after(answer.get("headers"))
             wait = _retry_delay(attempts, retry_after, self)
             self.write({**values, "next_attempt_at": now + timedelta(seconds=wait)})
-            self._note_health(
-                account, None, self.env._("Outlook did not take a change (%(error)s); Odoo retries it.", error=message)
-            )
             stats["retried"] += 1
-            return
+            return self.env._("Outlook did not take a change (%(error)s); Odoo retries it.", error=message)
         if transient:
             words = self.env._(
                 "An Outlook calendar update could not be delivered for %(hours)s hours (%(error)s). "
@@ -596,11 +605,11 @@ class O365PushQueue(models.Model):
                 "Outlook refused a calendar update: %(error)s. Use 'Retry now' once it is fixed.", error=message
             )
         self.write({**values, "state": "failed", "resume_on_recovery": transient})
-        self._note_health(account, None, words)
         record = self.env[self.res_model].browse(self.res_id).exists()
         if record and hasattr(record, "_o365_push_failed"):
             record._o365_push_failed(account, words)
         stats["failed"] += 1
+        return words
 
 
 def _run_time_budget():

@@ -1,0 +1,159 @@
+"""The runners of the push and pull jobs: which mailboxes, how many at once, for how long
+(SPEC E1, E3, E6, E7).
+
+Plain pieces, apart from the queue tables and from the account record (the models know
+what one queue row asks of Graph and what an answer means for it). One run:
+
+1. **claim** the mailboxes of this shard that have due work, the longest waiting first,
+   so the tail is never starved;
+2. work on each mailbox in a bounded pool of threads, so that the Graph round trips of
+   different mailboxes overlap (one request at a time per mailbox, well under Graph's
+   4 concurrent requests per mailbox), each under the mailbox's advisory lock (another
+   worker or server on it already: skip) and in transactions of its own, so a killed
+   run loses at most the round in flight;
+3. stop taking mailboxes at the run's deadline, well under Odoo's cron time limit, and
+   tell Odoo's cron runner what is left (``ir.cron._notify_progress``): it runs the job
+   again at once.
+
+Several shard crons split the mailboxes (``account id % shards``), so that more cron
+threads and more Odoo servers each take a shard and add throughput.
+
+The push, per mailbox, runs rounds: **plan** (claim up to 20 rows, build their
+requests), **commit** (release the row locks), **send** (one ``$batch``), **settle**
+(apply the answers), each committed on its own. The pull, per mailbox, runs what the
+notifications and the safety net queued (delta rounds, subscription changes).
+"""
+
+import logging
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from odoo import SUPERUSER_ID, api, fields
+
+_logger = logging.getLogger(__name__)
+
+MAX_ROUNDS = 500  # push batches per mailbox per run; the next run goes on from there
+SHARDS = 4  # the crons of data/push_cron_data.xml and data/pull_cron_data.xml
+PUSH_CRON_XMLIDS = (
+    "o365_calendar_sync.ir_cron_o365_push",
+    *(f"o365_calendar_sync.ir_cron_o365_push_shard_{k}" for k in range(1, SHARDS)),
+)
+PULL_CRON_XMLIDS = (
+    "o365_calendar_sync.ir_cron_o365_pull",
+    *(f"o365_calendar_sync.ir_cron_o365_pull_shard_{k}" for k in range(1, SHARDS)),
+)
+# Advisory-lock classes for "a worker is on this mailbox": one pusher and one puller per
+# mailbox whatever the number of Odoo workers, without locking any table row (a user's
+# save, or the other job, never waits for Graph).
+PUSH_LOCK_CLASS = 365_001
+PULL_LOCK_CLASS = 365_002
+
+
+def mailbox_lock(cr, lock_class, account_id):
+    """Take the mailbox's advisory lock for this transaction; False if another worker has it."""
+    cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [lock_class, account_id])
+    return cr.fetchone()[0]
+
+
+class MailboxRunner:
+    """One run of a job over the due mailboxes of one shard.
+
+    ``cursor_factory`` makes the run's cursors (default: new cursors of the registry),
+    ``parallel`` bounds the mailboxes in flight, ``time_budget`` (s) bounds the run.
+    Subclasses say which mailboxes are due and what to do with one.
+    """
+
+    def __init__(self, registry, *, cursor_factory=None, shard=0, shards=1, parallel=16, time_budget=60.0):
+        self.registry = registry
+        self.cursor = cursor_factory or registry.cursor
+        self.shard, self.shards = shard, max(shards, 1)
+        self.parallel = max(parallel, 1)
+        self.deadline = time.monotonic() + time_budget
+        self.stats = Counter()
+        self._stats_lock = threading.Lock()
+
+    def run(self):
+        """Work on what is due; returns the counters (..., mailboxes, mailboxes_left)."""
+        with self.cursor() as cr:
+            account_ids = self.due_mailboxes(cr)
+        started = set()
+
+        def work(account_id):
+            if time.monotonic() >= self.deadline:
+                return  # past the deadline: the next run takes it
+            started.add(account_id)
+            try:
+                self.work_on(account_id)
+            except Exception:
+                # One mailbox's trouble never stalls the others (E6); its work stays queued.
+                _logger.exception("o365 %s for sync account %s failed; will retry", self.job, account_id)
+                self.count(crashed=1)
+
+        if self.parallel == 1 or len(account_ids) <= 1:
+            for account_id in account_ids:
+                work(account_id)
+        else:
+            with ThreadPoolExecutor(self.parallel, thread_name_prefix=f"o365-{self.job}") as pool:
+                list(pool.map(work, account_ids))
+        self.stats["mailboxes"] = len(started)
+        self.stats["mailboxes_left"] = len(account_ids) - len(started)
+        return self.stats
+
+    def past_deadline(self):
+        return time.monotonic() >= self.deadline
+
+    def count(self, **counts):
+        with self._stats_lock:
+            self.stats.update(counts)
+
+    def env(self, cr):
+        return api.Environment(cr, SUPERUSER_ID, {})
+
+    # -- what subclasses say ---------------------------------------------------------------
+
+    job = "job"
+
+    def due_mailboxes(self, cr):
+        raise NotImplementedError
+
+    def work_on(self, account_id):
+        raise NotImplementedError
+
+
+class PushRunner(MailboxRunner):
+    """The push job: ERP changes waiting in ``o365.push.queue`` go out as ``$batch`` rounds."""
+
+    job = "push"
+
+    def due_mailboxes(self, cr):
+        cr.execute(
+            """SELECT q.account_id FROM o365_push_queue q
+               JOIN o365_sync_account a ON a.id = q.account_id
+               WHERE q.state = 'pending' AND q.next_attempt_at <= %s
+                 AND a.sync_state = 'running' AND a.connection_state = 'connected'
+                 AND q.account_id %% %s = %s
+               GROUP BY q.account_id
+               ORDER BY min(q.next_attempt_at), q.account_id""",
+            [fields.Datetime.now(), self.shards, self.shard],
+        )
+        return [row[0] for row in cr.fetchall()]
+
+    def work_on(self, account_id):
+        with self.cursor() as lock_cr:
+            if not mailbox_lock(lock_cr, PUSH_LOCK_CLASS, account_id):
+                self.count(mailbox_busy=1)
+                return
+            for _round in range(MAX_ROUNDS):
+                if self.past_deadline() or not self._round(account_id):
+                    break
+
+    def _round(self, account_id):
+        """Plan, commit, send, settle one $batch of this mailbox; True when another may follow."""
+        stats = Counter()
+        try:
+            with self.cursor() as cr:
+                return self.env(cr)["o365.push.queue"]._push_round(account_id, stats)
+        finally:
+            self.count(**stats)
