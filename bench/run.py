@@ -18,7 +18,8 @@ from . import report
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
-ORDER = ("push", "msc_push", "pull", "msc_pull", "latency", "scale")
+ORDER = ("push", "msc_push", "pull", "msc_pull", "latency", "engine_push", "engine_pull", "engine_idle")
+ENGINE = ("engine_push", "engine_pull", "engine_idle")
 
 
 def parse_args(argv=None):
@@ -31,8 +32,22 @@ def parse_args(argv=None):
     parser.add_argument("--changes", type=int, default=1000, help="push: changes of one user (default 1000)")
     parser.add_argument("--events", type=int, default=1000, help="pull: new Outlook events (default 1000)")
     parser.add_argument("--latency-samples", type=int, default=200, help="latency: Outlook changes (default 200)")
-    parser.add_argument("--users", type=int, default=200, help="scale: connected users (default 200)")
-    parser.add_argument("--user-changes", type=int, default=50, help="scale: changes per user (default 50)")
+    parser.add_argument(
+        "--mailboxes", type=int, default=2000, help="engine_*: connected mailboxes, one change each (default 2000)"
+    )
+    parser.add_argument(
+        "--configs",
+        default="a,b,c,a30",
+        help="engine_push/engine_pull server layouts (default a,b,c,a30; see python -m bench.engine --help)",
+    )
+    parser.add_argument("--idle-minutes", type=float, default=5.0, help="engine_idle: idle window (default 5)")
+    parser.add_argument(
+        "--engine-latency-ms",
+        type=int,
+        default=100,
+        help="engine_*: latency added to every Graph request (default 100)",
+    )
+    parser.add_argument("--reuse-db", action="store_true", help=argparse.SUPPRESS)  # from tools/bench.sh
     parser.add_argument("--latency-ms", type=int, default=50, help="latency added to every Graph request (default 50)")
     parser.add_argument(
         "--only", default=",".join(ORDER), help=f"comma-separated scenarios to run (default all: {','.join(ORDER)})"
@@ -40,6 +55,7 @@ def parse_args(argv=None):
     # Set by tools/bench.sh, which prepares these databases.
     parser.add_argument("--db", default="o365_bench_o365", help=argparse.SUPPRESS)
     parser.add_argument("--db-msc", default="o365_bench_msc", help=argparse.SUPPRESS)
+    parser.add_argument("--db-engine", default="o365_bench_engine", help=argparse.SUPPRESS)
     parser.add_argument("--report-dir", default=BENCH_DIR, help="where REPORT.md and report.png go (default bench/)")
     parser.add_argument("--command", default=None, help=argparse.SUPPRESS)  # the command line, from tools/bench.sh
     args = parser.parse_args(argv)
@@ -106,8 +122,6 @@ def run_scenario(name, args, out_dir):
         f"--changes={args.changes}",
         f"--events={args.events}",
         f"--latency-samples={args.latency_samples}",
-        f"--users={args.users}",
-        f"--user-changes={args.user_changes}",
     ]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     started = time.perf_counter()
@@ -128,9 +142,66 @@ def run_scenario(name, args, out_dir):
     return result
 
 
+def run_engine(names, args, out_dir):
+    """The engine scenarios share one setup (users, connections, servers): one bench.engine process runs them."""
+    log = os.path.join(out_dir, "engine.log")
+    command = [
+        sys.executable,
+        "-m",
+        "bench.engine",
+        f"--db={args.db_engine}",
+        "--only",
+        ",".join(names),
+        f"--mailboxes={args.mailboxes}",
+        f"--configs={args.configs}",
+        f"--idle-minutes={args.idle_minutes}",
+        f"--latency-ms={args.engine_latency_ms}",
+        f"--out-dir={out_dir}",
+        "--command",
+        args.command or "python -m bench.run " + " ".join(sys.argv[1:]),
+    ]
+    if args.reuse_db:
+        command.append("--reuse-db")
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(out_dir, f"{name}.json"))
+    started = time.perf_counter()
+    with open(log, "w") as f:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for line in process.stdout:
+            f.write(line)
+            if line.startswith("[engine"):
+                print(line, end="", flush=True)
+        code = process.wait()
+    results = {}
+    for name in names:
+        try:
+            with open(os.path.join(out_dir, f"{name}.json")) as f:
+                results[name] = json.load(f)
+        except (OSError, ValueError):
+            results[name] = {"status": "failed", "error": f"bench.engine exited with {code} and wrote no result"}
+        if results[name].get("status") != "ok":
+            results[name].setdefault("error", "failed")
+            results[name]["error"] += f" (log: {os.path.relpath(log, REPO)})"
+        results[name]["process_seconds"] = time.perf_counter() - started
+    return results
+
+
 def summary_line(name, r):
     if r.get("status") != "ok":
         return f"{name:9} FAILED: {r.get('error', '')[:200]}"
+    if name in ENGINE:
+        if name == "engine_idle":
+            return f"{name} {r['requests_per_mailbox_per_day']:.1f} requests per idle mailbox per day"
+        key = "mailboxes_per_s" if name == "engine_push" else "accounts_per_s"
+        rates = ", ".join(
+            f"{c}={v.get(key) or 0:.1f}/s{'' if v.get('verified') else ' (NOT verified)'}"
+            for c, v in r["configs"].items()
+        )
+        return f"{name} {rates}; b/a={r.get('b_over_a') or 0:.2f} c/a={r.get('c_over_a') or 0:.2f}"
     m = r.get("total") or r.get("two_workers")
     text = (
         f"{name:9} graph={m['graph']['http']:>6} wall={m['wall_s']:8.2f}s cpu={m['odoo_cpu_s']:7.2f}s "
@@ -138,8 +209,6 @@ def summary_line(name, r):
     )
     if name == "latency":
         text += f" median={r['median_s']:.3f}s p99={r['p99_s']:.3f}s"
-    if name == "scale":
-        text += f" speedup={r['speedup']:.2f}x (1 worker {r['one_worker']['wall_s']:.2f}s)"
     return text
 
 
@@ -167,18 +236,31 @@ def main(argv=None):
         if name not in args.only:
             results[name] = {"status": "skipped", "reason": "not run: left out with --only"}
             continue
+        if name in ENGINE:
+            continue
         print(f"[bench] {name} ...", flush=True)
         results[name] = run_scenario(name, args, out_dir)
         print("[bench] " + summary_line(name, results[name]), flush=True)
+    engine = [n for n in ENGINE if n in args.only]
+    if engine:
+        print(f"[bench] {', '.join(engine)} (real odoo-bin servers) ...", flush=True)
+        results.update(run_engine(engine, args, out_dir))
+        for name in engine:
+            print("[bench] " + summary_line(name, results[name]), flush=True)
     meta["load_end"] = os.getloadavg()[0]
     meta["run_seconds"] = time.time() - started
     meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1, default=str)
     os.makedirs(args.report_dir, exist_ok=True)
-    report.write_chart(os.path.join(args.report_dir, "report.png"), results)
-    report.write_markdown(os.path.join(args.report_dir, "REPORT.md"), results, meta, "report.png")
-    print(f"[bench] wrote {os.path.join(args.report_dir, 'REPORT.md')} and report.png")
+    report_path = os.path.join(args.report_dir, "REPORT.md")
+    if any(n in args.only for n in ORDER if n not in ENGINE):
+        report.write_chart(os.path.join(args.report_dir, "report.png"), results)
+        report.write_markdown(report_path, results, meta, "report.png")
+        print(f"[bench] wrote {report_path} and report.png")
+    # The engine section is kept in place (from the last engine run's JSON) when only other scenarios ran.
+    if report.update_engine_section(report_path, report.load_engine_results(out_dir)):
+        print(f"[bench] wrote the engine section of {report_path}")
     failed = [n for n in args.only if results[n].get("status") != "ok"]
     return 1 if failed else 0
 

@@ -11,7 +11,7 @@ import tempfile
 
 from .common import boot_odoo, configure_module, quiesce_module_db, scenario_output, start_emulator
 
-OURS = ("push", "pull", "latency", "scale")
+OURS = ("push", "pull", "latency")
 THEIRS = ("msc_push", "msc_pull")
 
 
@@ -24,8 +24,6 @@ def main(argv=None):
     parser.add_argument("--changes", type=int, default=1000)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--latency-samples", type=int, default=200)
-    parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--user-changes", type=int, default=50)
     args = parser.parse_args(argv)
 
     registry = boot_odoo(args.db)
@@ -46,7 +44,7 @@ def main(argv=None):
                     ours.scenario_push(registry, emu, out, args.changes)
                 elif args.name == "pull":
                     ours.scenario_pull(registry, emu, out, args.events)
-                elif args.name == "latency":
+                else:
                     ours.scenario_latency(
                         registry,
                         emu,
@@ -55,8 +53,6 @@ def main(argv=None):
                         workdir,
                         lambda **kw: configure_module(registry, emu, **kw),
                     )
-                else:
-                    ours.scenario_scale(registry, emu, out, args.users, args.user_changes)
             else:
                 from . import scenarios_msc as theirs
 

@@ -1,4 +1,6 @@
-"""Scenarios of this module (o365_calendar_sync): push, pull, notification latency, scale.
+"""Scenarios of this module (o365_calendar_sync): push, pull, notification latency.
+
+(Throughput of many mailboxes on real odoo-bin servers is bench/engine.py.)
 
 Every change is its own committed transaction, as a user's request would be; the
 module's jobs run as their crons run them (a cursor of the database's registry).
@@ -21,7 +23,6 @@ from .common import (
     outlook_session,
     request_count,
     superuser_env,
-    thread_cpu_worker,
 )
 from .connect import connect_account
 
@@ -212,44 +213,6 @@ def scenario_pull(registry, emu, out, events):
     out["verification"] = f"{logged} meetings logged (expected {matching}); pull ok={ok}; last_error={error or '-'}"
     out["events_per_request"] = events / max(m.result["graph"]["http"], 1)
     out["ingest_per_s"] = events / m.result["wall_s"]
-
-
-# -- 4. scale ------------------------------------------------------------------------------
-
-
-def scale_run(registry, emu, users, changes, workers, label):
-    """``users`` connected users with ``changes`` new activities each, pushed by ``workers`` concurrent workers."""
-    stamp = time.strftime("%H%M%S")
-    mailboxes = []
-    for n in range(users):
-        user_id, _account_id, upn = make_user(registry, emu, f"bench_scale_{label}_{stamp}_{n}")
-        create_activities(registry, user_id, changes, "Scale task", one_transaction_each=False)
-        mailboxes.append(upn)
-    with Meter(emu) as meter:
-        rounds = 0
-        while pending_rows(registry)[0] and rounds < 50:
-            rounds += 1
-            threads = [thread_cpu_worker(meter, run_push_job, registry) for _ in range(workers)]
-            for thread, _results, _errors in threads:
-                thread.start()
-            for thread, _results, _errors in threads:
-                thread.join()
-            errors = [e for _t, _r, errs in threads for e in errs]
-            if errors:
-                raise errors[0]
-    pushed = sum(len(emu.state.events_raw(upn)) for upn in mailboxes)
-    result = dict(meter.result, workers=workers, users=users, changes=users * changes, pushed=pushed, job_rounds=rounds)
-    result["verified"] = pushed == users * changes and not pending_rows(registry)[1]
-    result["statuses_429"] = result["graph"]["statuses"].get("429", 0)
-    return result
-
-
-def scenario_scale(registry, emu, out, users, changes):
-    out.update(users=users, changes_per_user=changes)
-    out["one_worker"] = scale_run(registry, emu, users, changes, 1, "w1")
-    out["two_workers"] = scale_run(registry, emu, users, changes, 2, "w2")
-    out["speedup"] = out["one_worker"]["wall_s"] / out["two_workers"]["wall_s"]
-    out["verified"] = out["one_worker"]["verified"] and out["two_workers"]["verified"]
 
 
 # -- 3. notification latency ---------------------------------------------------------------

@@ -7,25 +7,39 @@
 #                                       latency samples, 200 users x 50 changes)
 #   tools/bench.sh --changes 50 --events 50 --latency-samples 20 --users 10
 #   tools/bench.sh --only push,msc_push --reuse-db
+#   tools/bench.sh --only engine_push,engine_pull --mailboxes 100 --configs a,b,c,a30
+#                                       the engine on real odoo-bin servers (bench/engine.py)
 #   tools/bench.sh --help               every option
 #
 #   --reuse-db   keep the benchmark databases if they exist (default: rebuild them,
 #                so a run starts from a fresh install like the first one)
 #   O365_BENCH_DB / O365_BENCH_MSC_DB   database names (o365_bench_o365 / o365_bench_msc)
+#   O365_BENCH_ENGINE_DB                the engine benchmark's database (o365_bench_engine)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
 
 command_line="tools/bench.sh${*:+ $*}"
 reuse=
+only=
 args=()
+previous=
 for arg in "$@"; do
     case "$arg" in
-        --reuse-db) reuse=1 ;;
+        --reuse-db) reuse=1; args+=("$arg") ;;
         -h|--help) exec "$PY" -m bench.run --help ;;
-        *) args+=("$arg") ;;
+        --only=*) only=${arg#--only=}; args+=("$arg") ;;
+        *) [ "$previous" = --only ] && only=$arg; args+=("$arg") ;;
     esac
+    previous=$arg
 done
+# wants NAME...: true when --only is absent or names one of the scenarios given.
+wants() {
+    [ -z "$only" ] && return 0
+    local name
+    for name in "$@"; do [[ ",$only," == *",$name,"* ]] && return 0; done
+    return 1
+}
 DB=${O365_BENCH_DB:-o365_bench_o365}
 DB_MSC=${O365_BENCH_MSC_DB:-o365_bench_msc}
 
@@ -49,9 +63,12 @@ prepare_db() {  # prepare_db DB MODULE
     odoo_run -d "$1" -i "$2" --without-demo=all --stop-after-init --log-level=warn ||
         die "installing $2 in $1 failed (above)."
 }
-prepare_db "$DB" o365_calendar_sync
-prepare_db "$DB_MSC" microsoft_calendar
+# The engine scenarios (engine_push, engine_pull, engine_idle) build their own database
+# (O365_BENCH_ENGINE_DB, default o365_bench_engine, copied from an installed template).
+if wants push pull latency; then prepare_db "$DB" o365_calendar_sync; fi
+if wants msc_push msc_pull; then prepare_db "$DB_MSC" microsoft_calendar; fi
 
 say "running the benchmark scenarios (one process each)"
-"$PY" -m bench.run --db "$DB" --db-msc "$DB_MSC" --command "$command_line" "${args[@]}"
+"$PY" -m bench.run --db "$DB" --db-msc "$DB_MSC" --db-engine "${O365_BENCH_ENGINE_DB:-o365_bench_engine}" \
+    --command "$command_line" "${args[@]}"
 say "report: $REPO/bench/REPORT.md, chart: $REPO/bench/report.png"

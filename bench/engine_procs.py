@@ -1,0 +1,242 @@
+"""Processes of the engine benchmark: the Graph emulator and real ``odoo-bin`` servers.
+
+Each runs in its own process group started here, so it can be stopped as a whole
+(SIGTERM, then SIGKILL after a grace period) and only those processes are touched.
+Every wait is bounded in time. All traffic stays on 127.0.0.1.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+LOOPBACK = "127.0.0.1"
+
+
+def port_is_free(port):
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def _session():
+    session = requests.Session()
+    session.trust_env = False  # no proxy, no REQUESTS_CA_BUNDLE override: loopback only
+    return session
+
+
+def stop_group(process, grace=20.0):
+    """SIGTERM the process group started with ``process``, then SIGKILL what is left."""
+    if process is None:
+        return
+    try:
+        pgid = os.getpgid(process.pid)
+    except ProcessLookupError:
+        pgid = None
+    if process.poll() is None and pgid:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(grace)
+    if pgid:
+        # Workers of a prefork Odoo may outlive the master for a moment: kill the group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(10)
+
+
+def tree_cpu_seconds(root_pid):
+    """User + system CPU seconds of ``root_pid`` and its live descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = {}
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        rest = data[data.rfind(")") + 2 :].split()
+        ppid = int(rest[1])
+        children.setdefault(ppid, []).append(int(entry))
+        # utime, stime, cutime, cstime (fields 14-17 of stat: rest index 11-14)
+        stats[int(entry)] = sum(int(x) for x in rest[11:15]) / tick
+    total, todo = 0.0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, 0.0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+class Emulator:
+    """``python -m graph_emulator`` in its own process on loopback, driven over its control API."""
+
+    def __init__(self, repo, workdir, log_path):
+        self.repo = repo
+        self.data_dir = os.path.join(workdir, "emulator-data")
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.port = free_port()
+        self.http_port = free_port()
+        self.log_path = log_path
+        self.process = None
+        self.base_url = f"https://{LOOPBACK}:{self.port}"
+        self.graph_url = self.base_url + "/v1.0"
+        self.http_base_url = f"http://{LOOPBACK}:{self.http_port}"
+        self.ca_path = os.path.join(self.data_dir, "ca.pem")
+        self.session = _session()
+
+    def start(self, timeout=60):
+        log = open(self.log_path, "w")  # noqa: SIM115 - kept open for the child's lifetime
+        command = [
+            sys.executable,
+            "-m",
+            "graph_emulator",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+            "--http-port",
+            str(self.http_port),
+            "--data-dir",
+            self.data_dir,
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=self.repo, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Graph emulator exited with {self.process.returncode}; see {self.log_path}")
+            with contextlib.suppress(requests.RequestException):
+                if self.session.get(self.http_base_url + "/_emulator/tenant", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.2)
+        raise RuntimeError(f"the Graph emulator did not answer within {timeout} s; see {self.log_path}")
+
+    def stop(self):
+        stop_group(self.process, grace=10)
+
+    # -- control API (graph_emulator/README.md) -------------------------------------------
+
+    def control(self, method, path, json=None, timeout=120):
+        answer = self.session.request(method, self.http_base_url + path, json=json, timeout=timeout)
+        if answer.status_code >= 400:
+            raise RuntimeError(f"emulator {method} {path} answered {answer.status_code}: {answer.text[:300]}")
+        return answer.json() if answer.content else None
+
+    def register_app(self, client_id, secret):
+        self.control("POST", "/_emulator/apps", {"client_id": client_id, "secret": secret})
+
+    def add_user(self, upn):
+        self.control("POST", "/_emulator/users", {"upn": upn, "displayName": upn.split("@")[0], "timeZone": "UTC"})
+
+    def add_latency(self, latency_ms):
+        self.control("POST", "/_emulator/faults", {"kind": "latency", "latency_ms": int(latency_ms)})
+
+    def clear_faults(self):
+        self.control("DELETE", "/_emulator/faults")
+
+    def requests_log(self):
+        return self.control("GET", "/_emulator/requests", timeout=300)
+
+    def clear_requests(self):
+        self.control("DELETE", "/_emulator/requests")
+
+    def notifications(self):
+        return self.control("GET", "/_emulator/notifications", timeout=300)["value"]
+
+    def clear_notifications(self):
+        self.control("DELETE", "/_emulator/notifications")
+
+    def wait_notifications(self, timeout=10):
+        return self.control("POST", "/_emulator/notifications/wait", {"timeout": timeout}, timeout=timeout + 30)["idle"]
+
+    def subscriptions(self):
+        return self.control("GET", "/_emulator/subscriptions")["value"]
+
+    def events(self, upn):
+        return self.control("GET", f"/_emulator/mailboxes/{upn}/events")["value"]
+
+    def graph_session(self, act_as):
+        """A session acting as ``act_as`` in Outlook (emulator act-as header: no token, never faulted)."""
+        session = _session()
+        session.verify = self.ca_path
+        session.headers["X-Emulator-Act-As"] = act_as
+        return session
+
+    def cpu_seconds(self):
+        return tree_cpu_seconds(self.process.pid) if self.process else 0.0
+
+
+class OdooServer:
+    """A real ``odoo-bin`` server (prefork: HTTP workers + cron worker processes) on loopback."""
+
+    def __init__(self, name, py, odoo_bin, conf, db, http_port, gevent_port, options, log_path):
+        self.name = name
+        self.url = f"http://{LOOPBACK}:{http_port}"
+        self.log_path = log_path
+        self.command = [
+            py,
+            odoo_bin,
+            "-c",
+            conf,
+            "-d",
+            db,
+            f"--db-filter=^{db}$",
+            "--http-interface",
+            LOOPBACK,
+            f"--http-port={http_port}",
+            f"--gevent-port={gevent_port}",
+            f"--logfile={log_path}",
+            "--log-level=info",
+            "--no-database-list",
+            *options,
+        ]
+        self.process = None
+
+    def start(self, env=None):
+        self.process = subprocess.Popen(
+            self.command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+        return self
+
+    def wait_ready(self, timeout=180):
+        session = _session()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"odoo-bin {self.name} exited with {self.process.returncode}; see {self.log_path}")
+            with contextlib.suppress(requests.RequestException):
+                if session.get(self.url + "/web/health", timeout=3).status_code == 200:
+                    return self
+            time.sleep(0.3)
+        raise RuntimeError(f"odoo-bin {self.name} did not answer on {self.url} within {timeout} s; see {self.log_path}")
+
+    def stop(self):
+        stop_group(self.process, grace=30)
+
+    def cpu_seconds(self):
+        return tree_cpu_seconds(self.process.pid) if self.process and self.process.poll() is None else 0.0
