@@ -5,6 +5,7 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
+from ..graph_emulator.events import to_immutable
 from ..models import o365_sync_account_inbound as inbound
 from .common import ORG_DOMAIN
 from .test_pull_pipeline import CUSTOMER, PullCase
@@ -103,7 +104,7 @@ class TestPullDelta(PullCase):
                 "account_id": account.id,
                 "res_model": "calendar.event",
                 "res_id": erp.id,
-                "graph_event_id": ev["id"],
+                "graph_event_id": to_immutable(ev["id"]),  # the id form Odoo asks Graph for
                 "ical_uid": ev["iCalUId"],
                 "change_key": ev["changeKey"],
                 "origin": "odoo",

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from odoo.tests import tagged
 
+from ..graph_emulator.events import to_immutable
 from .common import ORG_DOMAIN, O365Case
 
 CUSTOMER = "customer.example"
@@ -96,10 +97,13 @@ class PullCase(O365Case):
         return self.env["o365.sync.account"].sudo()._for_user(user)
 
     def meeting_of(self, user, graph_event):
+        # Odoo asks Graph for immutable ids; what the Outlook user saw is the default form.
         link = (
             self.env["o365.event.link"]
             .sudo()
-            .search([("account_id", "=", self.account(user).id), ("graph_event_id", "=", graph_event["id"])])
+            .search(
+                [("account_id", "=", self.account(user).id), ("graph_event_id", "=", to_immutable(graph_event["id"]))]
+            )
         )
         return self.env["calendar.event"].sudo().with_context(active_test=False).browse(link.res_id).exists()
 
@@ -126,7 +130,10 @@ class TestPullPipeline(PullCase):
         self.assertTrue(subs[0]["notificationUrl"].endswith("/o365_calendar_sync/notifications"))
         self.assertTrue(subs[0]["lifecycleNotificationUrl"].endswith("/o365_calendar_sync/notifications/lifecycle"))
         account._stop_sync()
+        self.assertEqual(account.sudo().subscription_to_remove, subs[0]["id"], "left for the pull job")
+        self.env["o365.sync.account"]._cron_pull()  # S4: the job removes it, not the user's request
         self.assertFalse([s for s in self.emulator.state.list_subscriptions() if s["id"] == subs[0]["id"]])
+        self.env.invalidate_all()
         self.assertFalse(account.subscription_id)
 
     def test_meeting_with_contact_logged(self):
