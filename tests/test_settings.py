@@ -133,3 +133,24 @@ class TestConnectionCheckUnsaved(O365Case):
         )
         self.start_tour("/odoo", "o365_calendar_sync_settings_unsaved", login=admin.login, timeout=120)
         self.assertEqual(self._saved(), saved)
+
+
+@tagged("post_install", "-at_install")
+class TestSettingsPageLinks(TransactionCase):
+    def test_links_to_connected_users_and_push_queue(self):
+        """S1, S7: the settings page opens the Connected Users list and the Push Queue."""
+        settings = self.env["res.config.settings"].create({})
+        self.assertEqual(settings.action_o365_open_accounts()["res_model"], "o365.sync.account")
+        self.assertEqual(settings.action_o365_open_push_queue()["res_model"], "o365.push.queue")
+        arch = settings.get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn('name="action_o365_open_accounts"', arch)
+        self.assertIn('name="action_o365_open_push_queue"', arch)
+
+    def test_outlook_calendar_checkbox_explains_the_clash(self):
+        """S6: next to Odoo's own Outlook Calendar checkbox, a note says how it lives with this module."""
+        arch = self.env["res.config.settings"].get_views([(False, "form")])["views"]["form"]["arch"]
+        setting = arch[arch.index('id="sync_outlook_calendar_setting"') :]
+        setting = setting[: setting.index("</setting>")]
+        self.assertIn("module_microsoft_calendar", setting)
+        self.assertIn("Microsoft 365 Calendar Sync is installed", setting)
+        self.assertIn("imported twice", setting)
