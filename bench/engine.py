@@ -94,6 +94,12 @@ def parse_args(argv=None):
     p.add_argument("--port", type=int, default=18069, help="first server's HTTP port (default 18069; +1 second)")
     p.add_argument("--gevent-port", type=int, default=18072, help="first server's gevent port (+1 second)")
     p.add_argument("--timeout", type=float, default=None, help="per phase, seconds (default 120 + 0.35 s/mailbox)")
+    p.add_argument(
+        "--stall",
+        type=float,
+        default=200,
+        help="give a phase up after this many seconds without progress (default 200: above Odoo's 120 s cron limit)",
+    )
     p.add_argument("--reuse-db", action="store_true", help="reuse the installed template database when current")
     p.add_argument("--out-dir", default=os.path.join(BENCH_DIR, "out"))
     p.add_argument("--command", default=None, help=argparse.SUPPRESS)
@@ -128,20 +134,47 @@ def psql(db, sql, check=True):
     return result.stdout.strip()
 
 
-def module_hash():
-    """A hash of the module's code and data: the template is rebuilt when it changes."""
+def snapshot_module(workdir, conf):
+    """Copy the checkout (module and emulator) to ``workdir`` and write an Odoo config that loads that copy.
+
+    Other engineers change the checkout while a run goes on: every server of one run
+    must load the same code, and the report must say which."""
+    import shutil
+
+    root = os.path.join(workdir, "addons", MODULE)
+    shutil.copytree(
+        REPO,
+        root,
+        ignore=shutil.ignore_patterns(".git", "out", "__pycache__", "*.pyc", ".pytest_cache"),
+    )
+    with open(conf) as f:
+        text = f.read()
+    text = re.sub(
+        r"^addons_path\s*=\s*([^,\n]*)",
+        lambda m: f"addons_path = {os.path.dirname(root)}",
+        text,
+        count=1,
+        flags=re.M,
+    )
+    snapshot_conf = os.path.join(workdir, "odoo.conf")
+    with open(snapshot_conf, "w") as f:
+        f.write(text)
+    return root, snapshot_conf
+
+
+def module_hash(root=REPO):
+    """A hash of the module's code and data (not its tests, benchmarks or emulator): the template
+    database is updated when it changes."""
     digest = hashlib.sha1()
-    for folder in ("models", "data", "views", "security", "controllers", "utils", "wizard"):
-        base = os.path.join(REPO, folder)
-        for root, _dirs, files in sorted(os.walk(base)):
-            for name in sorted(files):
-                if name.endswith((".py", ".xml", ".csv")):
-                    path = os.path.join(root, name)
-                    digest.update(path.encode())
-                    with open(path, "rb") as f:
-                        digest.update(f.read())
-    with open(os.path.join(REPO, "__manifest__.py"), "rb") as f:
-        digest.update(f.read())
+    skip = {".git", "bench", "tests", "graph_emulator", "static", "tools", "__pycache__", "out"}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in skip)
+        for name in sorted(files):
+            if name.endswith((".py", ".xml", ".csv")):
+                path = os.path.join(folder, name)
+                digest.update(os.path.relpath(path, root).encode())
+                with open(path, "rb") as f:
+                    digest.update(f.read())
     return digest.hexdigest()[:16]
 
 
@@ -150,7 +183,7 @@ def module_version():
         return subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True, timeout=30).stdout.strip()
 
     status = subprocess.run(
-        ["git", "status", "--porcelain", "--", "models", "utils", "data", "controllers", "views", "__manifest__.py"],
+        ["git", "status", "--porcelain", "--", ".", ":!bench", ":!tests", ":!graph_emulator", ":!tools", ":!static"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -160,10 +193,10 @@ def module_version():
     return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_module_files": dirty}
 
 
-def prepare_database(args, py, odoo_bin, conf, workdir):
+def prepare_database(args, py, odoo_bin, conf, workdir, root):
     """``args.db`` as a copy of a template with the module installed (rebuilt when the module changed)."""
     template = f"{args.db}_tmpl"
-    wanted = module_hash()
+    wanted = module_hash(root)
     exists = psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{template}'") == "1"
     current, installed = "", False
     if exists:
@@ -532,19 +565,26 @@ def verify_mailboxes(emu, upns, tag):
 
 def run_push(args, harness, emu, servers, config, tag):
     log(f"[{config}] push: {len(harness.upns)} mailboxes, one new activity each")
-    harness.wait_quiet(60 + 0.1 * len(harness.upns), "before push")
+    quiet = harness.wait_quiet(60 + 0.05 * len(harness.upns), "before push")
     emu.clear_requests()
     offsets = log_offsets(servers)
     cpu0 = cpu_snapshot(emu, servers)
     t0, queued = harness.create_activities(tag)
     series, empty_at, rows = [], None, None
     deadline = t0 + args.timeout
+    progress_at, lowest, stalled = t0, None, False
     while time.time() < deadline:
         rows = harness.queue_rows()
         now = time.time()
         series.append((round(now - t0, 2), rows))
         if rows == 0:
             empty_at = now
+            break
+        if lowest is None or rows < lowest:
+            lowest, progress_at = rows, now
+        elif now - progress_at > args.stall:
+            stalled = True
+            log(f"[{config}] push: no progress for {args.stall:.0f} s ({rows} rows left): giving up")
             break
         time.sleep(0.25)
     cpu1 = cpu_snapshot(emu, servers)
@@ -558,6 +598,8 @@ def run_push(args, harness, emu, servers, config, tag):
         "mailboxes": n,
         "queued_at_commit": queued,
         "finished": finished,
+        "stalled": stalled,
+        "quiet_before": quiet,
         "seconds": wall,
         "mailboxes_per_s": n / wall if finished else None,
         "missing": missing,
@@ -630,7 +672,7 @@ def outlook_changes(emu, upns, contacts, tag, threads=4):
 def run_pull(args, harness, emu, servers, config, tag):
     n = len(harness.upns)
     log(f"[{config}] pull: {n} Outlook changes, one per mailbox, through change notifications")
-    harness.wait_quiet(60 + 0.1 * n, "before pull")
+    quiet = harness.wait_quiet(60 + 0.05 * n, "before pull")
     emu.clear_requests()
     emu.clear_notifications()
     baseline = harness.max_link_id()
@@ -641,13 +683,21 @@ def run_pull(args, harness, emu, servers, config, tag):
     changes_done = time.time()
     seen, series = {}, []
     deadline = t0 + args.timeout
+    progress_at, stalled = time.time(), False
     while time.time() < deadline:
         now = time.time()
+        before = len(seen)
         for _id, name in harness.logged_after(baseline, tag):
             if name in changed and name not in seen:
                 seen[name] = now
         series.append((round(now - t0, 2), len(seen)))
         if len(seen) >= len(changed):
+            break
+        if len(seen) > before:
+            progress_at = now
+        elif now - progress_at > args.stall:
+            stalled = True
+            log(f"[{config}] pull: nothing new logged for {args.stall:.0f} s ({len(seen)} of {n}): giving up")
             break
         time.sleep(0.2)
     done_at = max(seen.values()) if len(seen) >= len(changed) else None
@@ -667,6 +717,8 @@ def run_pull(args, harness, emu, servers, config, tag):
         "changes": len(changed),
         "changes_made_in_s": changes_done - t0,
         "finished": finished,
+        "stalled": stalled,
+        "quiet_before": quiet,
         "seconds": wall,
         "accounts_per_s": n / wall if finished else None,
         "logged": len(seen),
@@ -820,7 +872,7 @@ def main(argv=None):
     import warnings
 
     warnings.filterwarnings("ignore")
-    py, odoo_bin, conf = tool_env()
+    py, odoo_bin, live_conf = tool_env()
     os.makedirs(args.out_dir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="o365-bench-engine-")
     meta = dict(
@@ -847,10 +899,13 @@ def main(argv=None):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    emu = Emulator(REPO, workdir, os.path.join(workdir, "emulator.log"))
+    root, conf = snapshot_module(workdir, live_conf)
+    os.environ["ODOO_CONF"] = conf  # the harness's own Odoo (bench.common.boot_odoo) loads the copy too
+    meta["module"]["snapshot_hash"] = module_hash(root)
+    emu = Emulator(root, workdir, os.path.join(workdir, "emulator.log"))
     harness, servers = None, []
     try:
-        prepare_database(args, py, odoo_bin, conf, workdir)
+        prepare_database(args, py, odoo_bin, conf, workdir, root)
         emu.start()
         emu.register_app(CLIENT_ID, CLIENT_SECRET)
         log(f"Graph emulator pid {emu.process.pid} at {emu.base_url}")

@@ -493,7 +493,8 @@ def _engine_rows(result, key, extra):
         cells = [
             name,
             c.get("label", ""),
-            _f(c.get("seconds"), 1, " s") + ("" if finished else " (timed out)"),
+            _f(c.get("seconds"), 1, " s")
+            + ("" if finished else " (gave up: no progress)" if c.get("stalled") else " (timed out)"),
             f"**{rate:.1f}**" if rate else "-",
             _f(_ratio(rate, base), 2, "x") if name != "a" and rate and base else "-",
             f"{c.get('missing', '-')} / {c.get('doubled', '-')}",
@@ -527,6 +528,8 @@ def engine_section(push, pull, idle):
         if dirty
         else ""
     )
+    if module.get("snapshot_hash"):
+        module_text += f" (code copied at the start of the run; hash of its module files `{module['snapshot_hash']}`)"
     n = meta.get("mailboxes")
     lines = [
         ENGINE_BEGIN,
@@ -684,6 +687,11 @@ def engine_section(push, pull, idle):
                 f" {g.get('max_concurrent_per_mailbox', '-')}; cron job runs logged {logs.get('cron_job_runs', '-')},"
                 f" notifications for unknown subscriptions {logs.get('notifications_for_unknown_subscriptions', 0)}."
                 + extra
+                + (
+                    ""
+                    if c.get("quiet_before", True)
+                    else " Work of the previous phase was still waiting when this phase started (bounded wait)."
+                )
                 + (f" Error: {c['error']}" if c.get("error") else "")
                 + (f" First log errors: {' / '.join(logs['samples'][:2])}" if logs.get("samples") else "")
             )
