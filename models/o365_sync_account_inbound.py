@@ -65,15 +65,21 @@ class O365SyncAccount(models.Model):
         return result
 
     def _on_sync_stopped(self):
-        """Leave the subscription for the pull job to remove from Graph, after commit (S4).
+        """Forget the subscription here; the pull job removes it from Graph after commit (S4).
 
-        It stays known until then, so a notification Graph still sends for it is
-        answered (and ignored: the account is stopped) rather than refused.
+        Its secret goes now, so a notification it still brings is refused at once
+        and queues nothing.
         """
         result = super()._on_sync_stopped()
         for account in self:
             account = account.sudo()
-            values = {"delta_link": False, "delta_window_end": False}
+            values = {
+                "subscription_id": False,
+                "subscription_secret": False,
+                "subscription_expires_at": False,
+                "delta_link": False,
+                "delta_window_end": False,
+            }
             if account.subscription_id:
                 values["subscription_to_remove"] = account.subscription_id
             account.write(values)
@@ -115,8 +121,6 @@ class O365SyncAccount(models.Model):
             except AuthError as exc:
                 _logger.info("o365 account %s: subscription left to expire (%s)", account.id, exc)
         values = {"subscription_to_remove": False}
-        if account.subscription_id == account.subscription_to_remove:
-            values.update({"subscription_id": False, "subscription_secret": False, "subscription_expires_at": False})
         if state == "disconnected":
             values.update({"token_cache": False, "connection_state": "disconnected"})
         account.write(values)

@@ -261,6 +261,7 @@ class TestStopAndDisconnectNeverWait(ButtonsMixin, ConnectMixin, O365Case):
         account = self._account()
         self.assertEqual(account.sync_state, "stopped")
         self.assertFalse(account.last_error)
+        self.assertFalse(account.subscription_id, "its notifications are refused from now on")
         self.assertEqual(account.subscription_to_remove, subscription, "left for the pull job")
         self.emulator.state.clear_faults()
         self.env["o365.sync.account"]._cron_pull()
