@@ -116,6 +116,35 @@ class TestStopStartKeepsLinks(ButtonsMixin, PushCase):
         self.run_push()
         self.assertEqual(len(self.mailbox_events(self.alice_upn)), 1, "S4: made while stopped: never synced")
 
+    def test_outlook_move_while_stopped_applies_after_start(self):
+        """S4, A5: a task's event moved in Outlook while sync was stopped: the first pull after Start
+        moves the task (only its start and end), and pushes nothing back."""
+        day = (datetime.now() + timedelta(days=10)).date()
+        activity = self.schedule(self.todo_type, "Visit the warehouse", date_deadline=day)
+        self.run_push()
+        link = self.link_of(activity, self.alice)
+        self.authenticate("alice_push", "alice_push")
+        self.preferences_button(self.alice, "action_o365_stop_sync")
+        moved = datetime.combine(day, datetime.min.time()) + timedelta(hours=14)
+        answer = self.outlook(self.alice_upn).patch(
+            f"{self.emulator.graph_url}/me/events/{link.graph_event_id}",
+            json={
+                "start": {"dateTime": moved.isoformat(), "timeZone": "UTC"},
+                "end": {"dateTime": (moved + timedelta(hours=1)).isoformat(), "timeZone": "UTC"},
+            },
+            timeout=10,
+        )
+        self.assertEqual(answer.status_code, 200, answer.text)
+        self.preferences_button(self.alice, "action_o365_start_sync")
+        # What the pull job does right after Start commits: subscribe, then a fresh delta round.
+        self.env.flush_all()
+        self._account(self.alice)._o365_run_requests()
+        self.env.invalidate_all()
+        activity = self.env["mail.activity"].browse(activity.id)
+        self.assertEqual((activity.o365_start, activity.o365_end), (moved, moved + timedelta(hours=1)))
+        self.assertEqual(activity.summary, "Visit the warehouse")
+        self.assertFalse(self.queue_rows(activity), "E4: nothing pushed back")
+
     def test_confirmed_meeting_moved_after_restart_moves_in_outlook(self):
         """S4, A11: a confirmed meeting moved in Odoo after Stop then Start moves in Outlook, and Outlook
         tells the customer; it is not deleted."""
