@@ -364,7 +364,7 @@ class Harness:
             progress = (state["subscribed"], pending)
             still = still + 1 if progress == last else 0
             last = progress
-            if still >= 5:  # 10 s without progress
+            if still >= 5 and not self.cron_running(f"{MODULE}.ir_cron_o365_pull"):  # 10 s, idle job
                 with self.registry.cursor() as cr:
                     self.env(cr).ref(f"{MODULE}.ir_cron_o365_pull")._trigger()
                 nudges += 1
@@ -374,6 +374,23 @@ class Harness:
             f"Start Syncing did not finish on the setup server: {self.accounts_state()},"
             f" {self.pull_requests()} pull requests waiting"
         )
+
+    def cron_running(self, xmlid):
+        """Whether Odoo's cron runner holds the job's row now (it locks it for the whole run)."""
+        module, name = xmlid.split(".")
+        rows = self.sql(
+            "SELECT c.id FROM ir_cron c JOIN ir_model_data d ON d.res_id = c.id AND d.model = 'ir.cron'"
+            " WHERE d.module = %s AND d.name = %s",
+            [module, name],
+        )
+        if not rows:
+            return False
+        with self.conn.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("SELECT id FROM ir_cron WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", [rows[0][0]])
+            free = cur.fetchone() is not None
+            cur.execute("ROLLBACK")
+        return not free
 
     def queue_rows(self):
         return self.sql("SELECT count(*) FROM o365_push_queue")[0][0]

@@ -250,8 +250,10 @@ def main(argv=None):
     meta["load_end"] = os.getloadavg()[0]
     meta["run_seconds"] = time.time() - started
     meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=1, default=str)
+    if any(n in args.only for n in ORDER if n not in ENGINE):
+        # An engine-only run keeps the last full run's results.json (its results are in engine_*.json).
+        with open(os.path.join(out_dir, "results.json"), "w") as f:
+            json.dump({"meta": meta, "results": results}, f, indent=1, default=str)
     os.makedirs(args.report_dir, exist_ok=True)
     report_path = os.path.join(args.report_dir, "REPORT.md")
     if any(n in args.only for n in ORDER if n not in ENGINE):
