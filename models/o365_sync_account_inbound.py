@@ -423,7 +423,13 @@ class O365SyncAccount(models.Model):
 
     def _o365_handle_linked(self, link, event, directory):
         if event.get("changeKey") and event["changeKey"] == link.change_key:
-            return  # E4: our own write read back, or a replay
+            # E4: our own write read back, or a replay. What only Outlook knows about
+            # our own push (a Teams join link, A14) is kept; nothing is pushed back.
+            if link.origin == "odoo" and link.res_model == "calendar.event":
+                meeting = self.env["calendar.event"].sudo().browse(link.res_id).exists()
+                if meeting:
+                    meeting._o365_pushed(self, event)
+            return
         record = self.env[link.res_model].sudo().browse(link.res_id).exists()
         if not record:
             link.unlink()
