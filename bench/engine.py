@@ -954,7 +954,8 @@ def main(argv=None):
         if args.latency_ms:
             emu.add_latency(args.latency_ms)
         run_tag = time.strftime("%H%M%S")
-        for config in args.configs:
+        measured = [name for name in ("engine_push", "engine_pull") if name in args.only]
+        for config in args.configs if measured else []:
             label, option_sets = layout_options(config)
             log(f"[{config}] starting {label}")
             servers = start_servers(args, py, odoo_bin, conf, workdir, config, option_sets)
@@ -977,6 +978,8 @@ def main(argv=None):
             finally:
                 stop_servers(servers)
                 servers = []
+        for name in measured:
+            results[name] = summarize(name, results[name]["configs"])
         if "engine_idle" in args.only:
             label, option_sets = layout_options("a")
             servers = start_servers(args, py, odoo_bin, conf, workdir, "idle", option_sets)
@@ -986,9 +989,6 @@ def main(argv=None):
                 stop_servers(servers)
                 servers = []
             results["engine_idle"] = dict(r, status="ok", label=label)
-        for name in ("engine_push", "engine_pull"):
-            if name in args.only:
-                results[name] = summarize(name, results[name]["configs"])
     except BaseException as exc:
         log(f"FAILED: {type(exc).__name__}: {exc}")
         for name in args.only:

@@ -711,6 +711,18 @@ def engine_section(push, pull, idle):
             f" requests / mailboxes x 86,400 s / window. A periodic job whose period is longer than the window is"
             f" not seen by this measurement (the module's crons: {crons})."
         )
+    if idle and idle.get("meta") and idle["meta"].get("command") != meta.get("command"):
+        im = idle["meta"]
+        imod = im.get("module", {})
+        lines.append(
+            f"- **The idle figures come from a separate run** ({im.get('finished')}, module `{imod.get('commit')}`"
+            f"{' plus uncommitted changes' if imod.get('uncommitted_module_files') else ''}, hash"
+            f" `{imod.get('snapshot_hash', '?')}`): `{im.get('command')}`."
+        )
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "engine_notes.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            lines += ["", "### Reading the numbers", "", f.read().strip()]
     lines += ["", "Raw numbers: `bench/out/engine_push.json`, `engine_pull.json`, `engine_idle.json`.", ENGINE_END, ""]
     return "\n".join(lines)
 
