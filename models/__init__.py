@@ -12,6 +12,7 @@ from . import mail_activity
 from . import calendar_event
 from . import res_partner
 from . import hr_leave
+from . import o365_sync_health
 
 # Last: it filters what the meeting push above queues (SPEC S6).
 from . import microsoft_calendar_guard

@@ -4,6 +4,7 @@ from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
 
+from ..utils import plain_words
 from ..utils.event_payloads import (
     Attendee,
     MeetingData,
@@ -18,7 +19,7 @@ from ..utils.event_payloads import (
     parse_graph_day,
     parse_graph_time,
 )
-from .mail_activity import FROM_OUTLOOK
+from .mail_activity import FROM_OUTLOOK, SYNC_STATUSES, o365_sync_badges
 
 # Fields whose ERP change updates a pushed meeting (SPEC A11, B10).
 PUSHED_FIELDS = {
@@ -50,6 +51,10 @@ class CalendarEvent(models.Model):
         "Confirmed for Outlook", copy=False, readonly=True, help="Confirmed meetings are sent to Outlook."
     )
     o365_sync_error = fields.Text("Outlook Sync Error", compute="_compute_o365_sync_error")
+    # The badge (issue 15): on Outlook / waiting / failed, in plain words; the detail for administrators.
+    o365_sync_status = fields.Selection(SYNC_STATUSES, "Outlook", compute="_compute_o365_sync_error")
+    o365_sync_message = fields.Char("Outlook Sync", compute="_compute_o365_sync_error")
+    o365_sync_detail = fields.Text("Outlook Sync Details", compute="_compute_o365_sync_error")
     o365_outlook_owned = fields.Boolean(
         "Owned by Outlook",
         compute="_compute_o365_outlook_owned",
@@ -72,8 +77,13 @@ class CalendarEvent(models.Model):
             .sudo()
             .search([("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "=", "failed")])
         )
+        badges = o365_sync_badges(self.filtered("id"))
         for event in self:
             event.o365_sync_error = "\n".join(failed.filtered(lambda r, e=event: r.res_id == e.id).mapped("last_error"))
+            status, message, detail = badges.get(event.id, ("none", "", ""))
+            event.o365_sync_status = status
+            event.o365_sync_message = message or False
+            event.o365_sync_detail = detail or False
 
     def _compute_o365_outlook_owned(self):
         linked = set(
@@ -375,10 +385,17 @@ class CalendarEvent(models.Model):
 
     def _o365_push_failed(self, account, message):
         self.ensure_one()
-        self.sudo().message_post(body=message, subtype_xmlid="mail.mt_note")
+        self.sudo().message_post(body=plain_words.words_of(message), subtype_xmlid="mail.mt_note")
 
     def action_o365_retry_now(self):
+        """Retry what failed, or what waits after an error, now (issue 15)."""
         self.env["o365.push.queue"].sudo().search(
-            [("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "=", "failed")]
+            [
+                ("res_model", "=", self._name),
+                ("res_id", "in", self.ids),
+                "|",
+                ("state", "=", "failed"),
+                ("last_error", "!=", False),
+            ]
         ).action_retry_now()
         return True

@@ -2,12 +2,15 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import format_datetime
 
+from ..utils import plain_words
 from ..utils.event_payloads import Contact, activity_event, parse_graph_time
 
 DEFAULT_START = time(9, 0)  # an activity has only a due date: put it at 09:00 in the assignee's zone
-DEFAULT_DURATION = timedelta(minutes=30)
+DEFAULT_MINUTES = 30
+DEFAULT_DURATION = timedelta(minutes=DEFAULT_MINUTES)
 # Fields whose change alters the Outlook event (SPEC A4, A8, A9).
 PUSHED_FIELDS = {
     "summary",
@@ -26,11 +29,77 @@ FROM_OUTLOOK = "o365_from_outlook"
 MARKING_DONE = "o365_activity_done"
 
 
+SYNC_STATUSES = [("none", "Not on Outlook"), ("synced", "On Outlook"), ("waiting", "Waiting"), ("failed", "Failed")]
+
+
+def _minutes(start, end):
+    """Whole minutes from start to end, 0 unless end is after start."""
+    if not start or not end or end <= start:
+        return 0
+    return int((end - start).total_seconds() // 60)
+
+
 def _zone(name):
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
+
+
+def o365_sync_badges(records):
+    """{record id: (status, plain words, technical detail)} for the badge on activities and meetings.
+
+    Failed beats waiting beats on Outlook, over every mailbox that holds the record.
+    """
+    env = records.env
+    if not records.ids:
+        return {}
+    links = env["o365.event.link"].sudo().search([("res_model", "=", records._name), ("res_id", "in", records.ids)])
+    rows = env["o365.push.queue"].sudo().search([("res_model", "=", records._name), ("res_id", "in", records.ids)])
+    linked = set(links.mapped("res_id"))
+    badges = {}
+    for res_id in records.ids:
+        mine = rows.filtered(lambda row, res_id=res_id: row.res_id == res_id)
+        failed = mine.filtered(lambda row: row.state == "failed")
+        if failed:
+            row = failed[0]
+            what, detail = plain_words.split(row.last_error)
+            if row.resume_on_recovery:
+                todo = env._("It goes out by itself once Outlook answers again, or use Retry.")
+            else:
+                todo = plain_words.explain_detail(detail).todo or env._("Use Retry once it is fixed.")
+            badges[res_id] = ("failed", env._("Failed: %(what)s %(todo)s", what=what, todo=todo), detail)
+            continue
+        if mine:
+            row = mine[0]
+            account = row.account_id
+            what, detail = plain_words.split(row.last_error)
+            if account.connection_state == "reconnect":
+                words = env._(
+                    "Waiting: %(user)s must reconnect Microsoft 365 (Preferences); nothing is lost.",
+                    user=account.user_id.name,
+                )
+            elif account.sync_state != "running":
+                words = env._(
+                    "Waiting: the sync of %(user)s is stopped; this goes out when it starts again.",
+                    user=account.user_id.name,
+                )
+            elif account._sync_paused():
+                words = env._("Waiting: your administrator paused all sync; this goes out when it resumes.")
+            elif row.last_error:
+                when = format_datetime(env, row.next_attempt_at, dt_format="short")
+                words = env._(
+                    "Waiting: %(what)s Odoo tries again by itself at %(when)s; nothing is lost.", what=what, when=when
+                )
+            else:
+                words = env._("Waiting: on its way to Outlook.")
+            badges[res_id] = ("waiting", words, detail)
+            continue
+        if res_id in linked:
+            badges[res_id] = ("synced", env._("On Outlook"), "")
+        else:
+            badges[res_id] = ("none", "", "")
+    return badges
 
 
 class MailActivity(models.Model):
@@ -44,6 +113,11 @@ class MailActivity(models.Model):
     o365_end = fields.Datetime(
         "End", compute="_compute_o365_times", store=True, readonly=False, precompute=True, copy=False
     )
+    o365_duration = fields.Integer(
+        "Duration (minutes)",
+        copy=False,
+        help="Kept when Start moves, as in Odoo's calendar: moving Start moves End with it.",
+    )
     o365_unlinked = fields.Boolean(
         "Removed from Outlook",
         copy=False,
@@ -51,6 +125,10 @@ class MailActivity(models.Model):
     )
     o365_sync_error = fields.Text("Outlook Sync Error", compute="_compute_o365_sync_status")
     o365_synced = fields.Boolean("On Outlook Calendar", compute="_compute_o365_sync_status")
+    # The badge (issue 15): on Outlook / waiting / failed, in plain words; the detail for administrators.
+    o365_sync_status = fields.Selection(SYNC_STATUSES, "Outlook", compute="_compute_o365_sync_status")
+    o365_sync_message = fields.Char("Outlook Sync", compute="_compute_o365_sync_status")
+    o365_sync_detail = fields.Text("Outlook Sync Details", compute="_compute_o365_sync_status")
 
     @api.depends("date_deadline", "user_id")
     def _compute_o365_times(self):
@@ -76,6 +154,35 @@ class MailActivity(models.Model):
             activity.o365_start = new_start
             activity.o365_end = new_start + duration
 
+    @api.constrains("o365_start", "o365_end")
+    def _check_o365_times(self):
+        for activity in self:
+            if activity.o365_start and activity.o365_end and activity.o365_end < activity.o365_start:
+                raise ValidationError(
+                    self.env._(
+                        "The activity “%(name)s” ends before it starts: set its End after its Start.",
+                        name=activity.summary or activity.activity_type_id.name or activity.res_name or "",
+                    )
+                )
+
+    @api.onchange("o365_start")
+    def _onchange_o365_start(self):
+        """Moving Start moves End, keeping the duration, and the due date follows Start's day."""
+        for activity in self:
+            if not activity.o365_start:
+                continue
+            minutes = activity.o365_duration or _minutes(activity._origin.o365_start, activity._origin.o365_end)
+            activity.o365_end = activity.o365_start + timedelta(minutes=minutes or DEFAULT_MINUTES)
+            zone = _zone(activity.user_id.tz or self.env.user.tz)
+            activity.date_deadline = activity.o365_start.replace(tzinfo=UTC).astimezone(zone).date()
+
+    @api.onchange("o365_end")
+    def _onchange_o365_end(self):
+        for activity in self:
+            minutes = _minutes(activity.o365_start, activity.o365_end)
+            if minutes:
+                activity.o365_duration = minutes
+
     def _compute_o365_sync_status(self):
         links = self.env["o365.event.link"].sudo().search([("res_model", "=", self._name), ("res_id", "in", self.ids)])
         failed = (
@@ -83,11 +190,16 @@ class MailActivity(models.Model):
             .sudo()
             .search([("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "=", "failed")])
         )
+        badges = o365_sync_badges(self.filtered("id"))
         for activity in self:
             activity.o365_synced = any(link.res_id == activity.id for link in links)
             activity.o365_sync_error = "\n".join(
                 failed.filtered(lambda r, a=activity: r.res_id == a.id).mapped("last_error")
             )
+            status, message, detail = badges.get(activity.id, ("none", "", ""))
+            activity.o365_sync_status = status
+            activity.o365_sync_message = message or False
+            activity.o365_sync_detail = detail or False
 
     # -- ORM: queue what changed, never call Graph (E1) -----------------------------------
 
@@ -100,7 +212,13 @@ class MailActivity(models.Model):
         return activities
 
     def write(self, vals):
+        if vals.get("o365_start") and "o365_end" not in vals and len(self) > 1:
+            # Each activity keeps its own duration when Start moves.
+            for activity in self:
+                activity.write(vals)
+            return True
         vals = self._o365_deadline_from_start(dict(vals))
+        self._o365_keep_duration(vals)
         result = super().write(vals)
         if PUSHED_FIELDS & set(vals) and not self.env.context.get(FROM_OUTLOOK):
             self._o365_queue_changes()
@@ -119,6 +237,21 @@ class MailActivity(models.Model):
         return super(MailActivity, self.with_context(**{MARKING_DONE: True}))._action_done(
             feedback=feedback, attachment_ids=attachment_ids
         )
+
+    def _o365_keep_duration(self, vals):
+        """A write that moves Start alone moves End too (Odoo's calendar does the same); a write
+        of Start or End remembers the duration."""
+        if len(self) != 1 or not ("o365_start" in vals or "o365_end" in vals):
+            return vals
+        start = fields.Datetime.to_datetime(vals["o365_start"]) if "o365_start" in vals else self.o365_start
+        # Outlook sends both ends of a move; a start it changed alone is a resize, kept as it is.
+        if "o365_end" not in vals and start and not self.env.context.get(FROM_OUTLOOK):
+            minutes = self.o365_duration or _minutes(self.o365_start, self.o365_end) or DEFAULT_MINUTES
+            vals["o365_end"] = start + timedelta(minutes=minutes)
+        end = fields.Datetime.to_datetime(vals.get("o365_end"))
+        if _minutes(start, end):
+            vals["o365_duration"] = _minutes(start, end)
+        return vals
 
     @api.model
     def _o365_deadline_from_start(self, vals):
@@ -247,7 +380,9 @@ class MailActivity(models.Model):
         if record and hasattr(record, "message_post"):
             record.message_post(
                 body=self.env._(
-                    "Activity “%(name)s”: %(error)s", name=self.summary or self.activity_type_id.name, error=message
+                    "Activity “%(name)s”: %(error)s",
+                    name=self.summary or self.activity_type_id.name,
+                    error=plain_words.words_of(message),
                 ),
                 subtype_xmlid="mail.mt_note",
             )
@@ -268,10 +403,78 @@ class MailActivity(models.Model):
         return True
 
     def action_o365_retry_now(self):
+        """Retry what failed, or what waits after an error, now (issue 15)."""
         rows = (
             self.env["o365.push.queue"]
             .sudo()
-            .search([("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "=", "failed")])
+            .search(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", self.ids),
+                    "|",
+                    ("state", "=", "failed"),
+                    ("last_error", "!=", False),
+                ]
+            )
         )
         rows.action_retry_now()
         return True
+
+
+class MailActivitySchedule(models.TransientModel):  # pylint: disable=no-wizard-in-models  # Odoo's own wizard, extended
+    """Start and End where activities are scheduled from the chatter (issue 15, A1)."""
+
+    _inherit = "mail.activity.schedule"
+
+    o365_start = fields.Datetime(
+        "Start",
+        compute="_compute_o365_times",
+        store=True,
+        readonly=False,
+        help="When the activity sits on the Outlook calendar (09:00 on the due date unless you pick a time).",
+    )
+    o365_end = fields.Datetime("End", compute="_compute_o365_times", store=True, readonly=False)
+    o365_duration = fields.Integer("Duration (minutes)", default=DEFAULT_MINUTES)
+
+    @api.depends("date_deadline", "activity_user_id")
+    def _compute_o365_times(self):
+        for wizard in self:
+            if not wizard.date_deadline:
+                continue
+            zone = _zone(wizard.activity_user_id.tz or self.env.user.tz)
+            local_time = DEFAULT_START
+            if wizard.o365_start:
+                local = wizard.o365_start.replace(tzinfo=UTC).astimezone(zone)
+                if local.date() == wizard.date_deadline:
+                    continue
+                local_time = local.time()
+            start = datetime.combine(wizard.date_deadline, local_time, tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+            wizard.o365_start = start
+            wizard.o365_end = start + timedelta(minutes=wizard.o365_duration or DEFAULT_MINUTES)
+
+    @api.onchange("o365_start")
+    def _onchange_o365_start(self):
+        for wizard in self:
+            if wizard.o365_start:
+                wizard.o365_end = wizard.o365_start + timedelta(minutes=wizard.o365_duration or DEFAULT_MINUTES)
+                zone = _zone(wizard.activity_user_id.tz or self.env.user.tz)
+                wizard.date_deadline = wizard.o365_start.replace(tzinfo=UTC).astimezone(zone).date()
+
+    @api.onchange("o365_end")
+    def _onchange_o365_end(self):
+        for wizard in self:
+            minutes = _minutes(wizard.o365_start, wizard.o365_end)
+            if minutes:
+                wizard.o365_duration = minutes
+
+    @api.constrains("o365_start", "o365_end")
+    def _check_o365_times(self):
+        for wizard in self:
+            if wizard.o365_start and wizard.o365_end and wizard.o365_end < wizard.o365_start:
+                raise ValidationError(self.env._("The activity ends before it starts: set its End after its Start."))
+
+    def _action_schedule_activities(self):
+        activities = super()._action_schedule_activities()
+        if self.o365_start and self.o365_end and activities:
+            activities.write({"o365_start": self.o365_start, "o365_end": self.o365_end})
+        return activities

@@ -1,12 +1,25 @@
+import logging
+
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from ..utils import plain_words
 from ..utils.auth import AuthError, MicrosoftLogin
 from ..utils.graph_client import GraphClient, GraphError
+
+_logger = logging.getLogger(__name__)
 
 # Fields that hold secrets or sync cursors: readable by administrators only, and
 # never placed in a view (SPEC S5).
 SYSTEM_ONLY = "base.group_system"
+# Company-wide pause of all sync (S7): an ir.config_parameter, "1" when paused. The push
+# and pull jobs do nothing while it is set (models/o365_sync_health.py); changes wait.
+PAUSE_PARAM = "o365_calendar_sync.sync_paused"
+# Context key: a write that must not notify the user of a 'reconnect' (e.g. _connect
+# putting back the state it found).
+NO_RECONNECT_NOTICE = "o365_no_reconnect_notice"
 
 
 def _clean_category_list(text):
@@ -40,6 +53,7 @@ class O365SyncAccount(models.Model):
         ],
         default="disconnected",
         required=True,
+        readonly=True,
     )
     mailbox_address = fields.Char(readonly=True)
     previous_mailbox_address = fields.Char(
@@ -55,23 +69,90 @@ class O365SyncAccount(models.Model):
     sync_tasks = fields.Boolean("Tasks", default=True)
     sync_meetings = fields.Boolean("Meetings", default=True)
     # Option B: calendar events into the ERP.
-    sync_events = fields.Boolean("Sync Office 365 Events", default=True)
+    sync_events = fields.Boolean("Sync Microsoft 365 Events", default=True)
     include_categories = fields.Char(help="Comma-separated; only events in these categories are logged.")
     exclude_categories = fields.Char(help="Comma-separated; events in these categories are not logged.")
     # Option C: leaves.
     sync_holidays = fields.Boolean(default=True)
 
-    sync_state = fields.Selection([("stopped", "Stopped"), ("running", "Running")], default="stopped", required=True)
+    sync_state = fields.Selection(
+        [("stopped", "Stopped"), ("running", "Running")], default="stopped", required=True, readonly=True
+    )
     sync_started_at = fields.Datetime("Syncing Since", readonly=True, copy=False)
     last_success_at = fields.Datetime("Last Successful Exchange", readonly=True, copy=False)
     last_error = fields.Text(readonly=True, copy=False)
+    last_error_at = fields.Datetime(readonly=True, copy=False)
 
     delta_link = fields.Char(groups=SYSTEM_ONLY, copy=False)
     subscription_id = fields.Char(groups=SYSTEM_ONLY, copy=False)
     subscription_secret = fields.Char(groups=SYSTEM_ONLY, copy=False)
     subscription_expires_at = fields.Datetime(groups=SYSTEM_ONLY, copy=False)
 
+    # The administrators' health view (S7): computed from the push queue, never stored.
+    health_state = fields.Selection(
+        [
+            ("syncing", "Syncing"),
+            ("failing", "Syncing, with errors"),
+            ("paused", "Paused for everyone"),
+            ("stopped", "Stopped"),
+            ("reconnect", "Reconnect needed"),
+            ("disconnected", "Not connected"),
+        ],
+        "Health",
+        compute="_compute_health",
+    )
+    waiting_count = fields.Integer("Waiting Changes", compute="_compute_queue_health")
+    failed_count = fields.Integer("Failed Changes", compute="_compute_queue_health")
+    oldest_waiting_at = fields.Datetime(
+        "Oldest Waiting Change",
+        compute="_compute_queue_health",
+        help="When the oldest change not yet in Outlook was made.",
+    )
+    last_error_words = fields.Text("Last Error (plain words)", compute="_compute_error_words")
+    last_error_detail = fields.Text("Technical Details", compute="_compute_error_words", groups=SYSTEM_ONLY)
+
     _sql_constraints = [("user_unique", "UNIQUE(user_id)", "A user has one Microsoft 365 sync account.")]
+
+    @api.depends("connection_state", "sync_state", "last_error")
+    def _compute_health(self):
+        paused = self._sync_paused()
+        for account in self:
+            if account.connection_state != "connected":
+                account.health_state = account.connection_state
+            elif account.sync_state != "running":
+                account.health_state = "stopped"
+            elif paused:
+                account.health_state = "paused"
+            else:
+                account.health_state = "failing" if account.last_error else "syncing"
+
+    def _compute_queue_health(self):
+        stats = {}
+        if self.ids:
+            self.env["o365.push.queue"].flush_model(["account_id", "state"])
+            self.env.cr.execute(
+                """SELECT account_id, count(*) FILTER (WHERE state = 'pending'),
+                          count(*) FILTER (WHERE state = 'failed'),
+                          min(create_date) FILTER (WHERE state = 'pending')
+                   FROM o365_push_queue WHERE account_id IN %s GROUP BY account_id""",
+                [tuple(self.ids)],
+            )
+            stats = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        for account in self:
+            waiting, failed, oldest = stats.get(account.id, (0, 0, False))
+            account.waiting_count, account.failed_count, account.oldest_waiting_at = waiting, failed, oldest
+
+    @api.depends("last_error")
+    def _compute_error_words(self):
+        for account in self:
+            words, detail = plain_words.split(account.last_error)
+            account.last_error_words = words or False
+            account.last_error_detail = detail or False
+
+    @api.model
+    def _sync_paused(self):
+        """True while an administrator paused all sync (S7): the jobs leave every mailbox alone."""
+        return self.env["ir.config_parameter"].sudo().get_param(PAUSE_PARAM) in ("1", "True", "true")
 
     @api.constrains("include_categories", "exclude_categories")
     def _check_one_category_list(self):
@@ -89,7 +170,42 @@ class O365SyncAccount(models.Model):
         return super().create([self._clean_vals(vals) for vals in vals_list])
 
     def write(self, vals):
-        return super().write(self._clean_vals(vals))
+        vals = self._clean_vals(vals)
+        if vals.get("last_error"):
+            vals.setdefault("last_error_at", fields.Datetime.now())
+        newly = self.browse()
+        if vals.get("connection_state") == "reconnect" and not self.env.context.get(NO_RECONNECT_NOTICE):
+            # One notification per transition (S7): later failures find 'reconnect' already.
+            newly = self.filtered(lambda account: account.connection_state != "reconnect")
+        result = super().write(vals)
+        newly._notify_reconnect_needed()
+        return result
+
+    def _notify_reconnect_needed(self):
+        """Tell the user once, in their Odoo inbox (or by email, as they chose), that only they can
+        bring their sync back (S7). The technical detail goes to the log, not to the message."""
+        for account in self.sudo():
+            words, detail = plain_words.split(account.last_error)
+            _logger.warning("o365: sync account %s needs its user to reconnect: %s", account.id, detail or words)
+            partner = account.user_id.partner_id
+            if not partner:
+                continue
+            body = Markup("<p>%s</p><p>%s</p><p><a href='/odoo/microsoft-365-preferences'>%s</a></p>") % (
+                words
+                or self.env._(
+                    "Microsoft 365 no longer accepts your sign-in (it expired, was revoked, or consent was withdrawn)."
+                ),
+                self.env._(
+                    "Your Outlook calendar sync is paused until you reconnect: open your preferences and press "
+                    "Connect on the Microsoft 365 block. Nothing is lost; waiting changes go out once you are back."
+                ),
+                self.env._("Open my Microsoft 365 preferences"),
+            )
+            partner.message_notify(
+                partner_ids=partner.ids,
+                subject=self.env._("Microsoft 365: reconnect needed"),
+                body=body,
+            )
 
     @api.model
     def _clean_vals(self, vals):
@@ -140,7 +256,7 @@ class O365SyncAccount(models.Model):
                 return login.access_token(force_refresh)
             except AuthError as exc:
                 if exc.reconnect:
-                    self.sudo().write({"connection_state": "reconnect", "last_error": str(exc)})
+                    self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(exc)})
                 raise
             finally:
                 self._save_login(login)
@@ -190,22 +306,27 @@ class O365SyncAccount(models.Model):
         """
         self.ensure_one()
         previous = {"token_cache": self.sudo().token_cache, "connection_state": self.connection_state}
-        self.sudo().write({"token_cache": login.serialized_cache(), "connection_state": "connected"})
+        quiet = self.sudo().with_context(**{NO_RECONNECT_NOTICE: True})  # the user is right here
+        quiet.write({"token_cache": login.serialized_cache(), "connection_state": "connected"})
         try:
-            graph = self._graph_client()
+            graph = quiet._graph_client()
             me = graph.me()
             settings = graph.mailbox_settings()
         except (AuthError, GraphError) as exc:
-            self.sudo().write(previous)
+            quiet.write(previous)
+            _logger.warning("o365: sync account %s could not read its mailbox after sign-in: %s", self.id, exc)
             raise UserError(
-                self.env._("Signed in, but Microsoft 365 did not let Odoo read your mailbox: %(error)s", error=exc)
+                self.env._(
+                    "Signed in, but Microsoft 365 did not let Odoo read your mailbox: %(error)s",
+                    error=plain_words.explain_exception(exc).sentence(),
+                )
             ) from None
         address = (me.get("mail") or me.get("userPrincipalName") or "").lower()
         taken = self.sudo().search(
             [("mailbox_address", "=", address), ("id", "!=", self.id), ("connection_state", "!=", "disconnected")]
         )
         if taken:
-            self.sudo().write(previous)
+            quiet.write(previous)
             raise UserError(
                 self.env._(
                     "The mailbox %(address)s is already connected to %(user)s in Odoo: sign in with your own account.",
@@ -262,3 +383,72 @@ class O365SyncAccount(models.Model):
     def _on_disconnected(self):
         """Forget the tokens now; the inbound side keeps them until its cleanup job ran."""
         self.sudo().write({"token_cache": False})
+
+    # -- administrators' health view (S7) -------------------------------------------------
+
+    def _check_administrator(self):
+        if not (self.env.su or self.env.user.has_group("base.group_system")):
+            raise UserError(self.env._("Only administrators can control other users' sync."))
+
+    def action_admin_stop_sync(self):
+        """Stop the selected users' sync (both directions; nothing is deleted, S4)."""
+        self._check_administrator()
+        self.filtered(lambda account: account.sync_state == "running")._stop_sync()
+        return True
+
+    def action_admin_restart_sync(self):
+        """Start the selected users' sync again; those who must reconnect first are left as they are."""
+        self._check_administrator()
+        ready = self.filtered(
+            lambda account: account.connection_state == "connected" and account.sync_state != "running"
+        )
+        if not ready and self.filtered(lambda account: account.connection_state != "connected"):
+            raise UserError(
+                self.env._(
+                    "Sync can only start for connected users: these users must connect (or reconnect) "
+                    "from their preferences first."
+                )
+            )
+        ready._start_sync()
+        return True
+
+    def action_admin_disconnect(self):
+        """Disconnect the selected users: sync stops and Odoo forgets their sign-in (S2)."""
+        self._check_administrator()
+        self.filtered(lambda account: account.connection_state != "disconnected")._disconnect()
+        return True
+
+    @api.model
+    def action_pause_all_sync(self):
+        """Company-wide pause (S7): nothing goes to or comes from Outlook until Resume; changes wait."""
+        self._check_administrator()
+        self.env["ir.config_parameter"].sudo().set_param(PAUSE_PARAM, "1")
+        _logger.warning("o365: all sync paused by %s", self.env.user.login)
+        return {"type": "ir.actions.client", "tag": "soft_reload"}
+
+    @api.model
+    def action_resume_all_sync(self):
+        self._check_administrator()
+        self.env["ir.config_parameter"].sudo().set_param(PAUSE_PARAM, False)
+        _logger.warning("o365: all sync resumed by %s", self.env.user.login)
+        self.env["o365.push.queue"]._wake_worker()
+        pulls = (
+            self.env["ir.model.data"]
+            .sudo()
+            .search(
+                [
+                    ("module", "=", "o365_calendar_sync"),
+                    ("model", "=", "ir.cron"),
+                    ("name", "=like", "ir_cron_o365_pull%"),
+                ]
+            )
+        )
+        for cron in self.env["ir.cron"].sudo().browse(pulls.mapped("res_id")).exists():
+            cron._trigger()
+        return {"type": "ir.actions.client", "tag": "soft_reload"}
+
+
+def _reconnect_words(exc):
+    """What the user reads when only they can bring their sync back (S7); the detail stays for the log."""
+    words = plain_words.explain_sign_in(str(exc), reconnect=True)
+    return plain_words.compose(f"Reconnect needed. {words.sentence()}", str(exc))

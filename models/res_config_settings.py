@@ -56,6 +56,11 @@ class ResConfigSettings(models.TransientModel):
         help="Path of a PEM file to trust for the endpoints above (a private or "
         "emulated Microsoft 365). Leave empty for Microsoft's own endpoints.",
     )
+    o365_sync_paused = fields.Boolean(
+        "Pause All Sync",
+        config_parameter="o365_calendar_sync.sync_paused",
+        help="While on, no change goes to or comes from Outlook for any user; changes wait (S7).",
+    )
     o365_redirect_uri = fields.Char(
         "Redirect URI",
         compute="_compute_o365_redirect_uri",
@@ -138,7 +143,10 @@ class ResConfigSettings(models.TransientModel):
         return res
 
     def set_values(self):
+        was_paused = self.env["o365.sync.account"]._sync_paused()
         res = super().set_values()
+        if was_paused and not self.o365_sync_paused:
+            self.env["o365.sync.account"].action_resume_all_sync()  # wake the jobs: what waited goes now
         domains = ", ".join(parse_domains(self.o365_org_domains))
         self.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.org_domains", domains)
         return res

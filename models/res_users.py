@@ -20,6 +20,9 @@ O365_READONLY = {
     "o365_sync_started_at": "sync_started_at",
     "o365_last_success_at": "last_success_at",
     "o365_last_error": "last_error",
+    "o365_last_error_at": "last_error_at",
+    "o365_last_error_words": "last_error_words",
+    "o365_health_state": "health_state",
 }
 O365_FIELDS = {**O365_EDITABLE, **O365_READONLY}
 
@@ -53,11 +56,26 @@ class ResUsers(models.Model):
     )
     o365_sync_started_at = _mirror("sync_started_at", fields.Datetime, string="Syncing Since")
     o365_last_success_at = _mirror("last_success_at", fields.Datetime, string="Last Successful Exchange")
-    o365_last_error = _mirror("last_error", fields.Text, string="Last Error")
+    o365_last_error = _mirror("last_error", fields.Text, string="Last Error (with details)")
+    o365_last_error_at = _mirror("last_error_at", fields.Datetime, string="Last Error At")
+    o365_last_error_words = _mirror("last_error_words", fields.Text, string="Last Error")
+    o365_health_state = _mirror(
+        "health_state",
+        fields.Selection,
+        selection=[
+            ("syncing", "Syncing"),
+            ("failing", "Syncing, with errors"),
+            ("paused", "Paused by your administrator"),
+            ("stopped", "Stopped"),
+            ("reconnect", "Reconnect needed"),
+            ("disconnected", "Not connected"),
+        ],
+        string="Microsoft 365 Sync",
+    )
     o365_sync_phonecalls = _mirror("sync_phonecalls", fields.Boolean, string="Sync Phone Calls")
     o365_sync_tasks = _mirror("sync_tasks", fields.Boolean, string="Sync Tasks")
     o365_sync_meetings = _mirror("sync_meetings", fields.Boolean, string="Sync Meetings")
-    o365_sync_events = _mirror("sync_events", fields.Boolean, string="Sync Office 365 Events")
+    o365_sync_events = _mirror("sync_events", fields.Boolean, string="Sync Microsoft 365 Events")
     o365_include_categories = _mirror(
         "include_categories",
         fields.Char,
@@ -153,3 +171,25 @@ class ResUsers(models.Model):
     def action_o365_stop_sync(self):
         self._o365_own_account()._stop_sync()
         return True  # the dialog reloads the user and shows the new state
+
+    @api.model
+    def o365_sync_indicator(self):
+        """What the Calendar app's side panel shows about the current user's sync (issue 15)."""
+        account = self.env["o365.sync.account"].sudo().search([("user_id", "=", self.env.uid)], limit=1)
+        if not account:
+            return {"state": "disconnected", "label": self.env._("Microsoft 365: not connected")}
+        labels = {
+            "syncing": self.env._("Microsoft 365: syncing"),
+            "failing": self.env._("Microsoft 365: syncing, with errors"),
+            "paused": self.env._("Microsoft 365: paused by your administrator"),
+            "stopped": self.env._("Microsoft 365: stopped"),
+            "reconnect": self.env._("Microsoft 365: reconnect needed"),
+            "disconnected": self.env._("Microsoft 365: not connected"),
+        }
+        return {
+            "state": account.health_state,
+            "label": labels[account.health_state],
+            "error": account.last_error_words or "",
+            "waiting": account.waiting_count,
+            "failed": account.failed_count,
+        }

@@ -1,0 +1,180 @@
+"""Plain words for every sync error a user can see (issue 15, SPEC S3, S7).
+
+One place maps what Graph or the Microsoft login answered -- (status, code,
+message) -- to what happened and what to do, in words a user understands. The
+technical detail is kept after a marker line, for the log and for the
+administrators' "details" toggle: ``compose()`` joins both, ``split()`` takes
+them apart again, so one stored text serves both readers.
+
+Plain Python, no database: tested by tests/test_plain_words.py.
+"""
+
+from typing import NamedTuple
+
+DETAILS_MARKER = "\n\nDetails: "
+
+RETRYING = "Odoo tries again by itself; nothing is lost."
+RECONNECT = (
+    "Reconnect: Preferences > Microsoft 365 > Connect. Nothing is synced until then; "
+    "nothing is lost, waiting changes go out once you are back."
+)
+
+
+class Words(NamedTuple):
+    what: str  # what happened
+    todo: str  # what to do, and when it fixes itself
+    transient: bool  # True when it passes by itself
+
+    def sentence(self):
+        return f"{self.what} {self.todo}".strip()
+
+
+def _network_reason(message):
+    text = (message or "").lower()
+    if "timeout" in text or "timed out" in text:
+        return "timed out"
+    if "ssl" in text or "certificate" in text:
+        return "the secure connection failed"
+    if "name or service" in text or "nodename" in text or "resolve" in text:
+        return "the address was not found"
+    return "no connection"
+
+
+def explain(status, code=None, message=None):
+    """Words for one Graph answer (status 0: no answer at all)."""
+    status = int(status or 0)
+    code = code or ""
+    lowered = code.lower()
+    if status == 0:
+        if code == "AuthError":
+            return explain_sign_in(message)
+        if code == "NoAnswer":
+            return Words("Outlook gave no answer for this change.", RETRYING, True)
+        return Words(f"Outlook could not be reached ({_network_reason(message)}).", RETRYING, True)
+    if code == "InvalidRecord":
+        return Words(
+            "Odoo could not turn this record into an Outlook event.",
+            "Check its dates and text, then use Retry; tell your administrator if it fails again.",
+            False,
+        )
+    if status == 429:
+        return Words("Outlook asked Odoo to slow down (too many changes at once).", RETRYING, True)
+    if status in (412, 409) and lowered != "errorduplicatetransactionid":
+        return Words("The Outlook event was changed at the same moment.", RETRYING, True)
+    if status == 424:
+        return Words("Outlook held this change back because another one failed.", RETRYING, True)
+    if status in (500, 502, 503, 504):
+        return Words("Outlook had a temporary problem.", RETRYING, True)
+    if status == 401:
+        return Words("Microsoft 365 did not accept Odoo's sign-in for this mailbox.", RECONNECT, False)
+    if status == 403 or "accessdenied" in lowered:
+        return Words(
+            "Microsoft 365 does not let Odoo write to this calendar.",
+            "Ask your administrator to check the app's calendar permissions in Azure, then use Retry.",
+            False,
+        )
+    if "quota" in lowered or status == 507:
+        return Words(
+            "The Outlook mailbox is full.", "Free some space in the mailbox (or ask IT), then use Retry.", False
+        )
+    if status == 404 or "notfound" in lowered:
+        return Words(
+            "The Outlook calendar or event was not found.",
+            "Use Retry; tell your administrator if it fails again.",
+            False,
+        )
+    if status == 413:
+        return Words("The event is too large for Outlook.", "Shorten the notes or description, then use Retry.", False)
+    if status == 400:
+        return Words(
+            "Outlook refused the event's content.",
+            "Check the record's dates and text, then use Retry; tell your administrator if it fails again.",
+            False,
+        )
+    return Words(
+        f"Outlook refused the change (error {status}).",
+        "Use Retry; tell your administrator if it fails again.",
+        status >= 500,
+    )
+
+
+def explain_sign_in(message, reconnect=False):
+    """Words for a failed sign-in or token refresh (utils/auth.py AuthError)."""
+    text = message or ""
+    if "invalid_client" in text:
+        return Words(
+            "Microsoft 365 refused Odoo's app credentials (the client secret is wrong or expired).",
+            "Your administrator must correct Settings > Microsoft 365; then connect again from your preferences.",
+            False,
+        )
+    if reconnect or "invalid_grant" in text or "interaction_required" in text or "connect again" in text:
+        return Words(
+            "Microsoft 365 no longer accepts your sign-in (it expired, was revoked, or consent was withdrawn).",
+            RECONNECT,
+            False,
+        )
+    if "Cannot reach the login endpoint" in text:
+        return Words("The Microsoft sign-in service could not be reached.", RETRYING, True)
+    return Words("Microsoft refused the sign-in.", "Tell your administrator; the details below say why.", False)
+
+
+def explain_exception(exc):
+    """Words for an exception of the Graph client or the login (duck-typed: no import needed)."""
+    if hasattr(exc, "reconnect"):
+        return explain_sign_in(str(exc), reconnect=exc.reconnect)
+    if hasattr(exc, "status"):
+        return explain(exc.status, getattr(exc, "code", None), getattr(exc, "message", None))
+    return Words("Something unexpected went wrong.", "Tell your administrator; the details below say why.", False)
+
+
+def technical(status, code=None, message=None):
+    """The one-line technical form kept for the log and the details toggle."""
+    return f"{status} {code or ''}: {message or ''}".strip()
+
+
+def compose(words, detail=None):
+    """Plain words, then the technical detail after the marker (when there is one)."""
+    words = (words or "").strip()
+    detail = (detail or "").strip()
+    if not detail or detail == words:
+        return words
+    return f"{words}{DETAILS_MARKER}{detail}"
+
+
+def split(text):
+    """(words, detail) of a stored text; an older raw text is all detail, with generic words."""
+    text = text or ""
+    if DETAILS_MARKER in text:
+        words, _, detail = text.partition(DETAILS_MARKER)
+        return words.strip(), detail.strip()
+    return text.strip(), ""
+
+
+def words_of(text):
+    return split(text)[0]
+
+
+def detail_of(text):
+    return split(text)[1]
+
+
+def explain_answer(answer):
+    """(Words, technical line) for one answer of the push's $batch: {"status", "body": {"error": ...}}."""
+    status = answer.get("status") or 0
+    body = answer.get("body")
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        code, message = error.get("code"), error.get("message")
+    else:
+        code, message = None, str(body or "")[:200]
+    return explain(status, code, message), technical(status, code, message)
+
+
+def explain_detail(detail):
+    """Words again from a stored technical line ("503 code: message"), e.g. for the advice of a badge."""
+    head, _, message = (detail or "").partition(":")
+    status, _, code = head.strip().partition(" ")
+    try:
+        return explain(int(status), code.strip() or None, message.strip())
+    except ValueError:
+        return Words("", "", False)
