@@ -583,6 +583,8 @@ class O365PushQueue(models.Model):
             return  # the record was unlinked from Outlook meanwhile
         attempts, failing_since = current[0] + 1, current[1] or now
         status, message = answer["status"], _answer_message(answer)
+        from ..utils import plain_words  # pylint: disable=import-outside-toplevel  # user-facing words (issue 15)
+
         values = {"attempts": attempts, "failing_since": failing_since, "last_status": status, "last_error": message}
         window = timedelta(hours=self._param_int("push_retry_hours"))
         if transient and now - failing_since < window:
@@ -592,17 +594,31 @@ class O365PushQueue(models.Model):
             wait = _retry_delay(attempts, retry_after, self)
             self.write({**values, "next_attempt_at": now + timedelta(seconds=wait)})
             stats["retried"] += 1
-            return self.env._("Outlook did not take a change (%(error)s); Odoo retries it.", error=message)
+            return plain_words.compose(
+                self.env._(
+                    "A calendar change is waiting for Outlook: %(what)s Odoo tries again by itself; nothing is lost.",
+                    what=plain_words.words_of(message),
+                ),
+                plain_words.detail_of(message),
+            )
         if transient:
-            words = self.env._(
-                "An Outlook calendar update could not be delivered for %(hours)s hours (%(error)s). "
-                "It goes out by itself once Outlook answers again, or use 'Retry now'.",
-                hours=self._param_int("push_retry_hours"),
-                error=message,
+            words = plain_words.compose(
+                self.env._(
+                    "An Outlook calendar update could not be delivered for %(hours)s hours: %(what)s "
+                    "It goes out by itself once Outlook answers again, or use Retry.",
+                    hours=self._param_int("push_retry_hours"),
+                    what=plain_words.words_of(message),
+                ),
+                plain_words.detail_of(message),
             )
         else:
-            words = self.env._(
-                "Outlook refused a calendar update: %(error)s. Use 'Retry now' once it is fixed.", error=message
+            words = plain_words.compose(
+                self.env._(
+                    "Outlook refused a calendar update: %(what)s %(todo)s",
+                    what=plain_words.words_of(message),
+                    todo=plain_words.explain_answer(answer)[0].todo,
+                ),
+                plain_words.detail_of(message),
             )
         self.write({**values, "state": "failed", "resume_on_recovery": transient})
         record = self.env[self.res_model].browse(self.res_id).exists()
@@ -632,11 +648,11 @@ def _error_code(answer):
 
 
 def _answer_message(answer):
-    body = answer.get("body")
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return f"{answer['status']} {error.get('code') or ''}: {error.get('message') or ''}".strip()
-    return f"{answer['status']}: {str(body or '')[:200]}"
+    """What happened, in plain words, then the technical detail (utils/plain_words.py)."""
+    from ..utils import plain_words  # pylint: disable=import-outside-toplevel
+
+    words, detail = plain_words.explain_answer(answer)
+    return plain_words.compose(words.what, detail)
 
 
 def _retry_delay(attempts, retry_after, rows):
