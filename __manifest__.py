@@ -23,7 +23,10 @@
         "views/o365_push_queue_views.xml",
     ],
     "assets": {
-        "web.assets_backend": ["o365_calendar_sync/static/src/settings/*"],
+        "web.assets_backend": [
+            "o365_calendar_sync/static/src/settings/*",
+            "o365_calendar_sync/static/src/calendar/*",
+        ],
         "web.assets_tests": ["o365_calendar_sync/static/tests/tours/*.js"],
     },
     "application": True,

@@ -16,3 +16,6 @@ from . import test_pull_utils
 from . import test_access_outsiders
 from . import test_hostile_input
 from . import test_chaos
+from . import test_plain_words
+from . import test_sync_health
+from . import test_tour_health
