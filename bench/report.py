@@ -566,7 +566,8 @@ def engine_section(push, pull, idle):
         " button's method; a setup server creates the webhook subscriptions and first pulls; then the latency rule is"
         " added. **Push**: one new activity per user, all created in one transaction; measured from the commit of"
         " that save until the queue table `o365_push_queue` is empty, then every mailbox is read back from the"
-        " emulator for exactly one event of the run (lost / doubled). **Pull**: one new Outlook meeting with a"
+        " emulator for exactly one event of the run (missing when the phase ended / doubled). A phase ends when"
+        " done, or when nothing progressed for 200 s (`--stall`). **Pull**: one new Outlook meeting with a"
         " matching contact in each mailbox, made as the user through the emulator (`$batch`, act-as); Graph's change"
         " notifications go to the first server's controller (`public_base_url`); measured from the first Outlook"
         " change until every meeting is logged in Odoo (`o365_event_link` + its `calendar.event`, polled every"
@@ -578,8 +579,8 @@ def engine_section(push, pull, idle):
         "",
     ]
     columns = (
-        "| Layout | Servers | Time | {unit} | vs a | Lost / doubled |{extra} Graph HTTP / 429 | Odoo CPU / emulator CPU"
-        " | cron timeouts / serialization / deadlocks / ERROR lines |"
+        "| Layout | Servers | Time | {unit} | vs a | Missing at end / doubled |{extra} Graph HTTP / 429"
+        " | Odoo CPU / emulator CPU | cron timeouts / serialization / deadlocks / ERROR lines |"
     )
     if push and push.get("configs"):
         lines += [f"### Push: {n:,} mailboxes, one change each", ""]
@@ -642,7 +643,7 @@ def engine_section(push, pull, idle):
         ok = all(c.get("verified") for _k, _n, c in limited)
         text = "; ".join(
             f"{kind} {name}: {'finished' if c.get('finished') else 'NOT finished'},"
-            f" lost {c.get('missing', '?')}, doubled {c.get('doubled', '?')}"
+            f" missing at end {c.get('missing', '?')}, doubled {c.get('doubled', '?')}"
             for kind, name, c in limited
         )
         lines.append(f"| Cron time limit 30 s | still finish, nothing lost | {text} | {_verdict(ok)} |")
