@@ -12,8 +12,7 @@ what one queue row asks of Graph and what an answer means for it). One run:
    worker or server on it already: skip) and in transactions of its own, so a killed
    run loses at most the round in flight;
 3. stop taking mailboxes at the run's deadline, well under Odoo's cron time limit, and
-   tell Odoo's cron runner what is left (``ir.cron._notify_progress``): it runs the job
-   again at once.
+   wake the cron again for what is left (``run_again_soon``).
 
 Several shard crons split the mailboxes (``account id % shards``), so that more cron
 threads and more Odoo servers each take a shard and add throughput.
@@ -31,6 +30,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from odoo import SUPERUSER_ID, api, fields
+from odoo.tools import config
 
 _logger = logging.getLogger(__name__)
 
@@ -49,6 +49,32 @@ PULL_CRON_XMLIDS = (
 # save, or the other job, never waits for Graph).
 PUSH_LOCK_CLASS = 365_001
 PULL_LOCK_CLASS = 365_002
+
+
+def run_time_budget():
+    """Seconds one job run may take.
+
+    Odoo's cron time limit (``limit_time_real_cron``, else ``limit_time_real``: 120 s by
+    default) covers everything one cron worker runs in one go: every cron that is ready,
+    one after the other. Our eight crons (four push, four pull shards) may all be ready at
+    once, so each gets a tenth of the limit, at most 30 s: a run always ends, and commits,
+    before Odoo would kill it (measured on real servers: bench/REPORT.md)."""
+    limit = config.get("limit_time_real_cron") or 0
+    if limit <= 0:
+        limit = config.get("limit_time_real") or 120
+    return min(30.0, limit / 10)
+
+
+def run_again_soon(env, cron_xmlid):
+    """Mailboxes were left at the deadline: wake this cron again at once.
+
+    A trigger, not ``ir.cron._notify_progress``: Odoo re-runs a job that reports remaining
+    work up to ten times within the same cron-worker pass, and the cron time limit covers
+    that whole pass, so those re-runs would add up past it. A trigger is taken at the next
+    pass, by this worker or another one."""
+    cron = env.ref(cron_xmlid, raise_if_not_found=False)
+    if cron:
+        cron.sudo()._trigger()
 
 
 def mailbox_lock(cr, lock_class, account_id):
@@ -133,7 +159,7 @@ class PushRunner(MailboxRunner):
                JOIN o365_sync_account a ON a.id = q.account_id
                WHERE q.state = 'pending' AND q.next_attempt_at <= %s
                  AND a.sync_state = 'running' AND a.connection_state = 'connected'
-                 AND q.account_id %% %s = %s
+                 AND mod(q.account_id, %s) = %s
                GROUP BY q.account_id
                ORDER BY min(q.next_attempt_at), q.account_id""",
             [fields.Datetime.now(), self.shards, self.shard],
@@ -157,3 +183,35 @@ class PushRunner(MailboxRunner):
                 return self.env(cr)["o365.push.queue"]._push_round(account_id, stats)
         finally:
             self.count(**stats)
+
+
+class PullRunner(MailboxRunner):
+    """The pull job: what notifications and the safety net queued (``o365.pull.request``)
+    and subscriptions that Stop or Disconnect left to remove, one mailbox at a time each,
+    every mailbox in a transaction of its own."""
+
+    job = "pull"
+
+    def due_mailboxes(self, cr):
+        self.env(cr)["o365.sync.account"]._o365_queue_safety_pulls(self.shard, self.shards)
+        cr.execute(
+            """SELECT a.id FROM o365_sync_account a
+               LEFT JOIN o365_pull_request r ON r.account_id = a.id
+               WHERE (r.id IS NOT NULL OR a.subscription_to_remove IS NOT NULL)
+                 AND mod(a.id, %s) = %s
+               GROUP BY a.id
+               ORDER BY min(r.requested_at) NULLS FIRST, a.id""",
+            [self.shards, self.shard],
+        )
+        return [row[0] for row in cr.fetchall()]
+
+    def work_on(self, account_id):
+        with self.cursor() as cr:
+            if not mailbox_lock(cr, PULL_LOCK_CLASS, account_id):
+                self.count(mailbox_busy=1)
+                return
+            account = self.env(cr)["o365.sync.account"].browse(account_id)
+            if account.subscription_to_remove:
+                account._o365_remove_old_subscription()
+            if account._o365_run_requests(locked=True):
+                self.count(pulled=1)

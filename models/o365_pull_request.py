@@ -3,6 +3,7 @@ from odoo.tools import SQL
 
 KINDS = [
     ("pull", "Pull changes"),
+    ("safety", "Safety-net pull"),
     ("resync", "Full resync"),
     ("renew", "Renew subscription"),
     ("recreate", "Recreate subscription"),
@@ -12,9 +13,9 @@ KINDS = [
 class O365PullRequest(models.Model):
     """Work the notification controller leaves for the pull job (SPEC E3).
 
-    Kept out of the account row on purpose: a pull holds that row locked for its
-    whole run (FOR NO KEY UPDATE), and a webhook must never wait for it. One row
-    per (account, kind), so a storm of notifications is one pending pull.
+    Kept out of the account row on purpose: a webhook must never wait for a pull
+    that writes that row. One row per (account, kind), so a storm of notifications
+    is one pending pull.
     """
 
     _name = "o365.pull.request"
@@ -48,6 +49,6 @@ class O365PullRequest(models.Model):
 
     @api.model
     def _take(self, account):
-        """Remove and return the kinds pending for ``account`` (the caller holds its row lock)."""
+        """Remove and return the kinds pending for ``account`` (the caller holds its pull lock)."""
         self.env.cr.execute(SQL("DELETE FROM o365_pull_request WHERE account_id = %s RETURNING kind", account.id))
         return {row[0] for row in self.env.cr.fetchall()}

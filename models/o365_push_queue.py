@@ -6,9 +6,8 @@ from datetime import timedelta
 import psycopg2
 
 from odoo import SUPERUSER_ID, api, fields, models
-from odoo.tools import config
 
-from ..engine.runner import PUSH_CRON_XMLIDS, SHARDS, PushRunner
+from ..engine.runner import PUSH_CRON_XMLIDS, SHARDS, PushRunner, run_again_soon, run_time_budget
 from ..utils.auth import AuthError
 from ..utils.graph_client import (
     BATCH_LIMIT,
@@ -167,6 +166,21 @@ class O365PushQueue(models.Model):
         return links.account_id | rows.account_id
 
     @api.model
+    def _deleting(self, account, res_model, res_id):
+        """True when Odoo asked (or is about to ask) Outlook to delete this record's event."""
+        return bool(
+            self.sudo().search_count(
+                [
+                    ("account_id", "=", account.id),
+                    ("res_model", "=", res_model),
+                    ("res_id", "=", res_id),
+                    ("operation", "=", "delete"),
+                ],
+                limit=1,
+            )
+        )
+
+    @api.model
     def _forget(self, account, record):
         """Drop what waits for ``record`` in ``account`` (the user unlinked it, SPEC A6)."""
         self.sudo().search(
@@ -208,11 +222,10 @@ class O365PushQueue(models.Model):
     @api.model
     def _cron_push(self, shard=0, shards=1):
         """One run of a push cron (one shard of the mailboxes), time-boxed under Odoo's cron
-        time limit; what is left is reported so Odoo's cron runner runs the job again at once."""
+        time limit; the cron is woken again at once for mailboxes left at the deadline."""
         stats = self._push_due(shard=shard, shards=shards)
-        left = stats["mailboxes_left"]
-        if left:
-            self.env["ir.cron"]._notify_progress(done=max(stats["mailboxes"], 1), remaining=left)
+        if stats["mailboxes_left"]:
+            run_again_soon(self.env, PUSH_CRON_XMLIDS[shard])
         return stats
 
     @api.model
@@ -224,7 +237,7 @@ class O365PushQueue(models.Model):
             return DEFAULTS[key]
 
     @api.model
-    def _push_due(self, cursor_factory=None, shard=0, shards=1):
+    def _push_due(self, cursor_factory=None, shard=0, shards=1, parallel=None):
         """Push every due row of this shard's mailboxes (see engine/runner.py).
 
         ``cursor_factory`` (default: new cursors of this registry) lets a test run
@@ -235,8 +248,8 @@ class O365PushQueue(models.Model):
             cursor_factory=cursor_factory,
             shard=shard,
             shards=shards,
-            parallel=self._param_int("push_parallel_mailboxes"),
-            time_budget=_run_time_budget(),
+            parallel=parallel or self._param_int("push_parallel_mailboxes"),
+            time_budget=run_time_budget(),
         )
         stats = runner.run()
         self._schedule_next_run(runner.cursor)
@@ -247,12 +260,12 @@ class O365PushQueue(models.Model):
         """Wake each shard's cron when its next waiting change is due (retries, backoff).
 
         Not sooner than in a few seconds: a change left due now (its mailbox was busy with
-        another worker) must not make the crons spin; the time-boxed leftovers are re-run
-        at once by Odoo's cron runner through _notify_progress."""
+        another worker) must not make the crons spin; the time-boxed leftovers are woken
+        at once by _cron_push."""
         with factory() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             cr.execute(
-                """SELECT q.account_id %% %s, min(q.next_attempt_at) FROM o365_push_queue q
+                """SELECT mod(q.account_id, %s), min(q.next_attempt_at) FROM o365_push_queue q
                    JOIN o365_sync_account a ON a.id = q.account_id
                    WHERE q.state = 'pending' AND a.sync_state = 'running' AND a.connection_state = 'connected'
                    GROUP BY 1""",
@@ -549,6 +562,8 @@ class O365PushQueue(models.Model):
         record = self.env[self.res_model].browse(self.res_id)
         if request["kind"] == "create" and values["ical_uid"] and hasattr(record, "_o365_absorb_logged_copies"):
             record._o365_absorb_logged_copies(values["ical_uid"])
+        if hasattr(record, "_o365_pushed") and record.exists():
+            record._o365_pushed(account, body)  # e.g. the Teams join link Graph made (A14)
         if link:
             link.write({k: v for k, v in values.items() if v})
             return
@@ -626,15 +641,6 @@ class O365PushQueue(models.Model):
             record._o365_push_failed(account, words)
         stats["failed"] += 1
         return words
-
-
-def _run_time_budget():
-    """Seconds one job run may take: half of Odoo's cron time limit, at most a minute, so a
-    run ends (and commits) well before Odoo would kill it."""
-    limit = config.get("limit_time_real_cron") or 0
-    if limit <= 0:
-        limit = config.get("limit_time_real") or 120
-    return min(60.0, limit / 2)
 
 
 def _error_answer(status, code, message, retry_after=None):

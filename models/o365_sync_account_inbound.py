@@ -11,6 +11,15 @@ import psycopg2
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..engine.runner import (
+    PULL_CRON_XMLIDS,
+    PULL_LOCK_CLASS,
+    SHARDS,
+    PullRunner,
+    mailbox_lock,
+    run_again_soon,
+    run_time_budget,
+)
 from ..utils import event_filters
 from ..utils.auth import AuthError
 from ..utils.email_domains import is_internal
@@ -30,8 +39,13 @@ WINDOW_BEFORE_START = timedelta(days=1)
 WINDOW_AHEAD = timedelta(days=365)
 # A new round (fresh window) once the stored window reaches less than this far ahead.
 WINDOW_MIN_AHEAD = timedelta(days=330)
-# The safety net: a syncing account not pulled for this long is pulled by the cron.
+# The safety net: a syncing account not pulled for this long is pulled by the cron. While
+# its change notifications work, a few reads a day are enough (SPEC E7: an idle mailbox
+# costs a handful of Graph requests a day); without a live subscription, or when a safety
+# pull found changes no notification had announced, it is polled every 15 minutes.
 SAFETY_PULL_AFTER = timedelta(minutes=15)
+SAFETY_PULL_AFTER_NOTIFIED = timedelta(hours=6)
+MISSED_NOTIFICATIONS_MEMORY = timedelta(days=1)
 RESET_CODES = frozenset({"syncstatenotfound", "resyncrequired"})
 
 
@@ -48,6 +62,9 @@ class O365SyncAccount(models.Model):
     # never wait on Graph in the user's request).
     subscription_to_remove = fields.Char(groups=SYSTEM_ONLY, copy=False)
     last_pull_at = fields.Datetime("Last Outlook Pull", readonly=True, copy=False)
+    notifications_missed_at = fields.Datetime(
+        readonly=True, copy=False, help="A safety-net pull found changes that no change notification announced."
+    )
 
     # -- lifecycle hooks (S3, S4) -------------------------------------------------------
 
@@ -85,7 +102,7 @@ class O365SyncAccount(models.Model):
             account.write(values)
             self.env["o365.pull.request"].sudo().search([("account_id", "=", account.id)]).unlink()
             if account.subscription_to_remove:
-                self.env.ref("o365_calendar_sync.ir_cron_o365_pull").sudo()._trigger()
+                account._o365_wake_pull()
         return result
 
     def _on_disconnected(self):
@@ -165,7 +182,25 @@ class O365SyncAccount(models.Model):
                 "subscription_expires_at": event_filters.parse_graph_stamp(sub.get("expirationDateTime")) or expires,
             }
         )
+        self._o365_remove_stray_subscriptions(client, sub["id"], notify_url)
         return True
+
+    def _o365_remove_stray_subscriptions(self, client, keep_id, notify_url):
+        """Delete this mailbox's other subscriptions to this database's notification URL: left by
+        a lost answer, a crash or an older install, they would keep notifying and be refused (E7)."""
+        try:
+            stray = [
+                s["id"]
+                for s in client.list_subscriptions()
+                if s.get("id") != keep_id and (s.get("notificationUrl") or "").rstrip("/") == notify_url.rstrip("/")
+            ]
+            for subscription_id in stray:
+                client.delete_subscription(subscription_id)
+        except (AuthError, GraphError) as exc:
+            _logger.info("o365 account %s: stray subscriptions not removed yet (%s)", self.id, exc)
+            return
+        if stray:
+            _logger.info("o365 account %s: removed %s stray subscription(s)", self.id, len(stray))
 
     def _o365_renew_subscription(self):
         self.ensure_one()
@@ -191,7 +226,9 @@ class O365SyncAccount(models.Model):
 
     @api.model
     def _cron_renew_subscriptions(self):
-        """Renew subscriptions before they expire; recreate missing ones."""
+        """Queue the renewal of subscriptions that expire soon, and the creation of missing ones,
+        for the pull job: it runs them under the mailbox's pull lock, so a renewal never races
+        Start Syncing (or another renewal) into a second subscription."""
         soon = fields.Datetime.now() + RENEW_BEFORE
         accounts = (
             self.sudo()
@@ -201,62 +238,92 @@ class O365SyncAccount(models.Model):
             )
         )
         for account in accounts:
-            account._o365_renew_subscription()
+            account._o365_request("renew")
 
     # -- queued pulls (E3, E6) ------------------------------------------------------------
 
     def _o365_request(self, kind="pull"):
         """Queue work for the pull job and wake it; no Graph call here."""
         new = self.env["o365.pull.request"].sudo()._request(self.ids, kind)
-        if new:
-            self.env.ref("o365_calendar_sync.ir_cron_o365_pull").sudo()._trigger()
+        self.browse(new)._o365_wake_pull()
         return new
 
-    def _o365_lock(self):
-        """Row lock so one account's pull never runs twice at once (like google_calendar)."""
-        self.env.cr.execute(
-            SQL("SELECT id FROM o365_sync_account WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", self.id)
-        )
-        return bool(self.env.cr.fetchone())
+    def _o365_wake_pull(self):
+        """Wake the pull crons of these accounts' shards, right after commit."""
+        for shard in {account.id % SHARDS for account in self}:
+            cron = self.env.ref(PULL_CRON_XMLIDS[shard], raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger()
 
     @api.model
-    def _cron_pull(self):
-        """Run queued pulls; also pull syncing accounts not heard of lately (missed notifications)."""
-        for account in self.sudo().search([("subscription_to_remove", "!=", False)]):
-            account._o365_remove_old_subscription()
-        stale = fields.Datetime.now() - SAFETY_PULL_AFTER
-        due = self.sudo().search(
-            [
-                ("sync_state", "=", "running"),
-                ("connection_state", "=", "connected"),
-                "|",
-                ("last_pull_at", "=", False),
-                ("last_pull_at", "<", stale),
-            ]
+    def _cron_pull(self, shard=0, shards=1, cursor_factory=None, parallel=None):
+        """One run of a pull cron (one shard of the mailboxes): queue the safety-net pulls that
+        are due, then run what is queued, each mailbox in its own transaction, time-boxed under
+        Odoo's cron time limit; the cron is woken again at once for what is left.
+        ``cursor_factory`` and ``parallel`` let a test run it in its own transaction."""
+        runner = PullRunner(
+            self.env.registry,
+            cursor_factory=cursor_factory,
+            shard=shard,
+            shards=shards,
+            parallel=parallel or self.env["o365.push.queue"]._param_int("push_parallel_mailboxes"),
+            time_budget=run_time_budget(),
         )
-        Request = self.env["o365.pull.request"].sudo()
-        Request._request(due.ids, "pull")
-        self.env.cr.execute("SELECT DISTINCT account_id FROM o365_pull_request ORDER BY account_id")
-        accounts = self.sudo().browse([row[0] for row in self.env.cr.fetchall()])
-        for account in accounts:
-            account._o365_run_requests()
+        stats = runner.run()
+        if stats["mailboxes_left"]:
+            run_again_soon(self.env, PULL_CRON_XMLIDS[shard])
+        return stats
 
-    def _o365_run_requests(self):
-        """Do what is queued for this account, under its row lock; failures stay with it (E6)."""
+    @api.model
+    def _o365_queue_safety_pulls(self, shard=0, shards=1):
+        """Pull syncing accounts not heard of lately: rarely while notifications work, every 15
+        minutes without them. Spread by account so the pulls of many mailboxes never come at once."""
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            SQL(
+                """SELECT id FROM o365_sync_account
+                   WHERE sync_state = 'running' AND connection_state = 'connected' AND mod(id, %s) = %s
+                     AND (last_pull_at IS NULL OR last_pull_at < %s - CASE
+                          WHEN subscription_id IS NOT NULL AND subscription_expires_at > %s
+                               AND (notifications_missed_at IS NULL OR notifications_missed_at < %s)
+                          THEN %s + mod(id, 60) * interval '1 minute'
+                          ELSE %s END)""",
+                shards,
+                shard,
+                now,
+                now,
+                now - MISSED_NOTIFICATIONS_MEMORY,
+                SAFETY_PULL_AFTER_NOTIFIED,
+                SAFETY_PULL_AFTER,
+            )
+        )
+        due = [row[0] for row in self.env.cr.fetchall()]
+        self.env["o365.pull.request"].sudo()._request(due, "safety")
+
+    def _o365_run_requests(self, locked=False):
+        """Do what is queued for this account, under its pull lock; failures stay with it (E6).
+
+        ``locked``: the caller (the pull runner) holds the lock already."""
         self.ensure_one()
         account = self.sudo()
-        if not account._o365_lock():
+        if not locked and not mailbox_lock(self.env.cr, PULL_LOCK_CLASS, account.id):
             return False  # another worker is on it; its requests wait for the next run
         kinds = self.env["o365.pull.request"].sudo()._take(account)
         if not account._is_syncing():
             return False
         try:
             with self.env.cr.savepoint():
+                subscribed = None
                 if "recreate" in kinds:
-                    account._o365_subscribe()
+                    subscribed = account._o365_subscribe()
                 elif "renew" in kinds:
-                    account._o365_renew_subscription()
-                account._o365_pull(full="resync" in kinds)
+                    subscribed = account._o365_renew_subscription()
+                # A subscription that could not be set up stays the error the user sees.
+                changes = account._o365_pull(full="resync" in kinds, clear_error=subscribed is not False)
+                if kinds == {"safety"} and changes:
+                    # Changes no notification announced: pull this mailbox often for a while.
+                    _logger.info("o365 account %s: a safety pull found %s missed changes", account.id, changes)
+                    account.write({"notifications_missed_at": fields.Datetime.now()})
         except (AuthError, GraphError) as exc:
             account._o365_report_error(self.env._("Reading your Outlook calendar failed"), exc)
             if isinstance(exc, GraphError) and exc.transient:
@@ -276,8 +343,9 @@ class O365SyncAccount(models.Model):
         start = (self.sync_started_at or now) - WINDOW_BEFORE_START
         return start, now + WINDOW_AHEAD
 
-    def _o365_pull(self, full=False):
-        """One delta round: page through nextLinks, keep the deltaLink, ingest every page."""
+    def _o365_pull(self, full=False, clear_error=True):
+        """One delta round: page through nextLinks, keep the deltaLink, ingest every page.
+        Returns how many changed events a continued round brought (0 for a new round)."""
         self.ensure_one()
         account = self.sudo()
         client = self._graph_client()
@@ -312,10 +380,11 @@ class O365SyncAccount(models.Model):
             # A new round lists what exists now; deletions made while no token was
             # valid show up only as missing events.
             account._o365_reconcile_missing(seen, client, start, end)
-        account.write(
-            {"last_pull_at": fields.Datetime.now(), "last_success_at": fields.Datetime.now(), "last_error": False}
-        )
-        return True
+        values = {"last_pull_at": fields.Datetime.now(), "last_success_at": fields.Datetime.now()}
+        if clear_error:
+            values["last_error"] = False
+        account.write(values)
+        return 0 if fresh_round else len(seen)
 
     def _o365_reconcile_missing(self, seen, client, start, end):
         Link = self.env["o365.event.link"].sudo()
@@ -451,7 +520,9 @@ class O365SyncAccount(models.Model):
     def _o365_handle_removed(self, link, client):
         """A tombstone: deleted, or only moved out of the window (facts §2.1): ask Graph which."""
         record = self.env[link.res_model].sudo().browse(link.res_id).exists()
-        if not record:
+        if not record or self.env["o365.push.queue"]._deleting(self, link.res_model, link.res_id):
+            # Gone from Odoo, or Odoo's own delete read back (its answer may have been lost):
+            # not the user's removal in Outlook (E4).
             link.unlink()
             return
         current = None

@@ -269,7 +269,7 @@ class TestConnect(ConnectMixin, O365Case):
         # S4: the button made no Graph call; the pull job, woken by it, removes the
         # subscription with the sign-in it still has, then forgets the tokens.
         self.assertEqual(len(self.emulator.state.list_subscriptions()), subscriptions_before + 1)
-        self.env["o365.sync.account"]._cron_pull()
+        self.run_pull_job()
         account = self._account(self.ann)
         self.assertFalse(account.token_cache)
         self.assertEqual(account.connection_state, "disconnected")
@@ -368,7 +368,7 @@ class TestConnect(ConnectMixin, O365Case):
         started = self._account(self.ann).sync_started_at
         as_ann.action_o365_stop_sync()
         self.assertEqual(self._account(self.ann).sync_state, "stopped")
-        self.env["o365.sync.account"]._cron_pull()  # S4: the job removes it, not the button
+        self.run_pull_job()  # S4: the job removes it, not the button
         self.assertEqual(
             len(self.emulator.state.list_subscriptions()),
             subscriptions_before,

@@ -140,21 +140,45 @@ class TestNotifications(PullCase):
         self.assertEqual(len(self.logged_meetings("Missed one")), 1)
 
     def test_safety_net_pull_without_notification(self):
-        """E3: the periodic pull catches a change whose notification never came."""
+        """E3, E7: the periodic pull catches a change whose notification never came; having found one,
+        it reads that mailbox every 15 minutes for a while instead of every 6 hours."""
         ev = self.outlook_create(self.alice_upn, "Silent change", attendees=[f"carol@{CUSTOMER}"])
         self.drop_held_notifications()
         account = self.account(self.alice).sudo()
-        account.last_pull_at = fields.Datetime.now() - timedelta(hours=1)
-        self.env["o365.sync.account"]._cron_pull()
+        account.last_pull_at = fields.Datetime.now() - timedelta(hours=8)
+        self.run_pull_job()
         self.assertTrue(self.meeting_of(self.alice, ev))
+        self.assertTrue(account.notifications_missed_at, "missed notifications are noticed")
+        account.last_pull_at = fields.Datetime.now() - timedelta(minutes=20)
+        self.emulator.state.clear_requests()
+        self.run_pull_job()
+        self.assertEqual(self.delta_reads(), 1, "pulled again after 15 minutes")
+
+    def test_idle_mailbox_with_notifications_is_read_rarely(self):
+        """E7: while change notifications work, an idle mailbox is not read every 15 minutes: its
+        safety-net read comes after 6 hours; without a live subscription, after 15 minutes."""
+        account = self.account(self.alice).sudo()
+        self.emulator.state.clear_requests()
+        account.last_pull_at = fields.Datetime.now() - timedelta(hours=2)
+        self.run_pull_job()
+        self.assertEqual(self.delta_reads(), 0, "notifications work: no read after 2 hours")
+        account.last_pull_at = fields.Datetime.now() - timedelta(hours=7, minutes=1)
+        self.run_pull_job()
+        self.assertEqual(self.delta_reads(), 1, "one read after 7 hours")
+        account.write({"subscription_id": False, "last_pull_at": fields.Datetime.now() - timedelta(minutes=16)})
+        self.emulator.state.clear_requests()
+        self.run_pull_job()
+        self.assertEqual(self.delta_reads(), 1, "no subscription: polled every 15 minutes")
 
     def test_renewal_cron_and_failure_in_status(self):
         """E3, S3: the cron renews a subscription close to expiry; a failure shows in the user's sync status."""
         account = self.account(self.alice).sudo()
         account.subscription_expires_at = fields.Datetime.now() + timedelta(hours=2)
-        self.env["o365.sync.account"]._cron_renew_subscriptions()
+        self.env["o365.sync.account"]._cron_renew_subscriptions()  # queues the renewal for the pull job
+        self.run_pull_job()
         self.assertGreater(account.subscription_expires_at, fields.Datetime.now() + timedelta(days=2))
         self.emulator.state.add_fault(status=503, mailbox=self.alice_upn, path_contains="/subscriptions", count=1)
         account.subscription_expires_at = fields.Datetime.now() + timedelta(hours=2)
         self.env["o365.sync.account"]._cron_renew_subscriptions()
+        self.run_pull_job()
         self.assertIn("could not be renewed", account.last_error)

@@ -5,6 +5,7 @@ from unittest.mock import patch
 
 from odoo.tests import tagged
 
+from ..engine import runner
 from ..graph_emulator.events import to_immutable
 from ..models import o365_sync_account_inbound as inbound
 from .common import ORG_DOMAIN
@@ -18,9 +19,6 @@ class TestPullDelta(PullCase):
         super().setUpClass()
         cls.alice = cls._connected_user("alice_d6", tz="Europe/London")
         cls.alice_upn = f"alice_d6@{ORG_DOMAIN}"
-
-    def delta_reads(self):
-        return self.emulator.state.request_stats()["byEndpoint"].get("GET /v1.0/me/calendarView/delta", 0)
 
     def test_paging_with_maxpagesize(self):
         """E3: the pull asks for small pages (Prefer odata.maxpagesize), follows nextLinks and keeps the deltaLink."""
@@ -121,19 +119,22 @@ class TestPullDelta(PullCase):
             self.run_pull_cron()
             self.assertEqual(change.call_count, 1)
             _record, link, event = change.call_args.args
+            link = self.env["o365.event.link"].browse(link.id)  # the job's cursor is closed by now
             self.assertEqual((link.origin, event["changeKey"]), ("odoo", moved["changeKey"]))
             self.outlook_delete(self.alice_upn, ev["id"])
             self.run_pull_cron()
             self.assertEqual(removal.call_count, 1)
 
     def test_locked_account_is_skipped(self):
-        """E6: when another worker holds the account's row lock, this run leaves its queued pull alone."""
+        """E6: when another worker holds the mailbox's pull lock, this run leaves its queued pull alone,
+        and the next run does it. (The lock itself, across real connections, is proven by the push's
+        concurrency tests: inside this test every cursor shares one transaction.)"""
         account = self.account(self.alice)
         self.outlook_create(self.alice_upn, "Locked out", attendees=[f"carol@{CUSTOMER}"])
         self.delivered()
         self.emulator.state.clear_requests()
-        with patch.object(type(account), "_o365_lock", return_value=False):
-            self.env["o365.sync.account"]._cron_pull()
+        with patch.object(runner, "mailbox_lock", return_value=False):
+            self.run_pull_job()
         self.assertEqual(self.delta_reads(), 0)
         self.assertTrue(self.pending_pulls(account), "the queued pull waits for the next run")
         self.run_pull_cron()

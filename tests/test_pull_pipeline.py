@@ -44,7 +44,7 @@ class PullCase(O365Case):
             account._o365_subscribe()
         # Drain what Start Syncing queued: from here on only notifications (or the
         # 15-minute safety net, not due during a test) make a pull.
-        self.env["o365.sync.account"]._cron_pull()
+        self.run_pull_job()
         self.env.flush_all()
 
     def outlook_post(self, upn, path, payload=None, method="POST"):
@@ -87,10 +87,14 @@ class PullCase(O365Case):
         domain = [("account_id", "=", account.id)] if account else []
         return self.env["o365.pull.request"].sudo().search_count(domain)
 
+    def delta_reads(self):
+        """Delta reads Odoo sent since the last clear_requests()."""
+        return self.emulator.state.request_stats()["byEndpoint"].get("GET /v1.0/me/calendarView/delta", 0)
+
     def run_pull_cron(self):
         self.delivered()
         self.env.invalidate_all()
-        self.env["o365.sync.account"]._cron_pull()
+        self.run_pull_job()
         self.env.invalidate_all()
 
     def account(self, user):
@@ -131,7 +135,7 @@ class TestPullPipeline(PullCase):
         self.assertTrue(subs[0]["lifecycleNotificationUrl"].endswith("/o365_calendar_sync/notifications/lifecycle"))
         account._stop_sync()
         self.assertFalse(account.subscription_id, "its notifications are refused from the Stop on")
-        self.env["o365.sync.account"]._cron_pull()  # S4: the job removes it, not the user's request
+        self.run_pull_job()  # S4: the job removes it, not the user's request
         self.assertFalse([s for s in self.emulator.state.list_subscriptions() if s["id"] == subs[0]["id"]])
         self.assertFalse(account.subscription_id)
 
@@ -305,7 +309,7 @@ class TestPullPipeline(PullCase):
         # Bob starts syncing again now: his older event stays out.
         bob_account = self.account(self.bob)
         bob_account._stop_sync()
-        self.env["o365.sync.account"]._cron_pull()  # right after Stop commits: the old subscription goes
+        self.run_pull_job()  # right after Stop commits: the old subscription goes
         bob_account.sudo().write({"sync_started_at": False})
         bob_account._start_sync()
         # The test's transaction started before the event was made; Start is pressed now.

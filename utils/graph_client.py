@@ -252,6 +252,15 @@ class GraphClient:
             "PATCH", f"/subscriptions/{subscription_id}", json_body={"expirationDateTime": _iso_utc(expiration)}
         )[0]
 
+    def list_subscriptions(self):
+        """The subscriptions this application holds for this mailbox's owner (paged)."""
+        url, found = "/subscriptions", []
+        while url:
+            page = self.get(url)
+            found.extend(page.get("value", []))
+            url = page.get("@odata.nextLink")
+        return found
+
     def delete_subscription(self, subscription_id):
         self.call("DELETE", f"/subscriptions/{subscription_id}")
 
