@@ -408,6 +408,8 @@ def world():
     finally:
         w.teardown()
         os.environ["ODOO_CONF"] = saved_conf
+        shutil.rmtree(w.pg.data, ignore_errors=True)  # ~100 MB; the logs stay
+        shutil.rmtree(os.path.join(workdir, "filestore"), ignore_errors=True)
         log(f"logs kept in {workdir}")
 
 
