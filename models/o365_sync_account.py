@@ -345,6 +345,8 @@ class O365SyncAccount(models.Model):
                 "last_error": False,
             }
         )
+        # Changes saved while the sign-in was lost waited, with no retry scheduled: they go now.
+        self.env["o365.push.queue"]._wake_worker(self)
 
     def _forget_mailbox(self):
         """Another mailbox replaces the previous one: its links and waiting changes mean
