@@ -100,12 +100,7 @@ def apply(state, mailbox_id, req):
     _transport(rules)
     for rule in rules:
         if rule["kind"] == "status":
-            status = rule["status"]
-            code, message = STATUS_ERRORS[status]
-            if status == 429:
-                raise throttled(rule["retry_after"], code, message)
-            headers = {"Retry-After": str(rule["retry_after"])} if status == 503 and rule["retry_after"] else {}
-            raise GraphError(status, code, message, headers=headers)
+            raise status_error(rule)
 
 
 def apply_after(state, mailbox_id, req):
@@ -122,13 +117,18 @@ def apply_after(state, mailbox_id, req):
             raise DropConnection()
     for rule in rules:
         if rule["kind"] == "status":
-            status = rule["status"]
-            code, message = STATUS_ERRORS[status]
-            if status == 429:
-                return throttled(rule["retry_after"], code, message)
-            headers = {"Retry-After": str(rule["retry_after"])} if status == 503 and rule["retry_after"] else {}
-            return GraphError(status, code, message, headers=headers)
+            return status_error(rule)
     return None
+
+
+def status_error(rule):
+    """The GraphError a status rule answers with (429 and 503 carry their Retry-After)."""
+    status = rule["status"]
+    code, message = STATUS_ERRORS[status]
+    if status == 429:
+        return throttled(rule["retry_after"], code, message)
+    headers = {"Retry-After": str(rule["retry_after"])} if status == 503 and rule["retry_after"] else {}
+    return GraphError(status, code, message, headers=headers)
 
 
 def apply_transport(state, mailbox_id, req):
