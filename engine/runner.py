@@ -107,8 +107,8 @@ class MailboxRunner:
         started = set()
 
         def work(account_id):
-            if time.monotonic() >= self.deadline:
-                return  # past the deadline: the next run takes it
+            if self.past_deadline():
+                return  # the next run takes it
             started.add(account_id)
             try:
                 self.work_on(account_id)
