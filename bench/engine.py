@@ -55,6 +55,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 from .engine_procs import Emulator, OdooServer, port_is_free
+from .stats import percentile
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
@@ -515,14 +516,6 @@ def _max_concurrency(http):
             level += step
             best = max(best, level)
     return best
-
-
-def percentile(values, q):
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 LOG_PATTERNS = {

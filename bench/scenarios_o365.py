@@ -25,6 +25,7 @@ from .common import (
     superuser_env,
 )
 from .connect import connect_account
+from .stats import percentile
 
 
 def change_mix(total):
@@ -304,14 +305,6 @@ def wait_for(predicate, timeout, step=0.005):
             return time.perf_counter() - start
         time.sleep(step)
     return None
-
-
-def percentile(values, q):
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def scenario_latency(registry, emu, out, samples, workdir, configure):
