@@ -158,13 +158,6 @@ class O365Case(HttpCase):
         self.env.invalidate_all()
         return stats
 
-    def run_push_job(self):
-        """Run the push job as its cron does (per-round transactions, here savepoints), then re-read."""
-        self.env.flush_all()
-        stats = self.env["o365.push.queue"]._push_due(cursor_factory=self.job_cursor, parallel=1)
-        self.env.invalidate_all()
-        return stats
-
     def deliver_notifications(self):
         """Let the emulator post the change notifications it holds; returns how many.
 
