@@ -37,7 +37,9 @@ def main(argv=None):
     if args.demo and not emu.restored:
         summary = demo.seed(emu.state)
     elif args.demo:
-        # The data dir already holds a tenant from an earlier run: keep it (and its changes).
+        # The data dir already holds a tenant from an earlier run: keep it (and its changes). A snapshot
+        # from before application permissions existed gets the demo's requested permissions and admin.
+        demo.upgrade(emu.state)
         summary = {
             "tenant_id": emu.state.tenant_id,
             "client_id": demo.DEMO_CLIENT_ID,
@@ -54,7 +56,12 @@ def main(argv=None):
     print(f"  Web view       {(emu.http_base_url or emu.base_url)}/")
     if args.demo:
         print(f"  Demo tenant    {summary['tenant_id']}  app {summary['client_id']} / {summary['client_secret']}")
-        print(f"  Demo users     {', '.join(summary['users'])}")
+        print(f"  Demo users     {', '.join(summary['users'])}  (tenant admin: {demo.DEMO_ADMIN})")
+        print(
+            f"  Admin consent  {emu.browser_base_url}/{emu.state.tenant_id}/adminconsent?client_id="
+            f"{demo.DEMO_CLIENT_ID}&redirect_uri=<a localhost URI>  (application permissions: "
+            f"{', '.join(demo.DEMO_APPLICATION_PERMISSIONS)})"
+        )
     sys.stdout.flush()
 
     stop = threading.Event()

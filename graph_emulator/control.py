@@ -3,6 +3,8 @@ TenantState method so tests can use either HTTP or `emu.state` directly."""
 
 import re
 
+from cryptography.hazmat.primitives import hashes
+
 from . import meetings, webui
 from .errors import GraphError
 from .httpio import Response, json_response
@@ -10,6 +12,24 @@ from .httpio import Response, json_response
 
 def _err(status, message):
     return json_response({"error": {"code": "EmulatorControlError", "message": message}}, status)
+
+
+def _app_json(app):
+    from .identity import load_certificate
+
+    thumbprints = [load_certificate(pem).fingerprint(hashes.SHA1()).hex().upper() for pem in app.certificates]
+    return {
+        "client_id": app.client_id,
+        "display_name": app.display_name,
+        "redirect_uris": app.redirect_uris,
+        "allow_any_localhost_redirect": app.allow_any_localhost_redirect,
+        "has_secret": app.secret is not None,
+        "certificate_thumbprints": thumbprints,
+        "application_permissions": list(app.application_permissions),
+        "granted_roles": list(app.granted_roles),
+        "mailbox_scope": None if app.mailbox_scope is None else list(app.mailbox_scope),
+        "service_principal_id": app.service_principal_id,
+    }
 
 
 def handle(emu, req):
@@ -57,7 +77,12 @@ def _route(emu, state, req, path, method, body):
         if method == "GET":
             with state.lock:
                 return json_response(
-                    {"value": [dict(mb.user_json(), timeZone=mb.time_zone) for mb in state.mailboxes.values()]}
+                    {
+                        "value": [
+                            dict(mb.user_json(), timeZone=mb.time_zone, isAdmin=mb.admin)
+                            for mb in state.mailboxes.values()
+                        ]
+                    }
                 )
         if method == "POST":
             mb = state.add_user(
@@ -65,32 +90,50 @@ def _route(emu, state, req, path, method, body):
                 body.get("displayName"),
                 body.get("timeZone", "UTC"),
                 body.get("id"),
+                admin=bool(body.get("admin") or body.get("isAdmin")),
             )
-            return json_response(dict(mb.user_json(), timeZone=mb.time_zone), 201)
+            return json_response(dict(mb.user_json(), timeZone=mb.time_zone, isAdmin=mb.admin), 201)
+    m = re.match(r"^/_emulator/users/([^/]+)$", path)
+    if m and method == "PATCH":
+        # {"admin": true|false}: make the user a tenant administrator (state.set_admin)
+        mb = state.set_admin(m.group(1), bool(body.get("admin", body.get("isAdmin"))))
+        return json_response(dict(mb.user_json(), timeZone=mb.time_zone, isAdmin=mb.admin))
     if path == "/_emulator/apps":
         if method == "GET":
             with state.lock:
-                return json_response(
-                    {
-                        "value": [
-                            {
-                                "client_id": a.client_id,
-                                "redirect_uris": a.redirect_uris,
-                                "allow_any_localhost_redirect": a.allow_any_localhost_redirect,
-                            }
-                            for a in state.apps.values()
-                        ]
-                    }
-                )
+                return json_response({"value": [_app_json(a) for a in state.apps.values()]})
         if method == "POST":
             app = state.register_app(
                 body["client_id"],
-                body["secret"],
+                body.get("secret"),
                 body.get("redirect_uris", []),
                 body.get("allow_any_localhost_redirect", True),
                 body.get("display_name", "Registered app"),
+                certificates=body.get("certificates", ()),
+                application_permissions=body.get("application_permissions", ()),
             )
-            return json_response({"client_id": app.client_id, "redirect_uris": app.redirect_uris}, 201)
+            with state.lock:
+                return json_response(_app_json(app), 201)
+    m = re.match(r"^/_emulator/apps/([^/]+)(?:/(admin-consent|mailbox-scope))?$", path)
+    if m:
+        client_id, what = m.group(1), m.group(2)
+        if what is None and method == "GET":
+            with state.lock:
+                return json_response(_app_json(state.app(client_id)))
+        if what == "admin-consent" and method == "POST":
+            return json_response({"granted": state.grant_admin_consent(client_id)})
+        if what == "admin-consent" and method == "DELETE":
+            state.revoke_admin_consent(client_id)
+            return Response(204)
+        if what == "mailbox-scope" and method == "GET":
+            with state.lock:
+                scope = state.app(client_id).mailbox_scope
+                return json_response({"upns": None if scope is None else list(scope)})
+        if what == "mailbox-scope" and method in ("PUT", "POST", "PATCH"):
+            return json_response({"upns": state.set_app_mailbox_scope(client_id, body.get("upns"))})
+        if what == "mailbox-scope" and method == "DELETE":
+            state.set_app_mailbox_scope(client_id, None)
+            return Response(204)
     m = re.match(r"^/_emulator/mailboxes/([^/]+)/(events|calendarView|external-invitations|categories)$", path)
     if m:
         upn, what = m.group(1), m.group(2)

@@ -5,6 +5,9 @@ from datetime import date, datetime, timedelta
 DEMO_TENANT_ID = "8f1c2a6e-0d3b-4c55-9a8e-7b1d2c3e4f50"
 DEMO_CLIENT_ID = "demo-client-id"
 DEMO_CLIENT_SECRET = "demo-client-secret"
+# "Connect the whole organisation": requested, not granted (an administrator grants them at /adminconsent).
+DEMO_APPLICATION_PERMISSIONS = ("Calendars.ReadWrite", "User.Read.All", "MailboxSettings.Read")
+DEMO_ADMIN = "alex@contoso.example"
 USERS = [
     ("alex@contoso.example", "Alex Wilber", "Europe/London"),
     ("sam@contoso.example", "Sam Taylor", "America/New_York"),
@@ -25,6 +28,18 @@ def _slot(day, hour, minutes=60, minute=0):
     }
 
 
+def upgrade(state):
+    """A demo tenant restored from a snapshot older than application permissions: request the demo's
+    application permissions and make the demo admin an administrator (nothing else changes)."""
+    with state.lock:
+        app = state.apps.get(DEMO_CLIENT_ID)
+        if app is not None and not app.application_permissions:
+            app.application_permissions = list(DEMO_APPLICATION_PERMISSIONS)
+        admin = state.find_mailbox(DEMO_ADMIN)
+        if admin is not None and not any(mb.admin for mb in state.mailboxes.values()):
+            admin.admin = True
+
+
 def seed(state, today=None):
     """Populate `state` (assumed empty). Returns a summary dict."""
     today = today or date.today()
@@ -39,10 +54,11 @@ def seed(state, today=None):
         [],
         allow_any_localhost_redirect=True,
         display_name="Odoo Outlook Calendar Sync (demo)",
+        application_permissions=DEMO_APPLICATION_PERMISSIONS,
     )
     for upn, name, tz in USERS:
         if state.find_mailbox(upn) is None:
-            state.add_user(upn, name, tz)
+            state.add_user(upn, name, tz, admin=upn == DEMO_ADMIN)
     alex, sam, kim = (state.act_as(u[0]) for u in USERS)
     jane = _att("jane.doe@customer.example", "Jane Doe")
     bob = _att("bob@acme.example", "Bob Smith")
@@ -135,4 +151,6 @@ def seed(state, today=None):
         "client_id": DEMO_CLIENT_ID,
         "client_secret": DEMO_CLIENT_SECRET,
         "users": [u[0] for u in USERS],
+        "admin": DEMO_ADMIN,
+        "application_permissions": list(DEMO_APPLICATION_PERMISSIONS),
     }

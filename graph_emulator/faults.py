@@ -69,13 +69,17 @@ def add(state, rule):
 
 
 def take(state, mailbox_id, req, kinds=KINDS, after_commit=False):
-    """Rules of these kinds (and phase) that fire for this request; consumes their counts."""
+    """Rules of these kinds (and phase) that fire for this request; consumes their counts.
+
+    mailbox_id may be a collection (an app-only $batch addressing several mailboxes): a mailbox rule fires
+    when any of them is its mailbox."""
+    ids = {mailbox_id} if isinstance(mailbox_id, str) or mailbox_id is None else set(mailbox_id)
     fired = []
     with state.lock:
         for rule in list(state.faults):
             if rule["kind"] not in kinds or bool(rule.get("after_commit")) != after_commit:
                 continue
-            if rule["mailbox"] and rule["mailbox"] != mailbox_id:
+            if rule["mailbox"] and rule["mailbox"] not in ids:
                 continue
             if rule["method"] and rule["method"] != req.method:
                 continue

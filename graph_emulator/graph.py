@@ -15,6 +15,15 @@ from .httpio import Response, json_response
 
 ACT_AS_HEADER = "X-Emulator-Act-As"
 ALL_SCOPES = {"*"}
+# Graph's answer to /me with an app-only token (microsoftgraph/msgraph-sdk-php#1163: 400 BadRequest).
+ME_APP_ONLY = "/me request is only valid with delegated authentication flow."
+# Exchange's answer when an app-only request reaches a mailbox outside the app's allowed set (application access
+# policy, the mechanism RBAC for Applications replaces): 403 ErrorAccessDenied "Access to OData is disabled: [RAOP] :
+# Blocked by tenant configured AppOnly AccessPolicy settings." (reported verbatim by several production Graph
+# clients; https://learn.microsoft.com/graph/auth-limit-mailbox-access "Access to OData is disabled."). [A] the
+# emulator answers the same for a mailbox outside an RBAC for Applications management scope
+# (https://learn.microsoft.com/exchange/permissions-exo/application-rbac); Exchange documents no separate text.
+OUT_OF_SCOPE = "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings."
 _OWNER_RE = re.compile(r"^/v1\.0/(me|users/([^/]+))(/.*)?$", re.I)
 _ID_SEGMENT = re.compile(r"/(events|masterCategories|subscriptions|users|calendars)/[^/]+")
 
@@ -74,8 +83,16 @@ class Context:
     def __init__(self, emu, req, caller, scopes, client_id, act_as):
         self.emu, self.req, self.caller, self.scopes = emu, req, caller, scopes
         self.client_id, self.act_as = client_id, act_as
+        self.app_only = bool(getattr(caller, "is_app", False))  # caller is an identity.AppPrincipal
         self.state = emu.state
         self.applied = []
+
+    def require_mailbox(self, mb, *roles):
+        """App-only: one of these roles (application permissions), then the mailbox inside the app's
+        RBAC for Applications scope."""
+        self.require(*roles)
+        if self.app_only and not self.caller.app.in_mailbox_scope(mb):
+            raise GraphError(403, "ErrorAccessDenied", OUT_OF_SCOPE)
 
     def require(
         self,
@@ -118,14 +135,18 @@ class Context:
 
 
 def _read_scopes(ctx, mb):
-    if mb is ctx.caller:
+    if ctx.app_only:
+        ctx.require_mailbox(mb, "Calendars.Read", "Calendars.ReadWrite")
+    elif mb is ctx.caller:
         ctx.require("Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared", "Calendars.ReadWrite.Shared")
     else:
         ctx.require("Calendars.Read.Shared", "Calendars.ReadWrite.Shared")
 
 
 def _write_scopes(ctx, mb):
-    if mb is ctx.caller:
+    if ctx.app_only:
+        ctx.require_mailbox(mb, "Calendars.ReadWrite")
+    elif mb is ctx.caller:
         ctx.require("Calendars.ReadWrite", "Calendars.ReadWrite.Shared")
     else:
         ctx.require("Calendars.ReadWrite.Shared")
@@ -136,6 +157,8 @@ def _resolve_owner(state, caller, req):
     if not m:
         return None, None, None
     if m.group(1).lower() == "me":
+        if getattr(caller, "is_app", False):
+            raise GraphError(400, "BadRequest", ME_APP_ONLY)
         return caller, m.group(1), m.group(3) or ""
     key = m.group(2).strip("'")
     mb = state.find_mailbox(key)
@@ -197,12 +220,14 @@ def _handle(emu, req, info):
         if req.in_batch:
             raise bad_request("Nested $batch requests are not supported.", code="BadRequest")
         if not act_as:
-            faults.apply_transport(state, caller.id, req)
+            # An app-only batch may address several mailboxes: a mailbox-narrowed latency/drop rule
+            # delays/drops the round trip when any item addresses that mailbox [A].
+            faults.apply_transport(state, _batch_mailboxes(state, req) if ctx.app_only else caller.id, req)
         return batch.handle(emu, req)
     with state.lock:
         owner, _, _ = _resolve_owner(state, caller, req)
     target = owner or caller
-    info["mailbox"] = target.upn
+    info["mailbox"] = target.upn  # None for an app-only request without a mailbox (/subscriptions)
     limit_key = None
     if not act_as:
         # Limits and faults model what the app sees; the Outlook user is never throttled.
@@ -222,6 +247,25 @@ def _handle(emu, req, info):
     if ctx.applied:
         resp.headers["Preference-Applied"] = ", ".join(dict.fromkeys(ctx.applied))
     return resp
+
+
+def _batch_mailboxes(state, req):
+    """Ids of the mailboxes a $batch's items address (for transport faults on an app-only batch)."""
+    ids = set()
+    try:
+        items = (req.json() or {}).get("requests") or []
+    except (GraphError, AttributeError):
+        return ids
+    for item in items if isinstance(items, list) else ():
+        url = str(item.get("url") or "") if isinstance(item, dict) else ""
+        if url.startswith(("https://", "http://")):
+            url = "/" + url.split("/", 3)[3]
+            url = url[len("/v1.0") :] if url.startswith("/v1.0/") else url
+        m = _OWNER_RE.match(normalize_path("/v1.0/" + url.lstrip("/").split("?")[0]))
+        mb = state.find_mailbox(m.group(2).strip("'")) if m and m.group(2) else None
+        if mb is not None:
+            ids.add(mb.id)
+    return ids
 
 
 def _finish(resp, req):
@@ -248,11 +292,16 @@ def _route(ctx, owner):
     link_base = f"{ctx.emu.graph_url}/{m.group(1)}"
 
     if rest == "" and method == "GET":
+        # App-only: User.Read.All (or User.ReadBasic.All, Directory.Read.All, …); the directory is not
+        # Exchange, so no mailbox scope applies (https://learn.microsoft.com/graph/api/user-get#permissions).
         ctx.require(
             "User.Read",
             "User.ReadBasic.All",
             "User.Read.All",
             "User.ReadWrite",
+            "User.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
             denied_code="Authorization_RequestDenied",
             denied_message="Insufficient privileges to complete the operation.",
         )
@@ -261,7 +310,7 @@ def _route(ctx, owner):
                 dict({"@odata.context": f"{ctx.emu.graph_url}/$metadata#users/$entity"}, **owner.user_json())
             )
     if rest == "/mailboxSettings" and method == "GET":
-        ctx.require("MailboxSettings.Read", "MailboxSettings.ReadWrite")
+        ctx.require_mailbox(owner, "MailboxSettings.Read", "MailboxSettings.ReadWrite")
         return json_response(_mailbox_settings(ctx, owner))
     if rest in ("/calendar",) or rest == "/calendars":
         _read_scopes(ctx, owner)
@@ -339,9 +388,9 @@ def _mailbox_settings(ctx, owner):
 def _categories(ctx, owner, rest, method):
     state, req = ctx.state, ctx.req
     if method == "GET":
-        ctx.require("MailboxSettings.Read", "MailboxSettings.ReadWrite")
+        ctx.require_mailbox(owner, "MailboxSettings.Read", "MailboxSettings.ReadWrite")
     else:
-        ctx.require("MailboxSettings.ReadWrite")
+        ctx.require_mailbox(owner, "MailboxSettings.ReadWrite")
     with state.lock:
         if rest == "":
             if method == "GET":
@@ -543,16 +592,17 @@ def _subscriptions(ctx, rest, method):
             immutable = req.prefer().get("idtype", "").lower() == "immutableid"
             if immutable:
                 ctx.applied.append('IdType="ImmutableId"')
-            sub = subscriptions.create(state, ctx.caller, req.json() or {}, ctx.client_id, ctx.act_as, immutable)
+            sub = subscriptions.create(
+                state, ctx.caller, req.json() or {}, ctx.client_id, ctx.act_as, immutable, check=ctx.require_mailbox
+            )
             return json_response(dict({"@odata.context": context + "/$entity"}, **subscriptions.render(sub)), 201)
         if method == "GET":
             with state.lock:
                 subscriptions.purge_expired(state)
-                mine = [
-                    subscriptions.render(s)
-                    for s in state.subscriptions.values()
-                    if ctx.act_as or s["creatorId"] == ctx.caller.id
-                ]
+                # An app-only caller sees every subscription of the app, whoever it was created for; a delegated
+                # caller the ones it created for the signed-in user ("based on the app ID, the user, and the
+                # user's role", https://learn.microsoft.com/graph/api/subscription-list).
+                mine = [subscriptions.render(s) for s in state.subscriptions.values() if subscriptions.visible(s, ctx)]
             return json_response({"@odata.context": context, "value": mine})
     m = re.match(r"^/([^/]+)(/reauthorize)?$", rest)
     if m:

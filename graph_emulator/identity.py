@@ -16,6 +16,8 @@ import time
 import uuid
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -28,6 +30,42 @@ label.user{display:block;padding:8px;border-bottom:1px solid #eee}button{padding
 GRAPH_PREFIX = "https://graph.microsoft.com/"
 OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
 CODE_LIFETIME = 600
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CERT_DOCS = "Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials ."
+
+
+def load_certificate(pem):
+    if isinstance(pem, str):
+        pem = pem.encode()
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError as exc:
+        raise ValueError(f"not a PEM X.509 certificate: {exc}") from None
+
+
+def _b64url_decode(text):
+    """base64url with or without padding: msal sends x5t/x5t#S256 padded (oauth2cli/assertion.py
+    _encode_thumbprint uses urlsafe_b64encode without stripping '='), JWT segments unpadded."""
+    text = text.strip().rstrip("=")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class AppPrincipal:
+    """The caller of an app-only (client credentials) request: the app's service principal, not a mailbox.
+
+    It has the attributes request code reads from a caller (id, upn, display_name) so that logging and
+    limits keep working; `upn` is None because there is no signed-in user."""
+
+    is_app = True
+
+    def __init__(self, app, roles):
+        self.app = app
+        self.client_id = app.client_id
+        self.id = app.service_principal_id
+        self.upn = None
+        self.display_name = app.display_name
+        self.roles = frozenset(roles)
 
 
 def b64url(data):
@@ -191,7 +229,8 @@ class Identity:
 
     def handle(self, req):
         m = re.match(
-            r"^/([^/]+)/(v2\.0/\.well-known/openid-configuration|discovery/v2\.0/keys|oauth2/v2\.0/(authorize|token|logout))$",
+            r"^/([^/]+)/(v2\.0/\.well-known/openid-configuration|discovery/v2\.0/keys|oauth2/v2\.0/(authorize|token|logout)"
+            r"|(?:v2\.0/)?adminconsent)$",
             req.path,
         )
         if not m:
@@ -216,10 +255,18 @@ class Identity:
                 params = req.form()
                 return self.authorize_submit(tenant, params)
             return self.authorize_page(tenant, params)
+        if what.endswith("adminconsent"):
+            v2 = what.startswith("v2.0/")
+            if req.method == "POST":
+                return self.admin_consent_submit(tenant, req.form(), v2)
+            if req.method == "GET":
+                return self.admin_consent_page(tenant, dict(req.query), v2)
+            return Response(405, b"")
         if what.endswith("logout"):
             target = req.query.get("post_logout_redirect_uri")
             return redirect(target) if target else html_response("<p>You signed out of your account.</p>")
         if what.endswith("token") and req.method == "POST":
+            req.log_info = {"grantType": req.form().get("grant_type") or "", "clientId": req.form().get("client_id")}
             try:
                 with self.state.lock:
                     return self.token(tenant, req)
@@ -345,14 +392,135 @@ class Identity:
             )
         return redirect(_add_query(params["redirect_uri"], q))
 
+    # ------------------------------------------------------------ admin consent
+
+    # GET /{tenant}/adminconsent?client_id&redirect_uri&state (v1) and
+    # GET /{tenant}/v2.0/adminconsent?client_id&scope&redirect_uri&state (v2): an administrator signs in and
+    # approves the app's permissions for the whole tenant; success redirects to
+    # redirect_uri?admin_consent=True&tenant=<id>[&scope=…]&state=… ("Admin consent on the Microsoft identity
+    # platform", https://learn.microsoft.com/entra/identity-platform/v2-admin-consent: "To request app
+    # permissions, you must use the /.default value"; the v1 endpoint behaves as /.default).
+
+    def _check_admin_consent(self, params, v2):
+        """(app, error_or_None, grants_app_permissions); raises _PageError when nothing may be redirected to."""
+        app = self.state.apps.get(params.get("client_id", ""))
+        if app is None:
+            raise _PageError(
+                700016,
+                f"Application with identifier '{params.get('client_id', '')}' was not found in the directory "
+                f"'{self.state.domain}'. This can happen if the application has not been installed by the "
+                "administrator of the tenant.",
+            )
+        uri = params.get("redirect_uri", "")
+        if not uri and app.redirect_uris:
+            # [A] Entra falls back to the registration's reply URL when redirect_uri is left out.
+            uri = params["redirect_uri"] = app.redirect_uris[0]
+        if not uri or not app.redirect_allowed(uri):
+            raise _PageError(
+                50011,
+                f"The redirect URI '{uri}' specified in the request does not match the redirect URIs "
+                f"configured for the application '{app.client_id}'.",
+            )
+        if not v2:
+            return app, None, True
+        scopes = (params.get("scope") or "").split()
+        if not scopes:
+            return (
+                app,
+                ("invalid_request", 900144, "The request body must contain the following parameter: 'scope'."),
+                False,
+            )
+        return app, None, any(self._is_default_scope(s) for s in scopes)
+
+    def admin_consent_page(self, tenant, params, v2, error=None):
+        try:
+            app, err, grants = self._check_admin_consent(params, v2)
+        except _PageError as pe:
+            return pe.page()
+        if err:
+            return self._error_redirect(params, err)
+        hint = (params.get("login_hint") or "").lower()
+        with self.state.lock:
+            users = sorted(self.state.mailboxes.values(), key=lambda m: m.upn)
+            wanted = list(app.application_permissions) if grants else []
+        rows = []
+        for i, mb in enumerate(users):
+            checked = " checked" if (mb.upn.lower() == hint or (not hint and i == 0)) else ""
+            rows.append(
+                f'<label class="user"><input type="radio" name="login" value="{html.escape(mb.upn)}"{checked}> '
+                f"<b>{html.escape(mb.display_name)}</b> &lt;{html.escape(mb.upn)}&gt;</label>"
+            )
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+            for k, v in params.items()
+            if k not in ("login", "consent")
+        )
+        perms = "".join(f"<li>{html.escape(p)} (Application)</li>" for p in wanted) or "<li>Sign you in</li>"
+        banner = f'<p id="error" class="error">{html.escape(error)}</p>' if error else ""
+        page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Permissions requested</title>
+<style>{_CONSENT_CSS}.error{{color:#a4262c}}</style></head>
+<body><main><h2>Graph emulator &mdash; permissions requested</h2>{banner}
+<p><b>{html.escape(app.display_name)}</b> ({html.escape(app.client_id)}) asks an administrator to accept, for
+the whole organisation ({html.escape(self.state.domain)}):</p><ul>{perms}</ul>
+<form method="post" id="consent-form"><p>Sign in as an administrator:</p>
+{"".join(rows) or "<p>No users in this tenant.</p>"}{hidden}
+<button type="submit" name="consent" value="accept" id="accept">Accept</button>
+<button type="submit" name="consent" value="cancel" id="cancel">Cancel</button></form></main></body></html>"""
+        return html_response(page)
+
+    def admin_consent_submit(self, tenant, params, v2):
+        try:
+            app, err, grants = self._check_admin_consent(params, v2)
+        except _PageError as pe:
+            return pe.page()
+        if err:
+            return self._error_redirect(params, err)
+        if params.get("consent") == "cancel":
+            # [A] the cancel answer: access_denied with AADSTS65004, as /authorize's Cancel (the v2-admin-consent
+            # page shows error + error_description + state on the redirect URI).
+            return self._error_redirect(params, ("access_denied", 65004, "User declined to consent to access the app."))
+        mb = self.state.find_mailbox(params.get("login", ""))
+        if mb is None:
+            return self.admin_consent_page(
+                tenant, params, v2, "AADSTS50034: The user account does not exist in this directory."
+            )
+        if not mb.admin:
+            # Entra's "Need admin approval" page: "AADSTS90094: … needs permission to access resources in your
+            # organization that only an admin can grant. Please ask an admin to grant permission to this app
+            # before you can use it." (https://learn.microsoft.com/entra/identity/enterprise-apps/
+            # application-sign-in-unexpected-user-consent-error; MicrosoftDocs/azure-docs#29197). The page keeps
+            # the form, as Entra's offers "Have an admin account? Sign in with that account".
+            return self.admin_consent_page(
+                tenant,
+                params,
+                v2,
+                f"Need admin approval. AADSTS90094: {app.display_name} needs permission to access resources in "
+                "your organization that only an admin can grant. Please ask an admin to grant permission to this "
+                "app before you can use it.",
+            )
+        if grants:
+            self.state.grant_admin_consent(app.client_id)
+        q = {"admin_consent": "True", "tenant": self.state.tenant_id}
+        if v2:
+            q["scope"] = params.get("scope", "")
+        if params.get("state") is not None:
+            q["state"] = params["state"]
+        return redirect(_add_query(params["redirect_uri"], q))
+
     # ------------------------------------------------------------ token
 
-    def _client(self, req, form):
+    def _client(self, req, form, tenant):
+        """Authenticate the client: a secret (body or Basic) or a certificate-signed client assertion
+        (private_key_jwt). Returns (app, method) with method "secret" or "certificate"."""
         client_id, secret = form.get("client_id"), form.get("client_secret")
         auth = req.headers.get("Authorization", "")
         if auth.lower().startswith("basic "):
             with contextlib.suppress(Exception):
                 client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        assertion = form.get("client_assertion")
+        if not client_id and assertion:
+            with contextlib.suppress(Exception):
+                client_id = json.loads(_b64url_decode(assertion.split(".")[1])).get("iss")
         app = self.state.apps.get(client_id or "")
         if app is None:
             raise OAuthError(
@@ -360,7 +528,19 @@ class Identity:
                 700016,
                 f"Application with identifier '{client_id}' was not found in the directory '{self.state.domain}'.",
             )
-        if secret != app.secret:
+        if assertion:
+            self._verify_assertion(app, form, tenant, req)
+            return app, "certificate"
+        if secret is None:
+            # "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or
+            # 'client_secret'." (Azure-Samples/ms-identity-javascript-v2#18, MicrosoftDocs/azure-docs#25959)
+            raise OAuthError(
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                status=401,
+            )
+        if app.secret is None or secret != app.secret:
             raise OAuthError(
                 "invalid_client",
                 7000215,
@@ -372,12 +552,216 @@ class Identity:
                 + "'.",
                 status=401,
             )
-        return app
+        return app, "secret"
+
+    def _token_endpoints(self, tenant):
+        """The audiences a client assertion may name: this token endpoint (MSAL uses the discovered
+        token_endpoint, msal/application.py: audience=authority.token_endpoint), under any name of the tenant,
+        on either listener."""
+        names = {tenant, self.state.tenant_id, self.state.domain, "common", "organizations"}
+        bases = {self.emu.base_url, getattr(self.emu, "http_base_url", None) or self.emu.base_url}
+        return {f"{b}/{n}/oauth2/v2.0/token".lower() for b in bases for n in names} | {
+            f"{b}/{n}/oauth2/token".lower() for b in bases for n in names
+        }
+
+    def _verify_assertion(self, app, form, tenant, req):
+        """Certificate credentials (https://learn.microsoft.com/entra/identity-platform/certificate-credentials):
+        a JWT signed RS256 or PS256 by the certificate's key; header x5t (SHA-1 thumbprint) and/or x5t#S256;
+        claims aud = token endpoint, iss = sub = client_id, exp, nbf, jti. MSAL Python 1.39 sends PS256 with
+        x5t#S256 when given public_certificate and no thumbprint, else RS256 with x5t (application.py)."""
+        if form.get("client_assertion_type") != JWT_BEARER:
+            raise OAuthError(
+                "invalid_request",
+                900144,
+                f"The request body must contain the following parameter: 'client_assertion_type' with the value "
+                f"'{JWT_BEARER}'.",
+            )
+        malformed = OAuthError("invalid_client", 50027, "JWT token is invalid or malformed.", status=401)
+        parts = form["client_assertion"].split(".")
+        if len(parts) != 3:
+            raise malformed
+        try:
+            header = json.loads(_b64url_decode(parts[0]))
+            claims = json.loads(_b64url_decode(parts[1]))
+            signature = _b64url_decode(parts[2])
+        except (ValueError, UnicodeDecodeError):
+            raise malformed from None
+        alg = header.get("alg")
+        if alg not in ("RS256", "PS256"):
+            # [A] code: Entra refuses other algorithms for certificate credentials (AADSTS5002730 is its
+            # "Unsupported key for the signing algorithm", AzureAD/microsoft-authentication-library-for-dotnet#4712).
+            raise OAuthError(
+                "invalid_request", 5002730, "Invalid JWT token. Unsupported key for the signing algorithm."
+            )
+        sha1 = sha256 = None
+        with contextlib.suppress(Exception):
+            sha1 = _b64url_decode(header["x5t"]) if header.get("x5t") else None
+        with contextlib.suppress(Exception):
+            sha256 = _b64url_decode(header["x5t#S256"]) if header.get("x5t#S256") else None
+        if not sha1 and not sha256:
+            # AzureAD/microsoft-authentication-library-for-dotnet#124: "AADSTS50027: Invalid JWT token. No
+            # certificate thumbprint specified in token header."
+            raise OAuthError(
+                "invalid_client", 50027, "Invalid JWT token. No certificate thumbprint specified in token header.", 401
+            )
+        shown = (sha1 or sha256).hex().upper()
+        cert = None
+        for pem in app.certificates:
+            candidate = load_certificate(pem)
+            if (sha1 and candidate.fingerprint(hashes.SHA1()) == sha1) or (  # x5t is a SHA-1 thumbprint (RFC 7515)
+                sha256 and candidate.fingerprint(hashes.SHA256()) == sha256
+            ):
+                cert = candidate
+                break
+        if cert is None:
+            # AzureAD/microsoft-authentication-library-for-js#8339 (2026 wording of AADSTS700027).
+            raise OAuthError(
+                "invalid_client",
+                700027,
+                "The certificate with identifier used to sign the client assertion is not registered on application. "
+                f"[Reason - The key was not found., Thumbprint of key used by client: '{shown}', Please visit the "
+                "Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id "
+                f"'{app.client_id}'. {CERT_DOCS}]",
+                status=401,
+            )
+        pad = (
+            padding.PKCS1v15()
+            if alg == "RS256"
+            else padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+        )
+        try:
+            cert.public_key().verify(signature, f"{parts[0]}.{parts[1]}".encode(), pad, hashes.SHA256())
+        except (InvalidSignature, TypeError, ValueError):
+            # pnp/cli-microsoft365#1621 and Azure/azure-sdk-for-java#25109 (the "Found key" form).
+            start = cert.not_valid_before_utc.strftime("%m/%d/%Y %H:%M:%S")
+            end = cert.not_valid_after_utc.strftime("%m/%d/%Y %H:%M:%S")
+            raise OAuthError(
+                "invalid_client",
+                700027,
+                "Client assertion contains an invalid signature. [Reason - The provided signature value did not match "
+                f"the expected signature value., Thumbprint of key used by client: '{shown}', Found key "
+                f"'Start={start}, End={end}']",
+                status=401,
+            ) from None
+        aud = claims.get("aud")
+        if not isinstance(aud, str) or aud.lower() not in self._token_endpoints(tenant):
+            # [A] code: Entra answered AADSTS50027 to an assertion whose aud was not the token endpoint
+            # (panva/openid-client#348, an aud list).
+            raise malformed
+        if claims.get("iss") != app.client_id:
+            # [A] code and text: the assertion must be issued by the client named in the request.
+            raise OAuthError(
+                "invalid_client",
+                700021,
+                f"Client assertion application identifier doesn't match 'client_id' parameter. {CERT_DOCS}",
+                status=401,
+            )
+        if claims.get("sub") != claims.get("iss"):
+            # AzureAD/microsoft-authentication-library-for-java#430.
+            raise OAuthError(
+                "invalid_client", 50048, "Subject must match the issuer claim in the client assertion.", status=401
+            )
+        now = time.time()
+        try:
+            exp = float(claims["exp"])
+            nbf = float(claims.get("nbf") or 0)
+        except (KeyError, TypeError, ValueError):
+            raise malformed from None
+        # Entra allows a few minutes of clock skew [A: 5 minutes]. MSAL re-sends one assertion for up to 9
+        # minutes (oauth2cli/assertion.py AutoRefresher), so jti is not checked for replay.
+        if exp < now - 300 or nbf > now + 300:
+
+            def iso(t):
+                return time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime(t))
+
+            # Azure/login#180, AzureAD/microsoft-authentication-library-for-java#984.
+            raise OAuthError(
+                "invalid_client",
+                700024,
+                f"Client assertion is not within its valid time range. Current time: {iso(now)}, assertion valid "
+                f"from {iso(nbf)}, expiry time of assertion {iso(exp)}. {CERT_DOCS}",
+                status=401,
+            )
+
+    def _is_default_scope(self, scope):
+        """A Microsoft Graph resource with /.default: https://graph.microsoft.com/.default, the Graph app id form,
+        or this emulator's own host or Graph URL."""
+        low = scope.lower()
+        if not low.endswith("/.default"):
+            return False
+        resource = low[: -len("/.default")]
+        emu = self.emu
+        names = {"https://graph.microsoft.com", GRAPH_APP_ID, emu.base_url.lower(), emu.graph_url.lower()}
+        if getattr(emu, "http_base_url", None):
+            names |= {emu.http_base_url.lower(), emu.http_base_url.lower() + "/v1.0"}
+        return resource.rstrip("/") in names
+
+    def _client_credentials(self, app, form, method):
+        scopes = (form.get("scope") or "").split()
+        if not scopes:
+            raise OAuthError(
+                "invalid_request", 900144, "The request body must contain the following parameter: 'scope'."
+            )
+        for scope in scopes:
+            if not self._is_default_scope(scope):
+                # microsoftgraph/msgraph-sdk-python#181, microsoftgraph/microsoft-graph-docs#14323 (exact text).
+                raise OAuthError(
+                    "invalid_scope",
+                    1002012,
+                    f"The provided value for scope {scope} is not valid. Client credential flows must have a scope "
+                    "value with /.default suffixed to the resource identifier (application ID URI).",
+                )
+        return self._issue_app(app, method)
+
+    def _issue_app(self, app, method):
+        """An app-only access token (v1.0 shape of Graph app tokens): roles = the granted application
+        permissions, idtyp "app", oid/sub = the service principal; no scp, no upn. Without granted application
+        permissions Entra still issues the token, without a roles claim: "it's also possible to do the client
+        credentials flow without any application permissions, for authentication but not authorization"
+        (will-bartlett, Microsoft, MicrosoftDocs/azure-docs#81503). Client credentials answer with no refresh
+        token and no id_token (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow)."""
+        now = int(time.time())
+        lifetime = int(self.state.settings["access_token_lifetime"])
+        tid = self.state.tenant_id
+        roles = list(app.granted_roles)
+        claims = {
+            "aud": "https://graph.microsoft.com",
+            "iss": f"https://sts.windows.net/{tid}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "app_displayname": app.display_name,
+            "appid": app.client_id,
+            "appidacr": "2" if method == "certificate" else "1",
+            "idp": f"https://sts.windows.net/{tid}/",
+            "idtyp": "app",
+            "oid": app.service_principal_id,
+            "rh": "0.emulator",
+            "sub": app.service_principal_id,
+            "tid": tid,
+            "uti": b64url(secrets.token_bytes(16)),
+            "ver": "1.0",
+        }
+        if roles:
+            claims["roles"] = roles
+        access = self.sign(claims)
+        self.access_tokens[access] = {
+            "user": None,
+            "app": app.client_id,
+            "roles": roles,
+            "scopes": set(),
+            "expires": now + lifetime,
+            "client_id": app.client_id,
+        }
+        body = {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": access}
+        return json_response(body, headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
 
     def token(self, tenant, req):
         form = req.form()
-        app = self._client(req, form)
+        app, method = self._client(req, form, tenant)
         grant = form.get("grant_type")
+        if grant == "client_credentials":
+            return self._client_credentials(app, form, method)
         if grant == "authorization_code":
             code = self.codes.get(form.get("code", ""))
             if code is None or code["client_id"] != app.client_id:
@@ -539,7 +923,10 @@ class Identity:
     # ------------------------------------------------------------ Graph side
 
     def authenticate(self, auth_header):
-        """(mailbox, scopes, client_id) for a bearer token, else GraphError 401."""
+        """(caller, scopes, client_id) for a bearer token, else GraphError 401.
+
+        caller is the signed-in user's Mailbox for a delegated token and an AppPrincipal (caller.is_app) for an
+        app-only token; scopes are then the token's roles."""
         www = {
             "WWW-Authenticate": 'Bearer realm="", '
             'authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
@@ -566,6 +953,11 @@ class Identity:
                 raise GraphError(
                     401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.", headers=www
                 )
+            if rec.get("app"):
+                app = self.state.apps.get(rec["app"])
+                if app is None:
+                    raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.", headers=www)
+                return AppPrincipal(app, rec.get("roles") or ()), frozenset(rec.get("roles") or ()), rec["client_id"]
             mb = self.state.mailboxes.get(rec["user"])
             if mb is None:
                 raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.", headers=www)

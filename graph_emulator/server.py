@@ -23,7 +23,8 @@ def dispatch(emu, req):
     started = time.time()
     resp = emu.identity.handle(req)
     if resp is not None:
-        # Identity calls are logged too, so benchmarks can count sign-ins and refreshes.
+        # Identity calls are logged too, so benchmarks can count sign-ins and refreshes; token requests
+        # carry grantType and clientId (state.token_request_count).
         emu.state.log_request(
             {
                 "time": started,
@@ -37,6 +38,7 @@ def dispatch(emu, req):
                 "inBatch": False,
                 "requestId": None,
                 "ms": round((time.time() - started) * 1000, 1),
+                **getattr(req, "log_info", {}),
             }
         )
         return resp

@@ -56,6 +56,9 @@ class Mailbox:
     delta_generation: int = 1
     delta_reset: bool = False  # next delta use answers 410 with a Location header
     changes: int = 0  # bumped on every event change (persistence.py writes a mailbox only when it moved)
+    # A tenant administrator (Global / Privileged Role / Cloud Application Administrator in Entra): only
+    # such a user can grant admin consent at /{tenant}/adminconsent (identity.py).
+    admin: bool = False
 
     @property
     def mail(self):
@@ -88,6 +91,22 @@ class App:
     redirect_uris: list = field(default_factory=list)
     allow_any_localhost_redirect: bool = True
     display_name: str = "Registered app"
+    # PEM X.509 certificates (public part) whose private keys may sign client assertions.
+    certificates: list = field(default_factory=list)
+    # Application permissions the registration requests (its requiredResourceAccess, type "Role").
+    application_permissions: list = field(default_factory=list)
+    # Application permissions granted by admin consent: the access token's "roles".
+    granted_roles: list = field(default_factory=list)
+    # Exchange RBAC for Applications management scope: mailbox UPNs/ids the app may reach; None = all.
+    mailbox_scope: list = None
+    # The object id of the app's service principal in the tenant: app-only tokens carry it as oid/sub.
+    service_principal_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def in_mailbox_scope(self, mailbox):
+        if self.mailbox_scope is None:
+            return True
+        keys = {k.lower() for k in self.mailbox_scope}
+        return mailbox.id.lower() in keys or mailbox.upn.lower() in keys
 
     def redirect_allowed(self, uri):
         if uri in self.redirect_uris:
@@ -147,7 +166,8 @@ class TenantState:
 
     # ------------------------------------------------------------ users and apps
 
-    def add_user(self, upn, display_name=None, time_zone="UTC", user_id=None, categories=True):
+    def add_user(self, upn, display_name=None, time_zone="UTC", user_id=None, categories=True, admin=False):
+        """admin=True: a tenant administrator, who can grant admin consent (see also set_admin)."""
         with self.lock:
             upn = upn.strip()
             if self.find_mailbox(upn):
@@ -157,6 +177,7 @@ class TenantState:
                 upn=upn,
                 display_name=display_name or upn.split("@")[0].title(),
                 time_zone=time_zone,
+                admin=bool(admin),
             )
             if categories:
                 mb.categories = [{"id": str(uuid.uuid4()), "displayName": n, "color": c} for n, c in DEFAULT_CATEGORIES]
@@ -182,13 +203,70 @@ class TenantState:
             raise KeyError(f"no such user: {key}")
         return mb
 
-    def register_app(
-        self, client_id, secret, redirect_uris=(), allow_any_localhost_redirect=True, display_name="Registered app"
-    ):
+    def set_admin(self, upn, admin=True):
+        """Make a user a tenant administrator (or not)."""
         with self.lock:
-            app = App(client_id, secret, list(redirect_uris), allow_any_localhost_redirect, display_name)
+            mb = self.mailbox(upn)
+            mb.admin = bool(admin)
+            return mb
+
+    def register_app(
+        self,
+        client_id,
+        secret,
+        redirect_uris=(),
+        allow_any_localhost_redirect=True,
+        display_name="Registered app",
+        certificates=(),
+        application_permissions=(),
+    ):
+        """An app registration (and its service principal). `secret` may be None (certificate-only app).
+        `application_permissions` are requested only; nothing is granted before admin consent."""
+        from .identity import load_certificate
+
+        certs = [c.strip() + "\n" for c in (certificates or ())]
+        for pem in certs:
+            load_certificate(pem)  # ValueError for something that is not a PEM certificate
+        with self.lock:
+            app = App(
+                client_id,
+                secret,
+                list(redirect_uris),
+                allow_any_localhost_redirect,
+                display_name,
+                certificates=certs,
+                application_permissions=list(dict.fromkeys(application_permissions or ())),
+            )
             self.apps[client_id] = app
             return app
+
+    def app(self, client_id):
+        app = self.apps.get(client_id)
+        if app is None:
+            raise KeyError(f"no such app: {client_id}")
+        return app
+
+    def grant_admin_consent(self, client_id):
+        """What an administrator's Accept at /adminconsent does: every requested application permission
+        becomes a granted role (in tokens issued from now on). Returns the granted roles."""
+        with self.lock:
+            app = self.app(client_id)
+            app.granted_roles = list(app.application_permissions)
+            return list(app.granted_roles)
+
+    def revoke_admin_consent(self, client_id):
+        """Remove the granted application permissions. Tokens already issued keep their roles until they
+        expire, as in Entra (roles are a claim of the token)."""
+        with self.lock:
+            self.app(client_id).granted_roles = []
+
+    def set_app_mailbox_scope(self, client_id, upns):
+        """Exchange RBAC for Applications: limit the app's mailbox access to these mailboxes (UPNs or ids);
+        None = no scope, every mailbox (the default). Checked on every Graph request."""
+        with self.lock:
+            app = self.app(client_id)
+            app.mailbox_scope = None if upns is None else [str(u) for u in upns]
+            return None if app.mailbox_scope is None else list(app.mailbox_scope)
 
     # ------------------------------------------------------------ inspection
 
@@ -266,6 +344,18 @@ class TenantState:
                 "byStatus": dict(by_status),
                 "requests": [dict(r) for r in self.requests],
             }
+
+    def token_request_count(self, client_id=None, grant_type=None):
+        """POSTs to the token endpoint in the request log (cleared by clear_requests), optionally only
+        one app's (clientId) or one grant type's (grantType: "client_credentials", "refresh_token", …)."""
+        with self.lock:
+            return sum(
+                1
+                for r in self.requests
+                if r.get("grantType") is not None
+                and (client_id is None or r.get("clientId") == client_id)
+                and (grant_type is None or r.get("grantType") == grant_type)
+            )
 
     def clear_requests(self):
         with self.lock:

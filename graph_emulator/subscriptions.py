@@ -84,6 +84,8 @@ def _resource_mailbox(state, resource, caller):
             code="InvalidRequest",
         )
     if m.group(1).lower() == "me":
+        if getattr(caller, "is_app", False):
+            raise GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
         return caller
     mb = state.find_mailbox(m.group(2).strip("'"))
     if mb is None:
@@ -125,8 +127,12 @@ def validate_endpoint(state, url):
         )
 
 
-def create(state, caller, payload, client_id, act_as, immutable=False):
-    """POST /subscriptions. Validation runs without the state lock: the receiver may call back into Graph."""
+def create(state, caller, payload, client_id, act_as, immutable=False, check=None):
+    """POST /subscriptions. Validation runs without the state lock: the receiver may call back into Graph.
+
+    An app-only caller (caller.is_app) may subscribe to any mailbox its roles and mailbox scope allow: `check`
+    (graph.Context.require_mailbox) raises for the others. "Only application permissions can subscribe to other
+    users' mailboxes" (facts §10; https://learn.microsoft.com/graph/change-notifications-overview)."""
     if not isinstance(payload, dict):
         raise bad_request("The request body must be a JSON object.", code="BadRequest")
     unknown = set(payload) - FIELDS
@@ -139,7 +145,20 @@ def create(state, caller, payload, client_id, act_as, immutable=False):
         raise bad_request(f"Invalid changeType '{payload.get('changeType')}'.", code="ValidationError")
     with state.lock:
         mb = _resource_mailbox(state, payload.get("resource"), caller)
-        if mb is not caller and not act_as:
+        if getattr(caller, "is_app", False):
+            try:
+                if check is not None:
+                    check(mb, "Calendars.Read", "Calendars.ReadWrite")
+            except GraphError as err:
+                # Graph wraps the mailbox's refusal: "Operation: Create; Exception: [Status Code: Forbidden;
+                # Reason: Access to OData is disabled.]" (microsoftgraph/msgraph-sdk-java#510,
+                # msgraph-sdk-javascript#252).
+                raise GraphError(
+                    403,
+                    "ExtensionError",
+                    f"Operation: Create; Exception: [Status Code: Forbidden; Reason: {err.message}]",
+                ) from None
+        elif mb is not caller and not act_as:
             raise GraphError(
                 403,
                 "ExtensionError",
@@ -192,9 +211,23 @@ def _immutable_id(event_id):
     return to_immutable(event_id)
 
 
+def visible(sub, ctx):
+    """Whether a caller may see/renew/delete a subscription: act-as sees all; an app-only caller every
+    subscription of its app; a delegated caller those created for it (graph.py, GET /subscriptions)."""
+    return _visible(sub, ctx.caller, ctx.act_as)
+
+
+def _visible(sub, caller, act_as):
+    if act_as:
+        return True
+    if getattr(caller, "is_app", False):
+        return sub["applicationId"] == caller.client_id
+    return sub["creatorId"] == caller.id
+
+
 def get(state, caller, sub_id, act_as):
     sub = state.subscriptions.get(sub_id)
-    if sub is None or (not act_as and sub["creatorId"] != caller.id):
+    if sub is None or not _visible(sub, caller, act_as):
         raise GraphError(404, "ResourceNotFound", f"The object was not found. Subscription '{sub_id}' does not exist.")
     return sub
 

@@ -7,6 +7,9 @@ import json
 import re
 import secrets
 import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -108,6 +111,87 @@ class Graph:
     def delete(self, path, **kw):
         kw.setdefault("verify", self.emu.ca_path)
         return self.s.delete(self.url(path), **kw)
+
+
+GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
+
+
+def make_certificate(common_name="graph-emulator-test-app", days=365):
+    """A self-signed certificate and its RSA key, as PEM strings: (certificate_pem, private_key_pem)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return cert_pem, key_pem
+
+
+def certificate_thumbprint(certificate_pem, algorithm="sha1"):
+    """Hex thumbprint of a PEM certificate (what msal's client_credential "thumbprint" wants: SHA-1)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    cert = x509.load_pem_x509_certificate(certificate_pem.encode())
+    return cert.fingerprint(hashes.SHA1() if algorithm == "sha1" else hashes.SHA256()).hex().upper()
+
+
+def client_assertion(audience, client_id, private_key_pem, certificate_pem, lifetime=600, **overrides):
+    """A client assertion JWT signed RS256 with x5t, as MSAL builds it (oauth2cli/assertion.py). `overrides`
+    replace claims (aud, iss, sub, exp, nbf, …) for negative tests."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    def enc(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    now = int(time.time())
+    header = {"alg": "RS256", "typ": "JWT", "x5t": enc(bytes.fromhex(certificate_thumbprint(certificate_pem)))}
+    claims = {"aud": audience, "iss": client_id, "sub": client_id, "exp": now + lifetime, "nbf": now, "iat": now}
+    claims["jti"] = str(uuid.uuid4())
+    claims.update(overrides)
+    signing_input = f"{enc(json.dumps(header).encode())}.{enc(json.dumps(claims).encode())}"
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    return f"{signing_input}.{enc(key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()))}"
+
+
+def request_app_token(
+    emu, client_id, secret=None, private_key_pem=None, certificate_pem=None, tenant=None, scope=GRAPH_DEFAULT_SCOPE
+):
+    """POST grant_type=client_credentials to the token endpoint; returns the requests.Response."""
+    tenant = tenant or emu.state.tenant_id
+    endpoint = f"{emu.base_url}/{tenant}/oauth2/v2.0/token"
+    data = {"client_id": client_id, "grant_type": "client_credentials", "scope": scope}
+    if private_key_pem:
+        data["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        data["client_assertion"] = client_assertion(endpoint, client_id, private_key_pem, certificate_pem)
+    else:
+        data["client_secret"] = secret
+    return requests.post(endpoint, data=data, verify=emu.ca_path)
+
+
+def app_token(emu, client_id, secret=None, private_key_pem=None, certificate_pem=None):
+    """An app-only access token (client credentials) by secret, or by a certificate-signed client assertion
+    (private_key_pem + certificate_pem). Use it as Graph(emu, token=app_token(...))."""
+    resp = request_app_token(emu, client_id, secret, private_key_pem, certificate_pem)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["access_token"]
 
 
 def event_payload(subject="Meeting", start="2030-03-04T10:00:00", end="2030-03-04T11:00:00", tz="UTC", **extra):
