@@ -5,3 +5,4 @@
 if __name__.startswith("odoo.addons."):
     from . import controllers
     from . import models
+    from . import wizard

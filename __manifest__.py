@@ -14,6 +14,7 @@
         "security/o365_security.xml",
         "security/ir.model.access.csv",
         "views/res_config_settings_views.xml",
+        "wizard/o365_sync_start_users_views.xml",
         "views/o365_sync_account_views.xml",
         "data/pull_cron_data.xml",
         "views/res_users_views.xml",

@@ -8,12 +8,14 @@ their mailbox to another person's Odoo account, or the reverse.
 """
 
 import logging
+import secrets
 import time
 import warnings
+from urllib.parse import urlencode
 
 from werkzeug.exceptions import Forbidden
 
-from odoo import http
+from odoo import fields, http
 from odoo.exceptions import UserError
 from odoo.http import request
 
@@ -25,7 +27,11 @@ CALLBACK_PATH = "/o365_calendar_sync/oauth/callback"
 START_PATH = "/o365_calendar_sync/oauth/start"
 # A server action (views/res_users_views.xml) opening the user's own Preferences.
 PREFERENCES_URL = "/odoo/microsoft-365-preferences"
+ADMIN_CONSENT_START_PATH = "/o365_calendar_sync/admin_consent/start"
+# The Microsoft 365 settings, where Grant admin consent comes back to.
+SETTINGS_URL = "/odoo/action-o365_calendar_sync.action_o365_config_settings"
 SESSION_KEY = "o365_calendar_sync_flows"
+CONSENT_SESSION_KEY = "o365_calendar_sync_admin_consent"
 FLOW_LIFETIME = 900  # seconds a user may spend on Microsoft's consent page
 MAX_PENDING = 3  # sign-ins a session may have open at once (several tabs)
 
@@ -78,10 +84,42 @@ class O365OAuthController(http.Controller):
         request.session[SESSION_KEY] = dict(newest)
         return request.redirect(flow["auth_uri"], local=False)
 
+    @http.route(ADMIN_CONSENT_START_PATH, type="http", auth="user", methods=["GET"])
+    def admin_consent_start(self, **_kw):
+        """O1: send an administrator to Microsoft's admin consent page for the saved application.
+        Microsoft comes back to the same redirect URI as users' sign-ins (one URI to register)."""
+        if not request.env.user.has_group("base.group_system"):
+            raise Forbidden("Only administrators can grant admin consent.")
+        app = request.env["o365.config"]._azure_app()
+        state = secrets.token_urlsafe(24)
+        request.session[CONSENT_SESSION_KEY] = {"state": state, "uid": request.env.uid, "at": time.time()}
+        query = urlencode({"client_id": app.client_id, "redirect_uri": redirect_uri(request.env), "state": state})
+        return request.redirect(f"{app.authority}/adminconsent?{query}", local=False)
+
+    def _admin_consent_answer(self, params):
+        """Microsoft's answer to Grant admin consent: keep the outcome for the settings page."""
+        entry = request.session.get(CONSENT_SESSION_KEY) or {}
+        request.session[CONSENT_SESSION_KEY] = {}  # an answer is good once
+        if entry.get("uid") != request.env.uid or time.time() - entry.get("at", 0) > FLOW_LIFETIME:
+            raise Forbidden("This admin consent answer was not asked for by you in this browser.")
+        now = fields.Datetime.to_string(fields.Datetime.now())
+        if params.get("admin_consent", "").lower() == "true":
+            outcome = f"Granted on {now} UTC by {request.env.user.login} (tenant {params.get('tenant', '?')})."
+            _logger.info("o365: admin consent granted by %s", request.env.user.login)
+        else:
+            description = (params.get("error_description") or "").split(" Trace ID:")[0][:300]
+            outcome = f"Not granted ({now} UTC): {params.get('error', 'no answer')}. {description}".strip()
+            _logger.warning("o365: admin consent not granted: %s", outcome)
+        request.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.admin_consent", outcome)
+        return request.redirect(SETTINGS_URL)
+
     @http.route(CALLBACK_PATH, type="http", auth="user", methods=["GET"])
     def callback(self, **params):
         user = request.env.user
         _require_internal(user)
+        consent = request.session.get(CONSENT_SESSION_KEY) or {}
+        if consent.get("state") and consent["state"] == params.get("state"):
+            return self._admin_consent_answer(params)
         pending = dict(request.session.get(SESSION_KEY) or {})
         entry = pending.pop(params.get("state") or "", None)
         request.session[SESSION_KEY] = pending  # an answer is good once

@@ -19,8 +19,11 @@ threads and more Odoo servers each take a shard and add throughput.
 
 The push, per mailbox, runs rounds: **plan** (claim up to 20 rows, build their
 requests), **commit** (release the row locks), **send** (one ``$batch``), **settle**
-(apply the answers), each committed on its own. The pull, per mailbox, runs what the
-notifications and the safety net queued (delta rounds, subscription changes).
+(apply the answers), each committed on its own. Mailboxes that the organisation's
+application connects (SPEC O2) share their rounds: up to 20 of them work together, and
+one ``$batch`` carries the changes of several of them, at most 4 per mailbox. The pull,
+per mailbox, runs what the notifications and the safety net queued (delta rounds,
+subscription changes).
 """
 
 import logging
@@ -35,6 +38,11 @@ from odoo.tools import config
 _logger = logging.getLogger(__name__)
 
 MAX_ROUNDS = 500  # push batches per mailbox per run; the next run goes on from there
+# Mailboxes of the organisation's application whose changes share one $batch (O2), and
+# the changes of one mailbox in such a batch: Graph runs a batch's items concurrently,
+# and Outlook allows 4 requests in flight per mailbox.
+SHARED_BATCH_MAILBOXES = 20
+SHARED_BATCH_PER_MAILBOX = 4
 SHARDS = 4  # the crons of data/push_cron_data.xml and data/pull_cron_data.xml
 PUSH_CRON_XMLIDS = (
     "o365_calendar_sync.ir_cron_o365_push",
@@ -103,28 +111,28 @@ class MailboxRunner:
     def run(self):
         """Work on what is due; returns the counters (..., mailboxes, mailboxes_left)."""
         with self.cursor() as cr:
-            account_ids = self.due_mailboxes(cr)
-        started = set()
+            units = self.due_work(cr)
+        started = []
 
-        def work(account_id):
+        def work(unit):
             if self.past_deadline():
                 return  # the next run takes it
-            started.add(account_id)
+            started.append(len(unit))
             try:
-                self.work_on(account_id)
+                self.work_on(unit[0]) if len(unit) == 1 else self.work_on_group(unit)
             except Exception:
                 # One mailbox's trouble never stalls the others (E6); its work stays queued.
-                _logger.exception("o365 %s for sync account %s failed; will retry", self.job, account_id)
+                _logger.exception("o365 %s for sync account(s) %s failed; will retry", self.job, unit)
                 self.count(crashed=1)
 
-        if self.parallel == 1 or len(account_ids) <= 1:
-            for account_id in account_ids:
-                work(account_id)
+        if self.parallel == 1 or len(units) <= 1:
+            for unit in units:
+                work(unit)
         else:
             with ThreadPoolExecutor(self.parallel, thread_name_prefix=f"o365-{self.job}") as pool:
-                list(pool.map(work, account_ids))
-        self.stats["mailboxes"] = len(started)
-        self.stats["mailboxes_left"] = len(account_ids) - len(started)
+                list(pool.map(work, units))
+        self.stats["mailboxes"] = sum(started)
+        self.stats["mailboxes_left"] = sum(map(len, units)) - sum(started)
         return self.stats
 
     def past_deadline(self):
@@ -141,10 +149,17 @@ class MailboxRunner:
 
     job = "job"
 
+    def due_work(self, cr):
+        """Units of work: tuples of account ids, worked on together (most hold one)."""
+        return [(account_id,) for account_id in self.due_mailboxes(cr)]
+
     def due_mailboxes(self, cr):
         raise NotImplementedError
 
     def work_on(self, account_id):
+        raise NotImplementedError
+
+    def work_on_group(self, account_ids):
         raise NotImplementedError
 
 
@@ -153,18 +168,26 @@ class PushRunner(MailboxRunner):
 
     job = "push"
 
-    def due_mailboxes(self, cr):
+    def due_work(self, cr):
+        """Mailboxes with due changes, the longest waiting first: each on its own, except those
+        of the organisation's application, which share batches in groups (O2)."""
         cr.execute(
-            """SELECT q.account_id FROM o365_push_queue q
+            """SELECT q.account_id, a.connected_by = 'organization' FROM o365_push_queue q
                JOIN o365_sync_account a ON a.id = q.account_id
                WHERE q.state = 'pending' AND q.next_attempt_at <= %s
                  AND a.sync_state = 'running' AND a.connection_state = 'connected'
                  AND mod(q.account_id, %s) = %s
-               GROUP BY q.account_id
+               GROUP BY q.account_id, a.connected_by
                ORDER BY min(q.next_attempt_at), q.account_id""",
             [fields.Datetime.now(), self.shards, self.shard],
         )
-        return [row[0] for row in cr.fetchall()]
+        rows = cr.fetchall()
+        shared = [account_id for account_id, organization in rows if organization]
+        units = [(account_id,) for account_id, organization in rows if not organization]
+        groups = [tuple(shared[i : i + SHARED_BATCH_MAILBOXES]) for i in range(0, len(shared), SHARED_BATCH_MAILBOXES)]
+        # The oldest waiting work first, whichever kind.
+        order = {account_id: rank for rank, (account_id, _org) in enumerate(rows)}
+        return sorted(units + groups, key=lambda unit: order[unit[0]])
 
     def work_on(self, account_id):
         with self.cursor() as lock_cr:
@@ -172,15 +195,24 @@ class PushRunner(MailboxRunner):
                 self.count(mailbox_busy=1)
                 return
             for _round in range(MAX_ROUNDS):
-                if self.past_deadline() or not self._round(account_id):
+                if self.past_deadline() or not self._round([account_id], batch_per_mailbox=None):
                     break
 
-    def _round(self, account_id):
-        """Plan, commit, send, settle one $batch of this mailbox; True when another may follow."""
+    def work_on_group(self, account_ids):
+        """Mailboxes of the organisation's application: their changes share each $batch (O2)."""
+        with self.cursor() as lock_cr:
+            mine = [account_id for account_id in account_ids if mailbox_lock(lock_cr, PUSH_LOCK_CLASS, account_id)]
+            self.count(mailbox_busy=len(account_ids) - len(mine))
+            for _round in range(MAX_ROUNDS):
+                if not mine or self.past_deadline() or not self._round(mine, SHARED_BATCH_PER_MAILBOX):
+                    break
+
+    def _round(self, account_ids, batch_per_mailbox):
+        """Plan, commit, send, settle one $batch of these mailboxes; True when another may follow."""
         stats = Counter()
         try:
             with self.cursor() as cr:
-                return self.env(cr)["o365.push.queue"]._push_round(account_id, stats)
+                return self.env(cr)["o365.push.queue"]._push_round(account_ids, stats, batch_per_mailbox)
         finally:
             self.count(**stats)
 

@@ -4,6 +4,7 @@ from ..utils.email_domains import domain_of, parse_domains
 from ..utils.settings import (
     MICROSOFT_GRAPH_ENDPOINT,
     MICROSOFT_LOGIN_ENDPOINT,
+    USER_MODE,
     AzureAppSettings,
 )
 
@@ -29,6 +30,9 @@ class O365Config(models.AbstractModel):
             login_endpoint=self._param("login_endpoint", MICROSOFT_LOGIN_ENDPOINT),
             graph_endpoint=self._param("graph_endpoint", MICROSOFT_GRAPH_ENDPOINT),
             ca_bundle=self._param("ca_bundle"),
+            connection_mode=self._param("connection_mode", USER_MODE),
+            certificate=self._param("certificate"),
+            certificate_thumbprint=self._param("certificate_thumbprint"),
         )
 
     @api.model

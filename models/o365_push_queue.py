@@ -13,7 +13,6 @@ from ..utils.graph_client import (
     BATCH_LIMIT,
     DUPLICATE_TRANSACTION,
     MALFORMED_ID,
-    EventRequests,
     GraphError,
     parse_retry_after,
 )
@@ -278,66 +277,107 @@ class O365PushQueue(models.Model):
                     cron._trigger(max(at, soonest))
 
     @api.model
-    def _push_round(self, account_id, stats):
-        """Claim up to 20 due rows, send them as one $batch, record the answers.
+    def _push_round(self, account_ids, stats, batch_per_mailbox=None):
+        """Claim due rows of these mailboxes, send them as one $batch, record the answers.
 
-        Runs in a cursor of its own (the runner's): it commits. Returns True when
-        another round may find work. No row lock is held while signing in or while
-        Graph answers: a user saving the same record meanwhile is never blocked,
-        and bumps ``seq`` so the newer version is pushed next.
+        One mailbox (its own sign-in) sends up to 20 of its changes; several mailboxes of
+        the organisation's application share the batch, at most ``batch_per_mailbox`` changes
+        each (O2). Runs in a cursor of its own (the runner's): it commits. Returns True when
+        another round may find work. No row lock is held while signing in or while Graph
+        answers: a user saving the same record meanwhile is never blocked, and bumps ``seq``
+        so the newer version is pushed next.
         """
         cr = self.env.cr
-        cr.execute(
-            """SELECT id, seq FROM o365_push_queue
-               WHERE account_id = %s AND state = 'pending' AND next_attempt_at <= %s
-               ORDER BY next_attempt_at, id LIMIT %s
-               FOR UPDATE SKIP LOCKED""",
-            [account_id, fields.Datetime.now(), BATCH_LIMIT],
-        )
-        claimed = dict(cr.fetchall())
+        claimed = self._claim(account_ids, batch_per_mailbox or BATCH_LIMIT)
         if not claimed:
             return False
-        queue = self.browse()
-        rows = queue.browse(list(claimed))
-        account = self.env["o365.sync.account"].browse(account_id)
-        plan, settled = rows._plan(account)
-        for row, request in plan:
-            if request["kind"] == "create":
-                row.write({"create_seq": claimed[row.id]})
-                if row.create_state == "unsent":
-                    row.write({"create_state": "sent"})
-        settled._finish(claimed, stats)
+        rows = self.browse(list(claimed))
+        Account = self.env["o365.sync.account"]
+        plans = {}
+        for account in Account.browse(sorted(set(rows.mapped("account_id").ids))):
+            plan, settled = rows.filtered(lambda row, account=account: row.account_id == account)._plan(account)
+            for row, request in plan:
+                if request["kind"] == "create":
+                    row.write({"create_seq": claimed[row.id]})
+                    if row.create_state == "unsent":
+                        row.write({"create_state": "sent"})
+            settled._finish(claimed, stats)
+            if plan:
+                plans[account] = plan
         # The job's own cursor: release the row locks before signing in and
         # talking to Graph.
         cr.commit()  # pylint: disable=invalid-commit
-        if not plan:
+        if not plans:
             return True
 
+        answers = self._send(plans)
+        if answers is None:
+            return False  # the sign-in was lost: the account says 'reconnect' (S7), its rows wait
+        throttled, health = set(), {}
+        for account, plan in plans.items():
+            if account.connected_by == "organization" and _out_of_reach(plan, answers):
+                # This mailbox is outside the application's reach: it stops until an administrator
+                # fixes it (O1); its changes wait untouched, the other mailboxes go on.
+                account._mailbox_out_of_reach(next(answers[str(row.id)] for row, _r in plan))
+                continue
+            slowed, health[account] = self._settle(account, plan, answers, claimed, stats)
+            if slowed:
+                throttled.add(account)
+        # The rows are settled for good before the accounts' status is touched: the pull and
+        # users' saves write those rows too, and losing a race there must never undo a round
+        # that Graph accepted (SPEC E6).
+        cr.commit()  # pylint: disable=invalid-commit
+        for account, outcome in health.items():
+            try:
+                with cr.savepoint():
+                    self._note_health(account, *outcome)
+            except psycopg2.errors.SerializationFailure:
+                _logger.debug("o365: sync status of account %s is busy; noted on a later round", account.id)
+        return len(throttled) < len(plans)
+
+    @api.model
+    def _claim(self, account_ids, per_mailbox):
+        """Lock up to 20 due rows of these running mailboxes, at most ``per_mailbox`` each, the
+        longest waiting first: {row id: seq}."""
+        self.env.cr.execute(
+            """SELECT id, seq FROM o365_push_queue WHERE id IN (
+                   SELECT id FROM (
+                       SELECT q.id, q.next_attempt_at,
+                              row_number() OVER (PARTITION BY q.account_id ORDER BY q.next_attempt_at, q.id) AS n
+                       FROM o365_push_queue q JOIN o365_sync_account a ON a.id = q.account_id
+                       WHERE q.account_id IN %s AND q.state = 'pending' AND q.next_attempt_at <= %s
+                         AND a.connection_state = 'connected' AND a.sync_state = 'running'
+                   ) due WHERE n <= %s ORDER BY next_attempt_at, id LIMIT %s)
+               ORDER BY next_attempt_at, id
+               FOR UPDATE SKIP LOCKED""",
+            [tuple(account_ids), fields.Datetime.now(), per_mailbox, BATCH_LIMIT],
+        )
+        return dict(self.env.cr.fetchall())
+
+    @api.model
+    def _send(self, plans):
+        """One $batch for the planned requests of these mailboxes: {item id: answer}, or None
+        when a user's own sign-in was lost (the account then says 'reconnect', S7)."""
+        items = [request for plan in plans.values() for _row, request in plan if request["kind"] != "invalid"]
+        everyone = [row for plan in plans.values() for row, _request in plan]
+        if not items:
+            return {}
+        accounts = list(plans)
         try:
-            to_send = [req for _row, req in plan if req["kind"] != "invalid"]
-            answers = account._graph_client().batch(to_send) if to_send else {}
+            if len(accounts) == 1:
+                graph = accounts[0]._graph_client()
+            else:
+                graph = self.env["o365.sync.account"]._organization_graph()
+            return graph.batch(items)
         except GraphError as exc:
-            answers = {
-                str(row.id): _error_answer(exc.status, exc.code, exc.message, exc.retry_after) for row, _req in plan
-            }
+            return {str(row.id): _error_answer(exc.status, exc.code, exc.message, exc.retry_after) for row in everyone}
         except AuthError as exc:
             if exc.reconnect:
                 # The account now says 'reconnect' (committed with this transaction, never
                 # rolled back by a raise: S7) and is skipped until the user signs in again;
                 # its rows wait untouched, with no try counted.
-                return False
-            answers = {str(row.id): _error_answer(0, "AuthError", str(exc)) for row, _req in plan}
-        throttled, health = queue._settle(account, plan, answers, claimed, stats)
-        # The rows are settled for good before the account's status is touched: the pull and
-        # users' saves write that row too, and losing a race there must never undo a round
-        # that Graph accepted (SPEC E6).
-        cr.commit()  # pylint: disable=invalid-commit
-        try:
-            with cr.savepoint():
-                queue._note_health(account, *health)
-        except psycopg2.errors.SerializationFailure:
-            _logger.debug("o365: sync status of account %s is busy; noted on a later round", account_id)
-        return not throttled
+                return None
+            return {str(row.id): _error_answer(0, "AuthError", str(exc)) for row in everyone}
 
     def _plan(self, account):
         """The Graph request of each row; rows needing no request come back as ``settled``."""
@@ -355,7 +395,7 @@ class O365PushQueue(models.Model):
         """The Graph request that brings this row's change to Outlook (an item of a $batch), or None."""
         self.ensure_one()
         link = self._link(account, self.res_model, self.res_id)
-        requests_ = EventRequests()
+        requests_ = account._event_requests()
         if self.operation == "delete":
             event_id = self.graph_event_id or link.graph_event_id
             if event_id:
@@ -641,6 +681,13 @@ class O365PushQueue(models.Model):
             record._o365_push_failed(account, words)
         stats["failed"] += 1
         return words
+
+
+def _out_of_reach(plan, answers):
+    """True when Graph refused the organisation's application every request for this mailbox
+    (403 ErrorAccessDenied: outside its scope, O1)."""
+    got = [answers.get(str(row.id)) or {} for row, request in plan if request["kind"] != "invalid"]
+    return bool(got) and all(a.get("status") == 403 and _error_code(a) == "ErrorAccessDenied" for a in got)
 
 
 def _error_answer(status, code, message, retry_after=None):

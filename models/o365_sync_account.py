@@ -6,8 +6,9 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..utils import plain_words
-from ..utils.auth import AuthError, MicrosoftLogin
-from ..utils.graph_client import GraphClient, GraphError
+from ..utils.auth import AuthError, MicrosoftLogin, OrganizationLogin
+from ..utils.graph_client import BATCH_LIMIT, EventRequests, GraphClient, GraphError, mailbox_probe, user_mailbox
+from ..utils.settings import ORGANIZATION_MODE, USER_MODE
 
 _logger = logging.getLogger(__name__)
 
@@ -56,6 +57,16 @@ class O365SyncAccount(models.Model):
         readonly=True,
     )
     mailbox_address = fields.Char(readonly=True)
+    connected_by = fields.Selection(
+        [(USER_MODE, "The user's own sign-in"), (ORGANIZATION_MODE, "The organisation's connection")],
+        default=USER_MODE,
+        required=True,
+        readonly=True,
+        help="Who connected this mailbox: the user, signing in (S2), or the organisation's application (O1).",
+    )
+    mailbox_user_id = fields.Char(
+        "Mailbox Owner ID", readonly=True, copy=False, help="Microsoft 365 id of the mailbox's owner (O2)."
+    )
     previous_mailbox_address = fields.Char(
         readonly=True,
         copy=False,
@@ -241,6 +252,35 @@ class O365SyncAccount(models.Model):
         if login.cache_changed:
             self.sudo().token_cache = login.serialized_cache()
 
+    def _graph_mailbox(self):
+        """The path of this account's mailbox in Graph: "/me" for the user's own sign-in,
+        "/users/{id}" through the organisation's application (O2)."""
+        self.ensure_one()
+        if self.connected_by == ORGANIZATION_MODE:
+            return user_mailbox(self.mailbox_user_id or self.mailbox_address or "")
+        return "/me"
+
+    def _event_requests(self):
+        """Request shapes for this account's events (utils/graph_client.py)."""
+        return EventRequests(self._graph_mailbox())
+
+    @api.model
+    def _organization_graph(self, mailbox="/me"):
+        """A Graph client with the organisation's application token (O1, O2).
+
+        Raises AuthError(organization=True) when the application cannot sign in: only an
+        administrator can fix that, so no user is asked to reconnect."""
+        app = self.env["o365.config"]._azure_app()
+        if not app.organization:
+            raise AuthError(
+                "Your organisation no longer connects Microsoft 365 mailboxes for you: connect your own account "
+                "from your preferences.",
+                reconnect=True,
+            )
+        login = OrganizationLogin(app)
+        login.access_token()  # fail before the caller starts a Graph exchange
+        return GraphClient(app.graph_endpoint, login.access_token, verify=app.verify, mailbox=mailbox)
+
     def _graph_client(self):
         """A Graph client acting as this account's mailbox owner.
 
@@ -249,6 +289,13 @@ class O365SyncAccount(models.Model):
         flagged 'reconnect' so the user sees it.
         """
         self.ensure_one()
+        if self.connected_by == ORGANIZATION_MODE:
+            try:
+                return self._organization_graph(self._graph_mailbox())
+            except AuthError as exc:
+                if exc.reconnect:
+                    self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(exc)})
+                raise
         login = self._login()
 
         def token_provider(force_refresh):
@@ -348,6 +395,127 @@ class O365SyncAccount(models.Model):
         # Changes saved while the sign-in was lost waited, with no retry scheduled: they go now.
         self.env["o365.push.queue"]._wake_worker(self)
 
+    # -- the organisation's connection (SPEC O1) ---------------------------------------------
+
+    def _organization_address(self):
+        """The mailbox the organisation connects for this user: the address an administrator set
+        on the user (Microsoft 365 Mailbox), else the user's email."""
+        self.ensure_one()
+        user = self.user_id.sudo()
+        return (user.o365_mailbox or user.email or "").strip().lower()
+
+    def _connect_through_organization(self):
+        """Connect these users' mailboxes through the organisation's application, without any
+        sign-in (O1). Checks each mailbox with Graph (a few users per $batch) first.
+
+        Returns {account: None when connected, else what is wrong in plain words}; a failed
+        account is left as it was, with the words as its last error. Raises UserError when the
+        organisation's connection itself does not work (nobody can be connected)."""
+        outcome = {}
+        try:
+            graph = self._organization_graph()
+        except AuthError as exc:
+            raise UserError(plain_words.explain_exception(exc).sentence()) from None
+        per_batch = BATCH_LIMIT // len(mailbox_probe(""))
+        for start in range(0, len(self), per_batch):
+            chunk = self[start : start + per_batch]
+            items = []
+            for account in chunk:
+                address = account._organization_address()
+                if not address:
+                    outcome[account] = self.env._(
+                        "%(user)s has no email address: set it, or their Microsoft 365 mailbox, on the user.",
+                        user=account.user_id.name,
+                    )
+                    continue
+                for item in mailbox_probe(user_mailbox(address)):
+                    items.append({**item, "id": f"{account.id}-{item['id']}"})
+            try:
+                answers = graph.batch(items) if items else {}
+            except (AuthError, GraphError) as exc:
+                raise UserError(
+                    self.env._(
+                        "Microsoft 365 could not be asked about these mailboxes: %(error)s",
+                        error=plain_words.explain_exception(exc).sentence(),
+                    )
+                ) from None
+            for account in chunk.filtered(lambda a: a not in outcome):
+                outcome[account] = account._apply_mailbox_probe(
+                    {key: answers.get(f"{account.id}-{key}") or {"status": 0} for key in ("user", "settings", "events")}
+                )
+        for account, error in outcome.items():
+            if error:
+                account.sudo().with_context(**{NO_RECONNECT_NOTICE: True}).write({"last_error": error})
+        return outcome
+
+    def _apply_mailbox_probe(self, answers):
+        """Connect this account to the mailbox the probe found, or say why not (O1)."""
+        self.ensure_one()
+        address = self._organization_address()
+        user, settings, events = answers["user"], answers["settings"], answers["events"]
+        if user["status"] == 404 or settings["status"] == 404:
+            return self.env._(
+                "Microsoft 365 has no mailbox %(address)s: ask your administrator to set your Microsoft 365 mailbox "
+                "on your user.",
+                address=address,
+            )
+        failed = next((a for a in (user, settings, events) if not 200 <= a["status"] < 300), None)
+        if failed is not None:
+            return _mailbox_refusal_words(self.env, address, failed)
+        owner = user.get("body") or {}
+        found = (owner.get("mail") or owner.get("userPrincipalName") or address).lower()
+        taken = self.sudo().search(
+            [
+                "|",
+                ("mailbox_address", "=", found),
+                ("mailbox_user_id", "=", owner.get("id") or "-"),
+                ("id", "!=", self.id),
+                ("connection_state", "!=", "disconnected"),
+            ]
+        )
+        if taken:
+            return self.env._(
+                "The mailbox %(address)s is already connected to %(user)s in Odoo.",
+                address=found,
+                user=taken[0].user_id.name,
+            )
+        before = self.mailbox_address or self.previous_mailbox_address
+        if before and before != found:
+            self._forget_mailbox()
+        self.sudo().with_context(**{NO_RECONNECT_NOTICE: True}).write(
+            {
+                "connected_by": ORGANIZATION_MODE,
+                "connection_state": "connected",
+                "mailbox_address": found,
+                "mailbox_user_id": owner.get("id") or False,
+                "previous_mailbox_address": False,
+                "mailbox_timezone": (settings.get("body") or {}).get("timeZone") or False,
+                "token_cache": False,
+                "last_error": False,
+            }
+        )
+        self.env["o365.push.queue"]._wake_worker(self)
+        return None
+
+    def _organization_start(self):
+        """Start Syncing in organisation mode (O1): connect first when needed, then start.
+        Raises UserError with what is wrong when this one account cannot be connected."""
+        self.ensure_one()
+        if self.connection_state != "connected":
+            error = self._connect_through_organization()[self]
+            if error:
+                raise UserError(error)
+        if self.sync_state != "running":
+            self._start_sync()
+
+    def _mailbox_out_of_reach(self, answer):
+        """Graph refused the organisation's application this mailbox (403: outside its RBAC for
+        Applications scope, or a permission withdrawn). Only an administrator can fix it: the
+        mailbox stops until then, the user is told once (S7), and other mailboxes go on (O1)."""
+        self.ensure_one()
+        words = _mailbox_refusal_words(self.env, self.mailbox_address, answer)
+        self.sudo().write({"connection_state": "reconnect", "last_error": words})
+
     def _forget_mailbox(self):
         """Another mailbox replaces the previous one: its links and waiting changes mean
         nothing there. Nothing is deleted in either calendar."""
@@ -399,8 +567,12 @@ class O365SyncAccount(models.Model):
         return True
 
     def action_admin_restart_sync(self):
-        """Start the selected users' sync again; those who must reconnect first are left as they are."""
+        """Start the selected users' sync again; those who must reconnect first are left as they are.
+        With the organisation's connection (O1) nobody needs to reconnect: their mailboxes are
+        checked and connected again."""
         self._check_administrator()
+        if self.env["o365.config"]._azure_app().organization:
+            return self._organization_start_users(self.user_id)
         ready = self.filtered(
             lambda account: account.connection_state == "connected" and account.sync_state != "running"
         )
@@ -419,6 +591,44 @@ class O365SyncAccount(models.Model):
         self._check_administrator()
         self.filtered(lambda account: account.connection_state != "disconnected")._disconnect()
         return True
+
+    @api.model
+    def _organization_start_users(self, users):
+        """Administrators start sync for many users at once (O1): each user's mailbox is checked
+        and connected through the organisation's application, then syncs. Returns a notification
+        saying how many started and, in plain words, why the others did not."""
+        self._check_administrator()
+        if not self.env["o365.config"]._azure_app().organization:
+            raise UserError(
+                self.env._(
+                    "Starting sync for other users needs the organisation-wide connection (Settings > Microsoft 365 "
+                    "Sync > Connection). With per-user connections, each user connects from their preferences."
+                )
+            )
+        accounts = self.browse([self._for_user(user).id for user in users if user._is_internal()])
+        refused = {
+            account: error
+            for account, error in accounts.filtered(lambda account: account.connection_state != "connected")
+            ._connect_through_organization()
+            .items()
+            if error
+        }
+        ready = accounts.filtered(lambda a: a.connection_state == "connected" and a.sync_state != "running")
+        ready._start_sync()
+        running = accounts.filtered(lambda a: a.sync_state == "running" and a.connection_state == "connected")
+        lines = [self.env._("%(count)s of %(total)s users sync.", count=len(running), total=len(accounts))]
+        lines += [f"{account.user_id.name}: {plain_words.words_of(error)}" for account, error in refused.items()]
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Microsoft 365 sync started"),
+                "message": "\n".join(lines),
+                "type": "warning" if refused else "success",
+                "sticky": bool(refused),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     @api.model
     def action_pause_all_sync(self):
@@ -448,6 +658,27 @@ class O365SyncAccount(models.Model):
         for cron in self.env["ir.cron"].sudo().browse(pulls.mapped("res_id")).exists():
             cron._trigger()
         return {"type": "ir.actions.client", "tag": "soft_reload"}
+
+
+def _mailbox_refusal_words(env, address, answer):
+    """Plain words for Graph refusing the organisation's application a mailbox (O1)."""
+    body = answer.get("body") if isinstance(answer.get("body"), dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    detail = f"HTTP {answer.get('status')} {error.get('code', '')}: {error.get('message', '')}".strip()
+    if answer.get("status") == 403:
+        words = env._(
+            "The organisation's Microsoft 365 application may not open the mailbox %(address)s: it is outside the "
+            "mailboxes the application may reach (Exchange RBAC for Applications), or a permission was not granted. "
+            "Ask your administrator to add it to the application's scope and to grant admin consent.",
+            address=address,
+        )
+    else:
+        words = env._(
+            "Microsoft 365 did not answer about the mailbox %(address)s: %(what)s",
+            address=address,
+            what=plain_words.explain_answer(answer)[0].what,
+        )
+    return plain_words.compose(words, detail)
 
 
 def _reconnect_words(exc):

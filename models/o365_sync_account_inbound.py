@@ -125,7 +125,7 @@ class O365SyncAccount(models.Model):
         self.ensure_one()
         account = self.sudo()
         state = account.connection_state
-        if account.subscription_to_remove and account.token_cache:
+        if account.subscription_to_remove and (account.token_cache or account.connected_by == "organization"):
             try:
                 with self.env.cr.savepoint():
                     self._graph_client().delete_subscription(account.subscription_to_remove)
@@ -188,11 +188,16 @@ class O365SyncAccount(models.Model):
     def _o365_remove_stray_subscriptions(self, client, keep_id, notify_url):
         """Delete this mailbox's other subscriptions to this database's notification URL: left by
         a lost answer, a crash or an older install, they would keep notifying and be refused (E7)."""
+        # With the organisation's application Graph lists the subscriptions of every mailbox
+        # (O2): only those on this mailbox's resource are this account's.
+        resource = client.mailbox.strip("/").lower() + "/events" if self.connected_by == "organization" else None
         try:
             stray = [
                 s["id"]
                 for s in client.list_subscriptions()
-                if s.get("id") != keep_id and (s.get("notificationUrl") or "").rstrip("/") == notify_url.rstrip("/")
+                if s.get("id") != keep_id
+                and (s.get("notificationUrl") or "").rstrip("/") == notify_url.rstrip("/")
+                and (resource is None or (s.get("resource") or "").strip("/").lower() == resource)
             ]
             for subscription_id in stray:
                 client.delete_subscription(subscription_id)
@@ -325,6 +330,12 @@ class O365SyncAccount(models.Model):
                     _logger.info("o365 account %s: a safety pull found %s missed changes", account.id, changes)
                     account.write({"notifications_missed_at": fields.Datetime.now()})
         except (AuthError, GraphError) as exc:
+            if account.connected_by == "organization" and getattr(exc, "status", None) == 403:
+                # Outside the organisation's application's reach (O1): stop until an administrator fixes it.
+                account._mailbox_out_of_reach(
+                    {"status": 403, "body": {"error": {"code": exc.code, "message": exc.message}}}
+                )
+                return False
             account._o365_report_error(self.env._("Reading your Outlook calendar failed"), exc)
             if isinstance(exc, GraphError) and exc.transient:
                 self.env["o365.pull.request"].sudo()._request(account.ids, "pull")

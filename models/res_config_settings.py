@@ -1,10 +1,17 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
-from ..controllers.oauth import CALLBACK_PATH
+from ..controllers.oauth import ADMIN_CONSENT_START_PATH, CALLBACK_PATH
+from ..utils.auth import OrganizationLogin, certificate_thumbprint
 from ..utils.connection_check import check_connection
 from ..utils.email_domains import parse_domains
-from ..utils.settings import MICROSOFT_GRAPH_ENDPOINT, MICROSOFT_LOGIN_ENDPOINT, AzureAppSettings
+from ..utils.settings import (
+    MICROSOFT_GRAPH_ENDPOINT,
+    MICROSOFT_LOGIN_ENDPOINT,
+    ORGANIZATION_MODE,
+    USER_MODE,
+    AzureAppSettings,
+)
 
 # The settings a connection test reads, as typed in the form (saved or not).
 CONNECTION_FIELDS = (
@@ -15,12 +22,41 @@ CONNECTION_FIELDS = (
     "o365_login_endpoint",
     "o365_graph_endpoint",
     "o365_ca_bundle",
+    "o365_connection_mode",
+    "o365_certificate",
+    "o365_certificate_thumbprint",
 )
 
 
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
+    o365_connection_mode = fields.Selection(
+        [
+            (USER_MODE, "Each user signs in"),
+            (ORGANIZATION_MODE, "The whole organisation, connected once by an administrator"),
+        ],
+        "Connection",
+        config_parameter="o365_calendar_sync.connection_mode",
+        default=USER_MODE,
+        required=True,
+        help="Each user signs in: every user presses Connect and consents (delegated permissions). "
+        "The whole organisation: the application's own permissions, granted once by an administrator; "
+        "users only press Start Syncing (SPEC O1).",
+    )
+    o365_certificate = fields.Char(
+        "Certificate (PEM)",
+        config_parameter="o365_calendar_sync.certificate",
+        help="Instead of a client secret (organisation-wide connection only): the certificate's private key "
+        "and the certificate itself, in PEM, one after the other. Upload the certificate (.cer or .pem, "
+        "without the key) to the app registration under Certificates & secrets.",
+    )
+    o365_certificate_thumbprint = fields.Char(
+        "Certificate Thumbprint",
+        config_parameter="o365_calendar_sync.certificate_thumbprint",
+        help="Filled in from the certificate; type it (as Azure shows it) only when the PEM holds the key alone.",
+    )
+    o365_admin_consent = fields.Char("Admin Consent", compute="_compute_o365_admin_consent")
     o365_client_id = fields.Char("Azure Client ID", config_parameter="o365_calendar_sync.client_id")
     o365_client_secret = fields.Char("Azure Client Secret", config_parameter="o365_calendar_sync.client_secret")
     o365_tenant = fields.Char(
@@ -74,6 +110,18 @@ class ResConfigSettings(models.TransientModel):
             base = (settings.o365_public_base_url or fallback or "").strip().rstrip("/")
             settings.o365_redirect_uri = base + CALLBACK_PATH
 
+    def _compute_o365_admin_consent(self):
+        consent = self.env["ir.config_parameter"].sudo().get_param("o365_calendar_sync.admin_consent") or ""
+        for settings in self:
+            settings.o365_admin_consent = consent or self.env._("Not granted from Odoo yet.")
+
+    def action_o365_grant_admin_consent(self):
+        """O1: Microsoft's admin consent page, for the application saved in these settings;
+        it comes back to these settings (controllers/oauth.py)."""
+        self.ensure_one()
+        self.execute()  # the page consents to the saved application: save what was typed first
+        return {"type": "ir.actions.act_url", "url": ADMIN_CONSENT_START_PATH, "target": "self"}
+
     def _o365_app(self):
         """The Azure app as typed in the form, saved or not."""
         self.ensure_one()
@@ -84,11 +132,16 @@ class ResConfigSettings(models.TransientModel):
             login_endpoint=(self.o365_login_endpoint or MICROSOFT_LOGIN_ENDPOINT).strip(),
             graph_endpoint=(self.o365_graph_endpoint or MICROSOFT_GRAPH_ENDPOINT).strip(),
             ca_bundle=(self.o365_ca_bundle or "").strip(),
+            connection_mode=self.o365_connection_mode or USER_MODE,
+            certificate=(self.o365_certificate or "").strip(),
+            certificate_thumbprint=(self.o365_certificate_thumbprint or "").strip(),
         )
 
     def _o365_check(self):
         self.ensure_one()
-        return check_connection(self._o365_app(), self.o365_redirect_uri)
+        user = self.env.user.sudo()
+        mailbox = (user.o365_mailbox or user.email or "").strip().lower()
+        return check_connection(self._o365_app(), self.o365_redirect_uri, mailbox=mailbox)
 
     def _o365_check_notification(self, result):
         return {
@@ -144,7 +197,10 @@ class ResConfigSettings(models.TransientModel):
 
     def set_values(self):
         was_paused = self.env["o365.sync.account"]._sync_paused()
+        if self.o365_certificate and not self.o365_certificate_thumbprint:
+            self.o365_certificate_thumbprint = certificate_thumbprint(self.o365_certificate) or False
         res = super().set_values()
+        OrganizationLogin.forget_all()  # a changed credential takes effect at once (this process)
         if was_paused and not self.o365_sync_paused:
             self.env["o365.sync.account"].action_resume_all_sync()  # wake the jobs: what waited goes now
         domains = ", ".join(parse_domains(self.o365_org_domains))

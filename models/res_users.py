@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from ..utils.settings import ORGANIZATION_MODE, USER_MODE
+
 # Account fields mirrored on res.users so that the Preferences dialog (a res.users
 # form any user may open on themselves) shows and edits them: {user field: account field}.
 O365_EDITABLE = {
@@ -15,6 +17,7 @@ O365_EDITABLE = {
 O365_READONLY = {
     "o365_connection_state": "connection_state",
     "o365_mailbox_address": "mailbox_address",
+    "o365_connected_by": "connected_by",
     "o365_mailbox_timezone": "mailbox_timezone",
     "o365_sync_state": "sync_state",
     "o365_sync_started_at": "sync_started_at",
@@ -50,6 +53,25 @@ class ResUsers(models.Model):
         string="Microsoft 365",
     )
     o365_mailbox_address = _mirror("mailbox_address", fields.Char, string="Connected Mailbox")
+    o365_connected_by = _mirror(
+        "connected_by",
+        fields.Selection,
+        selection=[(USER_MODE, "Your own sign-in"), (ORGANIZATION_MODE, "Your organisation")],
+        string="Connected By",
+    )
+    # SPEC O1: the mailbox the organisation's connection opens for this user, when it is not
+    # their email. Administrators only: a user must not point Odoo at someone else's mailbox.
+    o365_mailbox = fields.Char(
+        "Microsoft 365 Mailbox",
+        groups="base.group_system",
+        help="The user's Microsoft 365 address, when it differs from their email; used when the organisation "
+        "connects mailboxes (Settings > Microsoft 365 Sync > Connection).",
+    )
+    o365_organization_mode = fields.Boolean(
+        "Organisation Connects Mailboxes",
+        compute="_compute_o365_organization_mode",
+        help="The administrator connected the whole Microsoft 365 organisation: no sign-in needed (O1).",
+    )
     o365_mailbox_timezone = _mirror("mailbox_timezone", fields.Char, string="Mailbox Time Zone")
     o365_sync_state = _mirror(
         "sync_state", fields.Selection, selection=[("stopped", "Stopped"), ("running", "Running")], string="Sync"
@@ -92,7 +114,12 @@ class ResUsers(models.Model):
 
     @property
     def SELF_READABLE_FIELDS(self):
-        return super().SELF_READABLE_FIELDS + list(O365_FIELDS)
+        return super().SELF_READABLE_FIELDS + list(O365_FIELDS) + ["o365_organization_mode"]
+
+    def _compute_o365_organization_mode(self):
+        organization = self.env["o365.config"]._azure_app().organization
+        for user in self:
+            user.o365_organization_mode = organization
 
     @property
     def SELF_WRITEABLE_FIELDS(self):
@@ -141,7 +168,13 @@ class ResUsers(models.Model):
         return self.env["o365.sync.account"]._for_user(self.env.user)
 
     def action_o365_connect(self):
-        self._o365_own_account()
+        account = self._o365_own_account()
+        if self.env["o365.config"]._azure_app().organization:
+            # O1: the organisation connects the mailbox; no sign-in page.
+            error = account._connect_through_organization()[account]
+            if error:
+                raise UserError(error)
+            return True
         missing = self.env["o365.config"]._azure_app().missing()
         if missing:
             raise UserError(
@@ -161,6 +194,9 @@ class ResUsers(models.Model):
 
     def action_o365_start_sync(self):
         account = self._o365_own_account()
+        if self.env["o365.config"]._azure_app().organization:
+            account._organization_start()  # O1: no Connect needed
+            return True
         if account.connection_state != "connected":
             raise UserError(
                 self.env._("Connect your Microsoft 365 account first (Preferences > Microsoft 365 > Connect).")

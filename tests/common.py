@@ -24,7 +24,10 @@ from odoo.tests import HttpCase, new_test_user
 
 from ..graph_emulator import GraphEmulator
 from ..graph_emulator.events import to_immutable
+from ..utils.auth import OrganizationLogin
 
+# The organisation-wide connection (SPEC O1) asks for these application permissions.
+APPLICATION_PERMISSIONS = ("Calendars.ReadWrite", "User.Read.All", "MailboxSettings.Read")
 CLIENT_ID = "odoo-test-client"
 CLIENT_SECRET = "odoo-test-secret"
 TENANT = "contoso.example"
@@ -54,7 +57,14 @@ def as_odoo_sees_it(events):
 
 
 class O365Case(HttpCase):
-    """Base class for tests that sync with Microsoft 365 (through the emulator)."""
+    """Base class for tests that sync with Microsoft 365 (through the emulator).
+
+    ``connection_mode`` says how users' mailboxes are connected: "user" (each user signs
+    in, S2) or "organization" (the application's own permissions, admin consent granted,
+    O1). A subclass that only sets it to "organization" runs the same tests that way (O2).
+    """
+
+    connection_mode = "user"
 
     @classmethod
     def setUpClass(cls):
@@ -62,7 +72,15 @@ class O365Case(HttpCase):
         cls.emulator = shared_emulator()
         cls.emulator.state.reset()
         cls.emulator.state.update_settings(hold_notifications=True)
-        cls.emulator.state.register_app(CLIENT_ID, CLIENT_SECRET, redirect_uris=[cls.base_url() + CALLBACK_PATH])
+        cls.emulator.state.register_app(
+            CLIENT_ID,
+            CLIENT_SECRET,
+            redirect_uris=[cls.base_url() + CALLBACK_PATH],
+            application_permissions=APPLICATION_PERMISSIONS,
+        )
+        if cls.connection_mode == "organization":
+            cls.emulator.state.grant_admin_consent(CLIENT_ID)
+        OrganizationLogin.forget_all()  # the emulator was reset: no application token survives it
         params = cls.env["ir.config_parameter"].sudo()
         for key, value in {
             "client_id": CLIENT_ID,
@@ -73,6 +91,7 @@ class O365Case(HttpCase):
             "ca_bundle": cls.emulator.ca_path,
             "public_base_url": cls.base_url(),
             "org_domains": ORG_DOMAIN,
+            "connection_mode": cls.connection_mode,
         }.items():
             params.set_param(f"o365_calendar_sync.{key}", value)
 
@@ -91,8 +110,16 @@ class O365Case(HttpCase):
             cls.env, login, groups="base.group_user", email=upn, tz=tz, name=login.replace("_", " ").title()
         )
         account = cls.env["o365.sync.account"]._for_user(user)
-        cls._sign_in(account, upn)
-        account.write({"connection_state": "connected", "mailbox_address": upn, "mailbox_timezone": tz, **account_vals})
+        if cls.connection_mode == "organization":
+            # O1: no sign-in; the organisation's application opens the mailbox of the user's email.
+            error = account._connect_through_organization()[account]
+            assert error is None, error
+            account.write(account_vals)
+        else:
+            cls._sign_in(account, upn)
+            account.write(
+                {"connection_state": "connected", "mailbox_address": upn, "mailbox_timezone": tz, **account_vals}
+            )
         if start_sync:
             account._start_sync()
             # What the pull job does right after Start Syncing commits: subscribe, first pull.

@@ -176,3 +176,9 @@ class TestPushActivities(PushCase):
         self.assertFalse(self.queue_rows(old), "S3: created before the sync start")
         self.run_push()
         self.assertEqual(self.mailbox_events(self.alice_upn), [])
+
+
+class TestPushActivitiesOrganization(TestPushActivities):
+    """O2: the same A tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"

@@ -1,10 +1,16 @@
-"""Sign-in and tokens through MSAL (authorization code flow with PKCE).
+"""Sign-in and tokens through MSAL.
 
-One ``MicrosoftLogin`` per operation: it loads the user's serialized MSAL token
-cache, and the caller stores ``serialized_cache()`` back when ``cache_changed``,
-so a rotated refresh token is never thrown away.
+Per-user connections (SPEC S2, authorization code flow with PKCE): one
+``MicrosoftLogin`` per operation loads the user's serialized MSAL token cache, and
+the caller stores ``serialized_cache()`` back when ``cache_changed``, so a rotated
+refresh token is never thrown away.
+
+The organisation-wide connection (SPEC O1, client credentials): ``OrganizationLogin``
+holds the application's token in memory, one MSAL application per Odoo process and
+per application identity; no token is ever stored in the database or logged.
 """
 
+import hashlib
 import threading
 import time
 from urllib.parse import urlsplit
@@ -12,15 +18,18 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
-from .settings import GRAPH_SCOPES, MICROSOFT_LOGIN_ENDPOINT
+from .settings import APPLICATION_SCOPES, GRAPH_SCOPES, MICROSOFT_LOGIN_ENDPOINT
 
 
 class AuthError(Exception):
-    """Sign-in or token refresh failed. ``reconnect`` means only the user can fix it."""
+    """Sign-in or token refresh failed. ``reconnect`` means only the user can fix it;
+    ``organization`` that the organisation's application failed (an administrator fixes
+    it, and every mailbox it connects waits meanwhile)."""
 
-    def __init__(self, message, reconnect=False):
+    def __init__(self, message, reconnect=False, organization=False):
         super().__init__(message)
         self.reconnect = reconnect
+        self.organization = organization
 
 
 # MSAL reads the authority's discovery documents each time an application object
@@ -146,12 +155,117 @@ class MicrosoftLogin:
         return self._cache.serialize()
 
 
+class OrganizationLogin:
+    """The organisation's application token (client credentials, SPEC O1).
+
+    MSAL keeps the token in its in-memory cache until shortly before it expires, so
+    every mailbox of every job in this process shares one token: a handful of token
+    requests per process per day. The MSAL application is made once per application
+    identity (authority, client, credential) and process.
+    """
+
+    _apps = {}
+    _apps_lock = threading.Lock()
+
+    def __init__(self, app, timeout=15):
+        self._msal = self._application(app, timeout)
+
+    @classmethod
+    def _application(cls, app, timeout):
+        credential = client_credential(app)
+        key = (
+            app.authority,
+            app.client_id,
+            hashlib.sha256(
+                repr(sorted(credential.items()) if isinstance(credential, dict) else credential).encode()
+            ).hexdigest(),
+            str(app.verify),
+        )
+        with cls._apps_lock:
+            application = cls._apps.get(key)
+        if application is not None:
+            return application
+        official = urlsplit(app.login_endpoint).hostname == urlsplit(MICROSOFT_LOGIN_ENDPOINT).hostname
+        try:
+            application = msal.ConfidentialClientApplication(
+                app.client_id,
+                client_credential=credential,
+                authority=app.authority,
+                http_client=_PinnedSession(app.verify, timeout),
+                instance_discovery=None if official else False,
+            )
+        except ValueError as exc:
+            raise AuthError(
+                f"The organisation's Microsoft 365 application cannot sign in: {exc}", organization=True
+            ) from None
+        except requests.RequestException as exc:
+            raise AuthError(
+                f"Cannot reach the login endpoint {app.authority}: {type(exc).__name__}", organization=True
+            ) from None
+        with cls._apps_lock:
+            return cls._apps.setdefault(key, application)
+
+    def access_token(self, force_refresh=False):
+        """The application's access token (from MSAL's cache unless forced or expiring)."""
+        try:
+            if force_refresh:
+                self._msal.remove_tokens_for_client()
+            result = self._msal.acquire_token_for_client(list(APPLICATION_SCOPES))
+        except requests.RequestException as exc:
+            raise AuthError(f"Cannot reach the login endpoint: {type(exc).__name__}", organization=True) from None
+        if "access_token" not in result:
+            raise AuthError(
+                "The organisation's Microsoft 365 connection does not work: " + _describe_error(result),
+                organization=True,
+            )
+        return result["access_token"]
+
+    @classmethod
+    def forget_all(cls):
+        """Drop every process-wide application and its tokens (settings changed, or a test)."""
+        with cls._apps_lock:
+            cls._apps.clear()
+
+
+def client_credential(app):
+    """What MSAL signs in with: the secret, or the certificate's private key and its
+    SHA-1 thumbprint (the ``x5t`` Entra matches against the uploaded certificate)."""
+    if not (app.organization and app.certificate):
+        return app.client_secret
+    thumbprint = (app.certificate_thumbprint or "").replace(":", "").strip() or certificate_thumbprint(app.certificate)
+    if not thumbprint:
+        raise AuthError(
+            "The certificate holds no public certificate to take the thumbprint from: paste the certificate "
+            "together with its private key, or fill in its thumbprint.",
+            organization=True,
+        )
+    return {"private_key": app.certificate, "thumbprint": thumbprint}
+
+
+def certificate_thumbprint(pem):
+    """SHA-1 thumbprint (hex, upper case, as Azure shows it) of the first certificate in ``pem``, or ""."""
+    from cryptography import x509  # pylint: disable=import-outside-toplevel  # msal's own dependency
+    from cryptography.hazmat.primitives import hashes  # pylint: disable=import-outside-toplevel
+
+    start = (pem or "").find("-----BEGIN CERTIFICATE-----")
+    if start < 0:
+        return ""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem[start:].encode())
+    except ValueError:
+        return ""
+    return certificate.fingerprint(hashes.SHA1()).hex().upper()  # Entra's x5t is SHA-1
+
+
 def _describe_error(result):
     """Plain words for an OAuth error answer (never includes a token)."""
     code = result.get("error", "error")
     description = (result.get("error_description") or "").split("\r\n")[0].split(" Trace ID:")[0]
     hints = {
-        "invalid_client": "The Azure client ID or secret is wrong or expired: ask your administrator to check them.",
+        "invalid_client": (
+            "The Azure client ID, secret or certificate is wrong or expired: ask your administrator to check them."
+        ),
+        "invalid_scope": "The application's permissions were not granted: grant admin consent in Settings.",
         "invalid_grant": "Microsoft refused the sign-in (expired or revoked): connect again from your preferences.",
         "access_denied": "The sign-in was cancelled or consent was refused.",
         "unauthorized_client": "This Azure app may not be used for this sign-in: check its platform and redirect URI.",

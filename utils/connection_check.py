@@ -8,13 +8,15 @@ signs in and no token is kept.
 
 import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass, field
 
 import requests
 
-from .auth import AuthError, MicrosoftLogin
-from .settings import GRAPH_SCOPES
+from .auth import AuthError, MicrosoftLogin, OrganizationLogin
+from .graph_client import GraphClient, GraphError, mailbox_probe, user_mailbox
+from .settings import APPLICATION_PERMISSIONS, GRAPH_SCOPES
 
 TIMEOUT = 10
 # A refresh token no service ever issued: the token endpoint checks the client
@@ -32,6 +34,9 @@ CHECKS = (
     ("client", "Client ID and secret"),
     ("redirect", "Redirect URI"),
     ("graph", "Microsoft Graph"),
+    # Organisation-wide connection only (SPEC O1).
+    ("permissions", "Application permissions"),
+    ("mailbox", "Reading a mailbox"),
 )
 
 
@@ -112,19 +117,24 @@ def _aadsts(text):
     return digits
 
 
-def check_connection(app, callback_url):
+def check_connection(app, callback_url, mailbox=None):
     """Run every check against ``app`` (AzureAppSettings); return a CheckResult.
 
     Every check gets a line, so the administrator sees what works as well as
-    what does not; a check that needs an earlier one to pass says so.
+    what does not; a check that needs an earlier one to pass says so. In
+    organisation mode (O1) ``mailbox`` is the address whose mailbox the
+    application should be able to read (the administrator's own).
     """
     result = CheckResult()
     missing = app.missing()
+    keys = [key for key, _label in CHECKS if app.organization or key not in ("permissions", "mailbox")]
     if missing:
         result.bad("settings", "Fill in: {}.".format(", ".join(missing)))
-        for key, _label in CHECKS[1:]:
+        for key in keys[1:]:
             result.skipped(key, "Not checked: fill in the settings first.")
         return result
+    if app.organization:
+        return _check_organization(app, callback_url, mailbox, result)
     result.good("settings", "Client ID, secret, tenant and endpoints are filled in.")
     login = _check_login(app, result)
     if login is None:
@@ -238,4 +248,101 @@ def _check_graph(app, result):
             "graph",
             f"{app.graph_endpoint} does not answer like Microsoft Graph (HTTP {answer.status_code}): "
             "check the Graph endpoint (normally https://graph.microsoft.com/v1.0).",
+        )
+
+
+# -- the organisation-wide connection (SPEC O1) ------------------------------------------------
+
+
+def _check_organization(app, callback_url, mailbox, result):
+    """The application's own token, its granted permissions, and one mailbox it should reach."""
+    result.good("settings", "Client ID, credential, tenant and endpoints are filled in.")
+    login = _check_login(app, result)
+    if login is None:
+        result.skipped("client", "Not checked: needs the sign-in service.")
+        result.skipped("redirect", "Not checked: needs the sign-in service.")
+    else:
+        _check_redirect(app, login, callback_url, result)
+    _check_graph(app, result)
+    OrganizationLogin.forget_all()  # ask the token endpoint now, not a kept token
+    token = None
+    try:
+        token = OrganizationLogin(app, timeout=TIMEOUT).access_token()
+    except AuthError as exc:
+        if login is not None:
+            result.bad("client", _organization_sign_in_words(app, str(exc)))
+    else:
+        if login is not None:
+            result.good("client", "The application signs in with its own credential (client credentials).")
+    # CHECKS order: the client line goes before the redirect line.
+    result.checks.sort(key=lambda check: [key for key, _label in CHECKS].index(check["key"]))
+    if token is None:
+        result.skipped("permissions", "Not checked: the application must sign in first.")
+        result.skipped("mailbox", "Not checked: the application must sign in first.")
+        return result
+    missing = [role for role in APPLICATION_PERMISSIONS if role not in _token_roles(token)]
+    if missing:
+        result.bad(
+            "permissions",
+            "Not granted: {}. Add them as Application permissions of Microsoft Graph in the app registration, "
+            "then press Grant admin consent.".format(", ".join(missing)),
+        )
+    else:
+        result.good("permissions", "Granted: {}.".format(", ".join(APPLICATION_PERMISSIONS)))
+    _check_mailbox(app, token, mailbox, result)
+    return result
+
+
+def _organization_sign_in_words(app, text):
+    if "invalid_client" in text:
+        return (
+            "Microsoft refused the application's credential: the client secret is wrong or expired, or the "
+            "certificate was not uploaded to the app registration (Certificates & secrets)."
+        )
+    if "unauthorized_client" in text or "700016" in text or "90002" in text:
+        return (
+            f"No application with client ID '{app.client_id}' exists in tenant '{app.tenant}': copy the "
+            "Application (client) ID and the Directory (tenant) ID from the app registration."
+        )
+    return f"The application cannot sign in: {text}"
+
+
+def _token_roles(token):
+    """The application permissions an access token carries (its ``roles`` claim)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return []
+    return claims.get("roles") or []
+
+
+def _check_mailbox(app, token, mailbox, result):
+    """One mailbox read as the users' sync will read it (Exchange's RBAC scope answers here)."""
+    if not mailbox:
+        result.skipped("mailbox", "Not checked: your user has no email address to try.")
+        return
+    graph = GraphClient(app.graph_endpoint, lambda _force: token, verify=app.verify, timeout=TIMEOUT)
+    try:
+        answers = graph.batch(mailbox_probe(user_mailbox(mailbox)))
+    except GraphError as exc:
+        result.bad("mailbox", f"Graph did not answer ({exc.status} {exc.code}).")
+        return
+    refused = next((a for a in answers.values() if not 200 <= a.get("status", 0) < 300), None)
+    if refused is None:
+        result.good("mailbox", f"The application reads the mailbox {mailbox}.")
+        return
+    error = (refused.get("body") or {}).get("error") or {}
+    if refused["status"] == 404:
+        result.bad("mailbox", f"Microsoft 365 has no mailbox {mailbox}: check your user's email address.")
+    elif refused["status"] == 403:
+        result.bad(
+            "mailbox",
+            f"The application may not open the mailbox {mailbox}: it is outside the mailboxes the application "
+            "may reach (Exchange RBAC for Applications scope), or the permissions above were not granted. "
+            f"({error.get('code', '')}: {error.get('message', '')})",
+        )
+    else:
+        result.bad(
+            "mailbox", f"Reading the mailbox {mailbox} failed (HTTP {refused['status']} {error.get('code', '')})."
         )

@@ -107,6 +107,23 @@ class EventRequests:
         return {"method": "GET", "url": f"{self.path()}?{query}"}
 
 
+def user_mailbox(user):
+    """The path of another user's mailbox, for the organisation's application (SPEC O2):
+    ``/users/{id or userPrincipalName}``."""
+    return f"/users/{quote(user, safe='@')}"
+
+
+def mailbox_probe(mailbox):
+    """The $batch items that tell whether the organisation's application may use a mailbox
+    (SPEC O1): who it is, its time zone, and one calendar read (the one Exchange's RBAC for
+    Applications scope answers 403 to). Item ids are "user", "settings" and "events"."""
+    return [
+        {"id": "user", "method": "GET", "url": f"{mailbox}?$select=id,mail,userPrincipalName,displayName"},
+        {"id": "settings", "method": "GET", "url": f"{mailbox}/mailboxSettings"},
+        {"id": "events", "method": "GET", "url": f"{mailbox}/events?$top=1&$select=id"},
+    ]
+
+
 class GraphClient:
     """Calls Graph as one mailbox owner, with a delegated access token.
 

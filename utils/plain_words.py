@@ -20,6 +20,10 @@ RECONNECT = (
 )
 
 
+# utils/auth.py starts every failure of the organisation's application with this.
+ORGANIZATION_FAILURE = "The organisation's Microsoft 365"
+
+
 class Words(NamedTuple):
     what: str  # what happened
     todo: str  # what to do, and when it fixes itself
@@ -101,6 +105,14 @@ def explain(status, code=None, message=None):
 def explain_sign_in(message, reconnect=False):
     """Words for a failed sign-in or token refresh (utils/auth.py AuthError)."""
     text = message or ""
+    if ORGANIZATION_FAILURE in text:
+        # The organisation's application (SPEC O1): no user can fix it, an administrator can.
+        return Words(
+            "The organisation's Microsoft 365 connection does not work.",
+            "Your administrator must fix it in Settings > Microsoft 365 (Test connection says what is wrong). "
+            "Nothing is lost: changes wait and go out by themselves once it works.",
+            True,
+        )
     if "invalid_client" in text:
         return Words(
             "Microsoft 365 refused Odoo's app credentials (the client secret is wrong or expired).",

@@ -15,6 +15,9 @@ const FIELDS = [
     "o365_login_endpoint",
     "o365_graph_endpoint",
     "o365_ca_bundle",
+    "o365_connection_mode",
+    "o365_certificate",
+    "o365_certificate_thumbprint",
 ];
 
 export class O365ConnectionTest extends Component {

@@ -1,0 +1,1 @@
+from . import o365_sync_start_users
