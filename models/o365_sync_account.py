@@ -404,6 +404,27 @@ class O365SyncAccount(models.Model):
         user = self.user_id.sudo()
         return (user.o365_mailbox or user.email or "").strip().lower()
 
+    def _check_own_mailbox_address(self):
+        """A user starting their own sync in organisation mode (O1) may open only a mailbox no user can
+        redirect: the one an administrator set, their login's, or the one connected before. Users can
+        edit their own email in Odoo; an email that is none of those needs an administrator."""
+        self.ensure_one()
+        user = self.user_id.sudo()
+        address = self._organization_address()
+        if user.o365_mailbox or address in (
+            (user.login or "").strip().lower(),
+            self.mailbox_address,
+            self.previous_mailbox_address,
+        ):
+            return
+        raise UserError(
+            self.env._(
+                "Your email (%(address)s) is not your login, so Odoo cannot be sure it is your mailbox: ask your "
+                "administrator to start your Microsoft 365 sync, or to set your Microsoft 365 mailbox on your user.",
+                address=address,
+            )
+        )
+
     def _connect_through_organization(self):
         """Connect these users' mailboxes through the organisation's application, without any
         sign-in (O1). Checks each mailbox with Graph (a few users per $batch) first.

@@ -197,8 +197,10 @@ class ResConfigSettings(models.TransientModel):
 
     def set_values(self):
         was_paused = self.env["o365.sync.account"]._sync_paused()
-        if self.o365_certificate and not self.o365_certificate_thumbprint:
-            self.o365_certificate_thumbprint = certificate_thumbprint(self.o365_certificate) or False
+        # The certificate in the PEM decides the thumbprint (a renewed one replaces the old); a typed
+        # thumbprint serves only a PEM that holds the key alone.
+        if self.o365_certificate and certificate_thumbprint(self.o365_certificate):
+            self.o365_certificate_thumbprint = certificate_thumbprint(self.o365_certificate)
         res = super().set_values()
         OrganizationLogin.forget_all()  # a changed credential takes effect at once (this process)
         if was_paused and not self.o365_sync_paused:

@@ -171,6 +171,7 @@ class ResUsers(models.Model):
         account = self._o365_own_account()
         if self.env["o365.config"]._azure_app().organization:
             # O1: the organisation connects the mailbox; no sign-in page.
+            account._check_own_mailbox_address()
             error = account._connect_through_organization()[account]
             if error:
                 raise UserError(error)
@@ -195,6 +196,8 @@ class ResUsers(models.Model):
     def action_o365_start_sync(self):
         account = self._o365_own_account()
         if self.env["o365.config"]._azure_app().organization:
+            if account.connection_state != "connected":
+                account._check_own_mailbox_address()
             account._organization_start()  # O1: no Connect needed
             return True
         if account.connection_state != "connected":

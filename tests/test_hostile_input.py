@@ -353,3 +353,9 @@ class TestHostileInput(PullCase):
         answer = self._post(json.dumps({"value": [old]}).encode())
         self.assertEqual(answer.status_code, 403)
         self.assertFalse(self.env["o365.pull.request"].sudo().search_count([]))
+
+
+class TestHostileInputOrganization(TestHostileInput):
+    """O2: the same tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"

@@ -215,3 +215,9 @@ class TestLeaves(O365Case):
         leave.write({"private_name": "Edited after start"})
         self._push()
         self.assertEqual(self._events(), [])
+
+
+class TestLeavesOrganization(TestLeaves):
+    """O2: the same tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"

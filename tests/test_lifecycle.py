@@ -385,3 +385,9 @@ class TestStopAndDisconnectNeverWait(ButtonsMixin, ConnectMixin, O365Case):
         self._connect_in_browser("sam_stop", other)
         self.assertEqual(self._account().mailbox_address, other)
         self.assertFalse(self.env["o365.event.link"].sudo().search([("account_id", "=", account.id)]))
+
+
+class TestStopStartKeepsLinksOrganization(TestStopStartKeepsLinks):
+    """O2: the same tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"

@@ -247,3 +247,9 @@ class TestMeetingMail(ButtonsMixin, PullCase):
         self.assertNotIn(pat, meeting.partner_ids)
         self.assertIn(self.carol, meeting.partner_ids)
         self.assertFalse(pat.message_ids.filtered(lambda m: "Joint visit" in (m.body or "")), "not on Pat's timeline")
+
+
+class TestMeetingMailOrganization(TestMeetingMail):
+    """O2: the same tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"

@@ -37,11 +37,11 @@ class TestOrganization(PushCase):
         self.emulator.state.set_app_mailbox_scope(CLIENT_ID, None)
 
     def _employee(self, login, **user_vals):
-        """An internal user with a mailbox in the tenant, not yet syncing."""
+        """An internal user (their login is their email) with a mailbox in the tenant, not yet syncing."""
         upn = f"{login}@{ORG_DOMAIN}"
         if self.emulator.state.find_mailbox(upn) is None:
             self.emulator.state.add_user(upn, time_zone="Europe/Paris")
-        return new_test_user(self.env, login, groups="base.group_user", email=upn, **user_vals)
+        return new_test_user(self.env, upn, groups="base.group_user", email=upn, name=login, **user_vals)
 
     def notices(self, user):
         return (
@@ -114,15 +114,33 @@ class TestOrganization(PushCase):
         self.assertIn("outside the mailboxes the application may reach", message)
         self.assertIn("outside the mailboxes", accounts[2].last_error_words)
 
+        # Once the administrator widened the scope, Restart on the health list connects and starts it.
+        self.emulator.state.set_app_mailbox_scope(CLIENT_ID, None)
+        accounts[2].with_user(self.admin).action_admin_restart_sync()
+        self.assertEqual((accounts[2].connection_state, accounts[2].sync_state), ("connected", "running"))
+
     def test_per_user_start_needs_the_organisation_mode(self):
         """O1: starting other users' sync is refused, in plain words, while each user signs in for themselves."""
         self.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.connection_mode", "user")
         with self.assertRaisesRegex(UserError, "organisation-wide connection"):
             self.env["o365.sync.account"].with_user(self.admin)._organization_start_users(self._employee("fred_org"))
 
+    def test_users_cannot_point_their_sync_at_another_mailbox(self):
+        """O1, S5: users can edit their own email in Odoo; a user whose email is not their login cannot
+        start their own sync on it (a colleague's mailbox), and is told to ask an administrator, who can."""
+        kim = self._employee("kim_org")
+        colleague = self._employee("lea_org")
+        kim.with_user(kim).write({"email": colleague.email})
+        with self.assertRaisesRegex(UserError, "ask your administrator"):
+            kim.with_user(kim).action_o365_start_sync()
+        self.assertEqual(self._account(kim).connection_state, "disconnected")
+        kim.with_user(kim).write({"email": kim.login})
+        kim.with_user(kim).action_o365_start_sync()
+        self.assertEqual(self._account(kim).mailbox_address, kim.login)
+
     def test_unknown_mailbox_says_what_to_fix(self):
         """O1: a user whose email has no mailbox is told to have the mailbox set on their user."""
-        gina = new_test_user(self.env, "gina_org", groups="base.group_user", email=f"nobody@{ORG_DOMAIN}")
+        gina = new_test_user(self.env, f"nobody@{ORG_DOMAIN}", groups="base.group_user", email=f"nobody@{ORG_DOMAIN}")
         with self.assertRaisesRegex(UserError, "has no mailbox nobody@contoso.example"):
             gina.with_user(gina).action_o365_start_sync()
         self.assertEqual(self._account(gina).sync_state, "stopped")

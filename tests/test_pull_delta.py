@@ -155,3 +155,9 @@ class TestPullDelta(PullCase):
         self.run_pull_cron()
         self.assertTrue(self.logged_meetings("Bob fails"))
         self.assertFalse(self.account(bob).last_error)
+
+
+class TestPullDeltaOrganization(TestPullDelta):
+    """O2: the same tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"

@@ -167,3 +167,9 @@ class TestPullFilters(PullCase):
         day = self.meeting_of(self.alice, made["DST day"])
         self.assertTrue(day.allday)
         self.assertEqual((day.start_date, day.stop_date), (sunday, sunday))
+
+
+class TestPullFiltersOrganization(TestPullFilters):
+    """O2: the same tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"

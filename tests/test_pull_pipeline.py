@@ -89,7 +89,11 @@ class PullCase(O365Case):
 
     def delta_reads(self):
         """Delta reads Odoo sent since the last clear_requests()."""
-        return self.emulator.state.request_stats()["byEndpoint"].get("GET /v1.0/me/calendarView/delta", 0)
+        by_endpoint = self.emulator.state.request_stats()["byEndpoint"]
+        # /me with the user's sign-in, /users/{id} with the organisation's application (O2).
+        return sum(
+            n for key, n in by_endpoint.items() if key.startswith("GET ") and key.endswith("/calendarView/delta")
+        )
 
     def run_pull_cron(self):
         self.delivered()
@@ -318,3 +322,9 @@ class TestPullPipeline(PullCase):
         self.run_pull_cron()
         self.assertFalse(self.logged_meetings("Bob old booking"))
         self.assertTrue(account.last_success_at)
+
+
+class TestPullPipelineOrganization(TestPullPipeline):
+    """O2: the same tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"

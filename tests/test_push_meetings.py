@@ -151,3 +151,9 @@ class TestPushMeetings(PushCase):
         self.assertEqual(stored["subject"], "Lunch with Jane")
         self.assertEqual(stored["location"]["displayName"], "Bistro")
         self.assertEqual(self.link_of(meeting, self.alice).change_key, stored["changeKey"], "E4")
+
+
+class TestPushMeetingsOrganization(TestPushMeetings):
+    """O2: the same tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"

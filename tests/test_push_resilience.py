@@ -329,3 +329,11 @@ class TestPushResilience(PushCase):
         self.run_push()
         self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: After revocation"))
         self.assertFalse(self.queue_rows(task))
+
+
+class TestPushResilienceOrganization(TestPushResilience):
+    """O2: the same tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"
+    # A user's own sign-in (S7); the organisation's counterparts are in test_organization.py.
+    test_revoked_sign_in_mid_push_stops_that_mailbox_quietly = None

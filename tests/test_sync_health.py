@@ -201,3 +201,14 @@ class TestSyncHealth(PushCase):
         self.assertEqual(
             (call.o365_start, call.o365_end), (datetime(2031, 10, 12, 14, 0), datetime(2031, 10, 12, 15, 0))
         )
+
+
+class TestSyncHealthOrganization(TestSyncHealth):
+    """O2: the same tests, with the mailboxes connected by the organisation's application."""
+
+    connection_mode = "organization"
+    # A user's own sign-in (S7), and Restart needing it; the organisation's counterparts (a mailbox out
+    # of reach, Restart connecting again) are in test_organization.py.
+    test_revoked_sign_in_notifies_the_user_once = None
+    test_revoked_sign_in_met_by_the_pull_is_kept = None
+    test_health_view_shows_and_controls_each_user = None

@@ -280,16 +280,25 @@ def _check_organization(app, callback_url, mailbox, result):
         result.skipped("permissions", "Not checked: the application must sign in first.")
         result.skipped("mailbox", "Not checked: the application must sign in first.")
         return result
+    reads_mailbox = _check_mailbox(app, token, mailbox, result)
     missing = [role for role in APPLICATION_PERMISSIONS if role not in _token_roles(token)]
-    if missing:
+    if not missing:
+        result.good("permissions", "Granted: {}.".format(", ".join(APPLICATION_PERMISSIONS)))
+    elif reads_mailbox and "User.Read.All" not in missing:
+        # Exchange RBAC for Applications grants the mailbox permissions outside the token (its
+        # documentation asks to remove the Entra grants): the mailbox read above is the proof.
+        result.good(
+            "permissions",
+            "Granted: User.Read.All in Entra; {} through Exchange (RBAC for Applications), as the mailbox "
+            "read shows.".format(", ".join(missing)),
+        )
+    else:
         result.bad(
             "permissions",
             "Not granted: {}. Add them as Application permissions of Microsoft Graph in the app registration, "
             "then press Grant admin consent.".format(", ".join(missing)),
         )
-    else:
-        result.good("permissions", "Granted: {}.".format(", ".join(APPLICATION_PERMISSIONS)))
-    _check_mailbox(app, token, mailbox, result)
+    result.checks.sort(key=lambda check: [key for key, _label in CHECKS].index(check["key"]))
     return result
 
 
@@ -318,20 +327,21 @@ def _token_roles(token):
 
 
 def _check_mailbox(app, token, mailbox, result):
-    """One mailbox read as the users' sync will read it (Exchange's RBAC scope answers here)."""
+    """One mailbox read as the users' sync will read it (Exchange's RBAC scope answers here).
+    Returns True when the application reads it."""
     if not mailbox:
         result.skipped("mailbox", "Not checked: your user has no email address to try.")
-        return
+        return False
     graph = GraphClient(app.graph_endpoint, lambda _force: token, verify=app.verify, timeout=TIMEOUT)
     try:
         answers = graph.batch(mailbox_probe(user_mailbox(mailbox)))
     except GraphError as exc:
         result.bad("mailbox", f"Graph did not answer ({exc.status} {exc.code}).")
-        return
+        return False
     refused = next((a for a in answers.values() if not 200 <= a.get("status", 0) < 300), None)
     if refused is None:
         result.good("mailbox", f"The application reads the mailbox {mailbox}.")
-        return
+        return True
     error = (refused.get("body") or {}).get("error") or {}
     if refused["status"] == 404:
         result.bad("mailbox", f"Microsoft 365 has no mailbox {mailbox}: check your user's email address.")
@@ -346,3 +356,4 @@ def _check_mailbox(app, token, mailbox, result):
         result.bad(
             "mailbox", f"Reading the mailbox {mailbox} failed (HTTP {refused['status']} {error.get('code', '')})."
         )
+    return False
