@@ -187,17 +187,18 @@ class O365SyncAccount(models.Model):
 
     def _o365_remove_stray_subscriptions(self, client, keep_id, notify_url):
         """Delete this mailbox's other subscriptions to this database's notification URL: left by
-        a lost answer, a crash or an older install, they would keep notifying and be refused (E7)."""
-        # With the organisation's application Graph lists the subscriptions of every mailbox
-        # (O2): only those on this mailbox's resource are this account's.
-        resource = client.mailbox.strip("/").lower() + "/events" if self.connected_by == "organization" else None
+        a lost answer, a crash or an older install, they would keep notifying and be refused (E7).
+
+        Not for the organisation's application: Graph lists it the subscriptions of every mailbox,
+        which per mailbox would cost a full listing each; ``_o365_sweep_organization_subscriptions``
+        goes through them once for all (O2)."""
+        if self.connected_by == "organization":
+            return
         try:
             stray = [
                 s["id"]
                 for s in client.list_subscriptions()
-                if s.get("id") != keep_id
-                and (s.get("notificationUrl") or "").rstrip("/") == notify_url.rstrip("/")
-                and (resource is None or (s.get("resource") or "").strip("/").lower() == resource)
+                if s.get("id") != keep_id and (s.get("notificationUrl") or "").rstrip("/") == notify_url.rstrip("/")
             ]
             for subscription_id in stray:
                 client.delete_subscription(subscription_id)
@@ -244,6 +245,50 @@ class O365SyncAccount(models.Model):
         )
         for account in accounts:
             account._o365_request("renew")
+        self._o365_sweep_organization_subscriptions()
+
+    @api.model
+    def _o365_sweep_organization_subscriptions(self):
+        """Delete the organisation's application's subscriptions to this database's notification URL
+        that no account knows (left by a lost answer, a crash, a Stop whose removal failed): they would
+        keep notifying and be refused (E7, O2). One listing for every mailbox; a subscription made in
+        the last half hour is left alone, as its account may not have committed it yet. Returns how
+        many were deleted."""
+        if not self.env["o365.config"]._azure_app().organization:
+            return 0
+        notify_url = self._o365_notification_urls()[0].rstrip("/")
+        try:
+            graph = self._organization_graph()
+            listed = graph.list_subscriptions()
+        except (AuthError, GraphError) as exc:
+            _logger.info("o365: the organisation's stray subscriptions not looked for yet (%s)", exc)
+            return 0
+        self.flush_model(["subscription_id", "subscription_to_remove"])
+        self.env.cr.execute(
+            "SELECT subscription_id FROM o365_sync_account WHERE subscription_id IS NOT NULL "
+            "UNION SELECT subscription_to_remove FROM o365_sync_account WHERE subscription_to_remove IS NOT NULL"
+        )
+        known = {row[0] for row in self.env.cr.fetchall()}
+        fresh = fields.Datetime.now() + timedelta(minutes=SUBSCRIPTION_MINUTES) - timedelta(minutes=30)
+        stray = [
+            s["id"]
+            for s in listed
+            if (s.get("notificationUrl") or "").rstrip("/") == notify_url
+            and s.get("id") not in known
+            and (event_filters.parse_graph_stamp(s.get("expirationDateTime")) or fresh) < fresh
+        ]
+        removed = 0
+        for subscription_id in stray:
+            try:
+                graph.delete_subscription(subscription_id)
+                removed += 1
+            except GraphError as exc:
+                removed += exc.status == 404
+                if exc.status != 404:
+                    _logger.info("o365: stray subscription %s not removed yet (%s)", subscription_id, exc)
+        if removed:
+            _logger.info("o365: removed %s stray subscription(s) of the organisation's application", removed)
+        return removed
 
     # -- queued pulls (E3, E6) ------------------------------------------------------------
 

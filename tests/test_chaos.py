@@ -658,3 +658,10 @@ class TestChaos(PullCase):
         )
         self.assertGreater(rate, 0.12, "Graph really failed often")
         self.assertGreater(chaos_metrics["recovery_cycles"], 0)
+
+
+class TestChaosOrganization(TestChaos):
+    """O2, E2, E6: the same chaos, with the mailboxes connected by the organisation's application
+    (their changes share $batch requests, so a fault or a lost answer hits several mailboxes at once)."""
+
+    connection_mode = "organization"

@@ -179,7 +179,9 @@ class TestNotifications(PullCase):
         self.assertGreater(account.subscription_expires_at, fields.Datetime.now() + timedelta(days=2))
         # The application's /subscriptions requests name no mailbox (O2): the fault takes any.
         mailbox = None if self.connection_mode == "organization" else self.alice_upn
-        self.emulator.state.add_fault(status=503, mailbox=mailbox, path_contains="/subscriptions", count=1)
+        self.emulator.state.add_fault(
+            status=503, mailbox=mailbox, method="PATCH", path_contains="/subscriptions", count=1
+        )
         account.subscription_expires_at = fields.Datetime.now() + timedelta(hours=2)
         self.env["o365.sync.account"]._cron_renew_subscriptions()
         self.run_pull_job()

@@ -5,7 +5,7 @@ The A, B, C and E behaviours run in this mode too: the test classes ending in
 ``connection_mode = "organization"``.
 """
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -13,7 +13,7 @@ import requests
 from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 
-from ..graph_emulator.testing import make_certificate
+from ..graph_emulator.testing import Graph, app_token, make_certificate
 from .common import APPLICATION_PERMISSIONS, CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN
 from .test_push_base import PushCase
 
@@ -239,6 +239,41 @@ class TestOrganization(PushCase):
         first_batch = inner[:8]
         for upn in (self.alice_upn, ivy.email):
             self.assertEqual(sum(r["mailbox"] == upn for r in first_batch), 4)
+
+    def test_stray_subscriptions_swept_once_for_every_mailbox(self):
+        """O2, E7: Graph lists the application every mailbox's subscriptions, so strays are not looked for
+        per mailbox: the renewal job lists them once and deletes those to this database that no account
+        knows, leaving known ones, other receivers' and ones made in the last half hour."""
+        graph = Graph(self.emulator, token=app_token(self.emulator, CLIENT_ID, secret=CLIENT_SECRET))
+        url, other_url = self.env["o365.sync.account"]._o365_notification_urls()
+        mailbox = self.emulator.state.find_mailbox(self.alice_upn)
+
+        def subscribe(expires_in, notification_url=url):
+            answer = graph.post(
+                "/subscriptions",
+                json={
+                    "changeType": "created,updated,deleted",
+                    "resource": f"users/{mailbox.id}/events",
+                    "notificationUrl": notification_url,
+                    "expirationDateTime": (datetime.now(UTC) + expires_in).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "clientState": "x",
+                },
+                timeout=20,
+            )
+            self.assertEqual(answer.status_code, 201, answer.text)
+            return answer.json()["id"]
+
+        known = subscribe(timedelta(days=2))
+        self._account(self.alice).sudo().subscription_id = known
+        stray = subscribe(timedelta(days=2))
+        just_made = subscribe(timedelta(minutes=4190))
+        elsewhere = subscribe(timedelta(days=2), notification_url=other_url)  # another receiver
+        self.emulator.state.clear_requests()
+        self.assertEqual(self.env["o365.sync.account"]._o365_sweep_organization_subscriptions(), 1)
+        left = {s["id"] for s in self.emulator.state.list_subscriptions()}
+        self.assertEqual(left & {known, stray, just_made, elsewhere}, {known, just_made, elsewhere})
+        listings = [r for r in self.graph_requests() if r["method"] == "GET" and r["path"] == "/v1.0/subscriptions"]
+        self.assertEqual(len(listings), 1)
 
     # -- O1: the administrator's side ----------------------------------------------------------
 
