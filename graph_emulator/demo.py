@@ -7,11 +7,13 @@ DEMO_CLIENT_ID = "demo-client-id"
 DEMO_CLIENT_SECRET = "demo-client-secret"
 # "Connect the whole organisation": requested, not granted (an administrator grants them at /adminconsent).
 DEMO_APPLICATION_PERMISSIONS = ("Calendars.ReadWrite", "User.Read.All", "MailboxSettings.Read")
-DEMO_ADMIN = "alex@contoso.example"
+DEMO_ADMIN = "admin@contoso.example"
 USERS = [
     ("alex@contoso.example", "Alex Wilber", "Europe/London"),
     ("sam@contoso.example", "Sam Taylor", "America/New_York"),
     ("kim@contoso.example", "Kim Akers", "Europe/London"),
+    # The IT administrator: Odoo's admin in the demo, who grants admin consent.
+    ("admin@contoso.example", "IT Administrator", "Europe/London"),
 ]
 
 
@@ -35,8 +37,10 @@ def upgrade(state):
         app = state.apps.get(DEMO_CLIENT_ID)
         if app is not None and not app.application_permissions:
             app.application_permissions = list(DEMO_APPLICATION_PERMISSIONS)
+        if state.find_mailbox(DEMO_ADMIN) is None:
+            state.add_user(DEMO_ADMIN, "IT Administrator", "Europe/London", admin=True)
         admin = state.find_mailbox(DEMO_ADMIN)
-        if admin is not None and not any(mb.admin for mb in state.mailboxes.values()):
+        if not any(mb.admin for mb in state.mailboxes.values()):
             admin.admin = True
 
 
@@ -59,7 +63,7 @@ def seed(state, today=None):
     for upn, name, tz in USERS:
         if state.find_mailbox(upn) is None:
             state.add_user(upn, name, tz, admin=upn == DEMO_ADMIN)
-    alex, sam, kim = (state.act_as(u[0]) for u in USERS)
+    alex, sam, kim = (state.act_as(u[0]) for u in USERS[:3])
     jane = _att("jane.doe@customer.example", "Jane Doe")
     bob = _att("bob@acme.example", "Bob Smith")
 

@@ -13,7 +13,8 @@ emulator = os.environ["O365_EMULATOR_URL"]
 for key, value in {
     "client_id": "demo-client-id",
     "client_secret": "demo-client-secret",
-    "tenant": "common",
+    # The demo tenant's domain: the organisation-wide connection needs a tenant, not "common".
+    "tenant": "contoso.example",
     "login_endpoint": emulator,
     "graph_endpoint": emulator + "/v1.0",
     "ca_bundle": os.environ["O365_EMULATOR_CA"],
@@ -23,6 +24,9 @@ for key, value in {
     params.set_param(f"o365_calendar_sync.{key}", value)
 params.set_param("web.base.url", os.environ["O365_ODOO_URL"])
 env.company.email = env.company.email or "info@contoso.example"
+# The administrator's mailbox in the demo tenant (a tenant admin there): Grant admin consent and
+# Test connection's "Reading a mailbox" use it.
+env.ref("base.user_admin").email = "admin@contoso.example"
 
 
 def group_ids(*xmlids):

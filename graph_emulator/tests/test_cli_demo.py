@@ -49,7 +49,9 @@ def test_demo_command(tmp_path):
             "alex@contoso.example",
             "sam@contoso.example",
             "kim@contoso.example",
+            "admin@contoso.example",
         }
+        assert [u["userPrincipalName"] for u in users if u["isAdmin"]] == ["admin@contoso.example"]
         alex = requests.get(http + "/_emulator/mailboxes/alex@contoso.example/events").json()["value"]
         subjects = {e["subject"] for e in alex}
         assert {"Doctor appointment", "Daily sync", "Trade fair Birmingham"} <= subjects
