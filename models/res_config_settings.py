@@ -110,6 +110,7 @@ class ResConfigSettings(models.TransientModel):
             base = (settings.o365_public_base_url or fallback or "").strip().rstrip("/")
             settings.o365_redirect_uri = base + CALLBACK_PATH
 
+    @api.depends("o365_connection_mode")  # a settings form is a new record: no dependency, no value
     def _compute_o365_admin_consent(self):
         consent = self.env["ir.config_parameter"].sudo().get_param("o365_calendar_sync.admin_consent") or ""
         for settings in self:

@@ -83,6 +83,39 @@ class TestOrganization(PushCase):
         paths = {r["path"] for r in self.graph_requests(dana.email) if not r["path"].endswith("$batch")}
         self.assertFalse([p for p in paths if p.startswith("/v1.0/me")], "the application never asks for /me")
 
+    def test_start_disconnect_start_through_json_rpc(self):
+        """O1, S4: what the Preferences dialog sends, as JSON-RPC: Start Syncing without sign-in, then
+        Disconnect, then Start again: the same mailbox, and what was in Outlook stays linked."""
+        nina = self._employee("nina_org")
+        self.authenticate(nina.login, nina.login)
+        answer, _text = self._rpc("res.users", "action_o365_start_sync", [[nina.id]])
+        self.assertIs(answer.get("result"), True, answer)
+        answer, _text = self._rpc(
+            "res.users", "read", [[nina.id], ["o365_connection_state", "o365_connected_by", "o365_mailbox_address"]]
+        )
+        self.assertEqual(
+            answer["result"][0],
+            {
+                "id": nina.id,
+                "o365_connection_state": "connected",
+                "o365_connected_by": "organization",
+                "o365_mailbox_address": nina.login,
+            },
+        )
+        account = self._account(nina)
+        account.sync_started_at = account.sync_started_at.replace(year=2000)
+        task = self.schedule(self.todo_type, "Kept across Disconnect", user=nina, date_deadline=date(2031, 4, 1))
+        self.run_push()
+        link = self.link_of(task, nina)
+        self.assertTrue(link)
+
+        self._rpc("res.users", "action_o365_disconnect", [[nina.id]])
+        self.assertEqual(self._account(nina).connection_state, "disconnected")
+        answer, _text = self._rpc("res.users", "action_o365_start_sync", [[nina.id]])
+        self.assertIs(answer.get("result"), True, answer)
+        self.assertEqual(self._account(nina).connection_state, "connected")
+        self.assertEqual(self.link_of(task, nina), link, "S4: the same mailbox keeps its links")
+
     def test_mailbox_set_by_the_administrator(self):
         """O1: an administrator can give a user a Microsoft 365 mailbox other than their email."""
         emil = self._employee("emil_org")

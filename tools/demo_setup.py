@@ -52,7 +52,8 @@ Employees = env["hr.employee"].sudo()
 
 def user(login, name, tz, groups):
     record = Users.search([("login", "=", login)])
-    values = {"name": name, "email": f"{login}@contoso.example", "tz": tz}
+    # o365_mailbox: the mailbox the organisation-wide connection opens for them (their login is no email).
+    values = {"name": name, "email": f"{login}@contoso.example", "tz": tz, "o365_mailbox": f"{login}@contoso.example"}
     if not record:
         record = Users.create(dict(values, login=login, password=login, groups_id=[(6, 0, groups)]))
     else:
