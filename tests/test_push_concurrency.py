@@ -19,19 +19,28 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.modules.registry import Registry
 from odoo.tools import config
 
-from ..utils.auth import MicrosoftLogin
-from .common import CALLBACK_PATH, CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN, TENANT, shared_emulator
+from ..utils.auth import MicrosoftLogin, OrganizationLogin
+from .common import (
+    APPLICATION_PERMISSIONS,
+    CALLBACK_PATH,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    ORG_DOMAIN,
+    TENANT,
+    shared_emulator,
+)
 
-PARAMS = ("client_id", "client_secret", "tenant", "login_endpoint", "graph_endpoint", "ca_bundle")
+PARAMS = ("client_id", "client_secret", "tenant", "login_endpoint", "graph_endpoint", "ca_bundle", "connection_mode")
 
 
 class CommittedWorld:
     """Committed users, accounts and activities against an emulator; removed by ``cleanup``."""
 
-    def __init__(self, dbname, emulator, prefix):
+    def __init__(self, dbname, emulator, prefix, connection_mode="user"):
         self.registry = Registry(dbname)
         self.emulator = emulator
         self.prefix = prefix
+        self.connection_mode = connection_mode  # "organization": the application connects mailboxes (O1)
         self.user_ids, self.saved_params = [], {}
 
     def env(self, cr):
@@ -40,8 +49,11 @@ class CommittedWorld:
     def configure(self):
         state = self.emulator.state
         state.reset()
-        state.register_app(CLIENT_ID, CLIENT_SECRET)
+        state.register_app(CLIENT_ID, CLIENT_SECRET, application_permissions=APPLICATION_PERMISSIONS)
+        state.grant_admin_consent(CLIENT_ID)
+        OrganizationLogin.forget_all()  # the emulator was reset: no application token survives it
         values = {
+            "connection_mode": self.connection_mode,
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
             "tenant": TENANT,
@@ -63,6 +75,12 @@ class CommittedWorld:
             user = env["res.users"].create({"name": login.title(), "login": login, "email": upn, "tz": "UTC"})
             self.user_ids.append(user.id)
             account = env["o365.sync.account"]._for_user(user)
+            if self.connection_mode == "organization":
+                assert account._connect_through_organization()[account] is None
+                account.sudo().write(
+                    {"sync_state": "running", "sync_started_at": fields.Datetime.now() - timedelta(hours=1)}
+                )
+                return user.id, upn
             login_session = MicrosoftLogin(env["o365.config"]._azure_app())
             flow = login_session.begin(redirect_uri=f"http://127.0.0.1:8069{CALLBACK_PATH}", login_hint=upn)
             form = dict(parse_qsl(urlsplit(flow["auth_uri"]).query), login=upn, consent="accept")
@@ -254,3 +272,18 @@ class TestPushConcurrency(unittest.TestCase):
     def _set_param(self, key, value):
         with self.world.registry.cursor() as cr:
             self.world.env(cr)["ir.config_parameter"].set_param(f"o365_calendar_sync.{key}", value)
+
+
+class TestPushConcurrencyOrganization(unittest.TestCase):
+    """O2, E6: the same guarantees when the organisation's application connects the mailboxes and their
+    changes share $batch requests."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.emulator = shared_emulator()
+        cls.world = CommittedWorld(config["db_name"].split(",")[0], cls.emulator, "h5org", "organization")
+        cls.world.configure()
+        cls.addClassCleanup(cls.world.cleanup)
+
+    test_two_workers_never_push_twice = TestPushConcurrency.test_two_workers_never_push_twice
