@@ -7,11 +7,11 @@ start, the category filter, the contacts matching a page's addresses) and asks
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-
-from odoo.tools import email_normalize
+from datetime import UTC
 
 from .email_domains import is_internal
+from .graph_event import GraphEvent
+from .graph_event import parse_stamp as parse_graph_stamp  # noqa: F401  (re-export for the inbound model)
 
 # Skip reasons, also used as the stored reason of a sticky exclusion (B4).
 SKIP_REMOVED = "removed"
@@ -45,23 +45,10 @@ class Participants:
         return tuple(dict.fromkeys(a for a in (self.organizer, *self.attendees) if a))
 
 
-def normalize(address):
-    """Lower-case canonical form of an address, or "" when it is not an address.
-
-    Odoo's email_normalize lower-cases ASCII local parts only; B2 matches whatever
-    the case, so non-ASCII ones are lower-cased here too (and in the contact query).
-    """
-    return (email_normalize(address or "") or "").lower()
-
-
-def _address(entry):
-    return normalize(((entry or {}).get("emailAddress") or {}).get("address"))
-
-
 def participants(event, org_domains):
     """Organiser and attendees of an event, split into internal and external (B3)."""
-    organizer = _address(event.get("organizer"))
-    attendees = tuple(dict.fromkeys(a for a in map(_address, event.get("attendees") or ()) if a))
+    outlook = GraphEvent(event)
+    organizer, attendees = outlook.organizer, outlook.attendees
     everyone = tuple(dict.fromkeys(a for a in (organizer, *attendees) if a))
     internal = tuple(a for a in everyone if is_internal(a, org_domains))
     external = tuple(a for a in everyone if not is_internal(a, org_domains))
@@ -70,42 +57,27 @@ def participants(event, org_domains):
 
 def is_removed(event):
     """A delta tombstone: the event was deleted or left the window."""
-    return "@removed" in event
+    return GraphEvent(event).is_removed
 
 
 def is_cancelled(event):
-    return bool(event.get("isCancelled"))
+    return GraphEvent(event).is_cancelled
 
 
 def is_recurring(event):
     """Series masters, occurrences and exceptions are not synced (B5)."""
-    return (event.get("type") or "singleInstance") != "singleInstance" or bool(event.get("seriesMasterId"))
+    return GraphEvent(event).is_recurring
 
 
 def is_private(event):
-    return (event.get("sensitivity") or "normal").lower() in PRIVATE_SENSITIVITIES
-
-
-def parse_graph_stamp(text):
-    """A Graph UTC stamp ("2024-01-31T09:00:00.1234567Z") as a naive UTC datetime, or None."""
-    if not text:
-        return None
-    value = text.strip().rstrip("Z")
-    main, _, fraction = value.partition(".")
-    try:
-        moment = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S")
-    except ValueError:
-        return None
-    if fraction[:6].isdigit():
-        moment = moment.replace(microsecond=int(fraction[:6].ljust(6, "0")))
-    return moment
+    return GraphEvent(event).sensitivity in PRIVATE_SENSITIVITIES
 
 
 def created_before(event, moment):
     """True when the event was created before ``moment`` (naive UTC): S3 keeps it out."""
     if not moment:
         return False
-    created = parse_graph_stamp(event.get("createdDateTime"))
+    created = GraphEvent(event).created_at
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     # Odoo stores datetimes to the second; an event made in the same second counts as after.

@@ -1,0 +1,256 @@
+"""Meetings <-> Outlook events (SPEC A10-A15 pushed from Odoo, B6-B10 logged from Outlook, E5).
+
+Push: ``meeting_event`` (the whole event), ``meeting_attendees_change`` (attendees
+alone, A14) and ``outlook_meeting_changes`` (what Odoo may change on a meeting logged
+from Outlook, B10). Pull: ``meeting_values`` for a meeting logged from Outlook (B8),
+``pushed_meeting_changes`` for an Outlook edit of a meeting Odoo pushed (A12), and
+``attendee_responses`` for the answers attendees gave (A15).
+
+Times come from Graph in UTC (the pull asks for ``Prefer: outlook.timezone="UTC"``);
+all-day events are read as dates in the mailbox's time zone (facts §1.3).
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from html import escape
+
+from ..event_filters import participants
+from ..graph_event import GraphEvent
+from .common import clean_html, graph_day, graph_time
+
+MEETING_PREFIX = "Meeting"
+
+
+@dataclass
+class Attendee:
+    name: str
+    email: str
+    optional: bool = False
+
+
+@dataclass
+class MeetingData:
+    subject: str
+    start: datetime  # naive UTC, or the first day (00:00) when all_day
+    end: datetime  # naive UTC, or the last day (00:00, inclusive) when all_day
+    all_day: bool = False
+    location: str = ""
+    description_html: str = ""
+    attendees: list = field(default_factory=list)
+    open_url: str = ""  # the meeting in Odoo, linked from the event body (A14)
+    online: bool = False  # a Teams meeting (A14)
+
+
+# -- to Graph --------------------------------------------------------------------------------
+
+
+def meeting_subject(subject, company_name):
+    """`Meeting: <subject> - <company name>` (SPEC A10); no dangling dash without a company."""
+    text = f"{MEETING_PREFIX}: {subject}"
+    return f"{text} - {company_name}" if company_name else text
+
+
+def meeting_body(description_html, open_url):
+    """The meeting's description, then a link back to it in Odoo (A14)."""
+    parts = []
+    description = clean_html(description_html)
+    if description:
+        parts.append(f"<div>{description}</div>")
+    if open_url:
+        parts.append(f'<p><a href="{escape(open_url, quote=True)}">Open in Odoo</a></p>')
+    return "".join(parts)
+
+
+def meeting_attendees(attendees):
+    return [
+        {
+            "emailAddress": {"address": a.email, "name": a.name or a.email},
+            "type": "optional" if a.optional else "required",
+        }
+        for a in attendees
+        if a.email
+    ]
+
+
+def meeting_event(meeting):
+    """Graph JSON for a meeting with its attendees; Graph sends the invitations (SPEC A10, A11, A14)."""
+    if meeting.all_day:
+        start, end = graph_day(meeting.start), graph_day(meeting.end.date() + timedelta(days=1))
+    else:
+        start, end = graph_time(meeting.start), graph_time(meeting.end)
+    event = {
+        "subject": meeting.subject,
+        "body": {"contentType": "html", "content": meeting_body(meeting.description_html, meeting.open_url)},
+        "start": start,
+        "end": end,
+        "isAllDay": bool(meeting.all_day),
+        "location": {"displayName": meeting.location or ""},
+        "attendees": meeting_attendees(meeting.attendees),
+    }
+    if meeting.online:
+        event.update({"isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"})
+    return event
+
+
+def meeting_attendees_change(meeting):
+    """A PATCH of the attendees alone: Graph then mails only those added or removed (facts 1.4)."""
+    return {"attendees": meeting_attendees(meeting.attendees)}
+
+
+def outlook_meeting_changes(subject, location):
+    """What Odoo may change on a meeting logged from Outlook (A10, B10): never its time,
+    time zone, attendees or body."""
+    return {"subject": subject, "location": {"displayName": location or ""}}
+
+
+# -- from Graph: a meeting logged from Outlook (B6, B8) --------------------------------------
+
+
+@dataclass(frozen=True)
+class Times:
+    start: datetime
+    stop: datetime
+    allday: bool
+    start_date: date = None
+    stop_date: date = None  # inclusive last day, as Odoo keeps it
+
+
+def event_times(event, mailbox_zone):
+    """Start and stop for Odoo (B6, E5): UTC datetimes, or inclusive dates for all-day events."""
+    outlook = GraphEvent(event)
+    if outlook.is_all_day:
+        first, last = outlook.all_day_dates(mailbox_zone)
+        return Times(
+            start=datetime.combine(first, datetime.min.time()),
+            stop=datetime.combine(last, datetime.min.time()),
+            allday=True,
+            start_date=first,
+            stop_date=last,
+        )
+    start, stop = outlook.start, outlook.end
+    return Times(start=start, stop=max(stop, start), allday=False)
+
+
+def description_html(event):
+    """The invitation body, sanitised (B8): no scripts, styles or Outlook's <html> wrapper."""
+    return GraphEvent(event).description_html
+
+
+def location_text(event):
+    """The event's place (B8, A12)."""
+    return GraphEvent(event).location
+
+
+@dataclass
+class Directory:
+    """What Odoo knows about a page's addresses, looked up in one query by the caller.
+
+    ``contacts``: address -> contact partner id (external people).
+    ``users``: address -> (user id, partner id) for internal Odoo users.
+    ``companies``: contact partner id -> its company partner id (or None).
+    """
+
+    contacts: dict = field(default_factory=dict)
+    users: dict = field(default_factory=dict)
+    companies: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MeetingValues:
+    name: str
+    times: Times
+    location: str
+    description: str
+    organizer_user_id: int
+    user_ids: tuple  # internal Odoo users taking part (organiser first)
+    partner_ids: tuple  # internal users' partners, then matching contacts
+    contact_ids: tuple  # matching contacts only (their timelines get the meeting)
+    company_id: int  # the contacts' common company, or None
+
+
+def meeting_values(event, *, mailbox_zone, owner_user_id, org_domains, directory):
+    """Everything the logged meeting shows (B8).
+
+    user: the organiser when they are an Odoo user, else the connected user whose
+    mailbox holds the event (invited, B9). Company: set only when every matching
+    contact belongs to the same company.
+    """
+    outlook = GraphEvent(event)
+    people = participants(event, org_domains)
+    organizer = directory.users.get(people.organizer)
+    organizer_user_id = organizer[0] if organizer else owner_user_id
+    internal = [directory.users[a] for a in people.all if a in directory.users]
+    user_ids = tuple(dict.fromkeys([organizer_user_id, *(u for u, _p in internal)]))
+    contact_ids = tuple(dict.fromkeys(directory.contacts[a] for a in people.external if a in directory.contacts))
+    partner_ids = tuple(dict.fromkeys([*(p for _u, p in internal), *contact_ids]))
+    companies = {directory.companies.get(c) for c in contact_ids}
+    company_id = companies.pop() if len(companies) == 1 else None
+    return MeetingValues(
+        name=outlook.subject or "(no subject)",
+        times=event_times(event, mailbox_zone),
+        location=outlook.location,
+        description=outlook.description_html,
+        organizer_user_id=organizer_user_id,
+        user_ids=user_ids,
+        partner_ids=partner_ids,
+        contact_ids=contact_ids,
+        company_id=company_id,
+    )
+
+
+# -- from Graph: a meeting Odoo pushed, edited in Outlook (A12, A14, A15) --------------------
+
+
+def pushed_meeting_changes(event, meeting, known_addresses):
+    """(values, added addresses): what an Outlook edit changes on a meeting Odoo pushed (A12).
+
+    Start, end, location, the Teams link and added attendees flow back; subject and notes
+    do not. ``meeting`` is read as plain attributes (allday, start, stop, start_date,
+    stop_date, location, videocall_location); ``known_addresses`` are its attendees'
+    normalised addresses. The caller turns added addresses into contacts (never new ones).
+    """
+    outlook = GraphEvent(event)
+    values = {}
+    if outlook.is_all_day:
+        first, last = outlook.all_day_dates()
+        if not meeting.allday or meeting.start_date != first or meeting.stop_date != last:
+            values.update({"allday": True, "start_date": first, "stop_date": last})
+    else:
+        start, stop = outlook.start, outlook.end
+        if start and stop and (meeting.allday or start != meeting.start or stop != meeting.stop):
+            values.update({"allday": False, "start": start, "stop": stop})
+    if outlook.has_location and outlook.location != (meeting.location or ""):
+        values["location"] = outlook.location
+    url = outlook.online_meeting_url
+    if url and url != meeting.videocall_location:
+        values["videocall_location"] = url
+    added = set(outlook.attendees) - set(known_addresses) - {False, ""}
+    return values, added
+
+
+def attendee_responses(event, mailbox_address):
+    """{normalised address: Graph response} for a meeting's attendees (A15).
+
+    The organiser's copy carries everyone's answer; an attendee's own copy carries
+    the mailbox owner's (``mailbox_address``) answer only.
+    """
+    outlook = GraphEvent(event)
+    answers = outlook.attendee_answers
+    if outlook.own_answer and not outlook.is_organizer and mailbox_address:
+        answers[mailbox_address.lower()] = outlook.own_answer
+    return answers
+
+
+def attendee_addresses(event):
+    """The attendees' normalised addresses, as a set (A12: who was added in Outlook)."""
+    return set(GraphEvent(event).attendees)
+
+
+def attendee_answers(event):
+    """{normalised address: Graph response} from the organiser's copy (A15)."""
+    return GraphEvent(event).attendee_answers
+
+
+def online_meeting_url(event):
+    """The join link of a Teams meeting in a Graph event, or "" (A14)."""
+    return GraphEvent(event).online_meeting_url
