@@ -134,6 +134,22 @@ echo "$ODOO_SRC" > "$site/odoo18-source.pth"
 export PY VENV
 export PATH="$VENV/bin:$PATH"
 
+# The Graph emulator is a package of its own (graph_emulator/pyproject.toml) and the
+# tests import it by name. An editable install points the environment at this
+# checkout's folder; it is redone only when the environment points elsewhere (it is
+# shared by every checkout), so a second run costs one Python start. Asked from / so
+# that a graph_emulator folder in the current directory does not answer instead.
+emulator_dir=$(cd / && "$PY" -c 'import os, graph_emulator; print(os.path.dirname(os.path.realpath(graph_emulator.__file__)))' 2>/dev/null || true)
+if [ "$emulator_dir" != "$(realpath "$REPO/graph_emulator")" ]; then
+    # Without build isolation when the environment has a recent setuptools: no download.
+    isolation=()
+    "$PY" -c 'import setuptools, sys; sys.exit(int(setuptools.__version__.split(".")[0]) < 64)' 2>/dev/null &&
+        isolation=(--no-build-isolation)
+    quietly emulator "installing the Graph emulator (graph_emulator/) as a package in $VENV" \
+        "$PY" -m pip install -q --disable-pip-version-check --no-deps "${isolation[@]}" -e "$REPO/graph_emulator" ||
+        die "pip could not install graph_emulator (log: $O365_LOGS/emulator.log)."
+fi
+
 # --- PostgreSQL -----------------------------------------------------------------
 if ! pg_isready -q -h "$PGHOST" -p "$PGPORT" 2>/dev/null; then
     if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
