@@ -70,10 +70,10 @@ class O365Notifications(http.Controller):
         for account_id, item in accounts:
             kind = LIFECYCLE_KINDS.get(item.get("lifecycleEvent"), "pull") if lifecycle else "pull"
             account = Account.browse(account_id)
-            account._o365_request(kind)
+            account._o365_queue_pull(kind)
             if kind != "pull":
                 # Renewing/recreating also catches up with a delta round afterwards.
-                account._o365_request("pull")
+                account._o365_queue_pull("pull")
         return _text("", 202)
 
     def _o365_read_items(self):

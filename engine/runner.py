@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from odoo import SUPERUSER_ID, api, fields
 from odoo.tools import config
 
+from . import importer
+
 _logger = logging.getLogger(__name__)
 
 MAX_ROUNDS = 500  # push batches per mailbox per run; the next run goes on from there
@@ -220,12 +222,12 @@ class PushRunner(MailboxRunner):
 class PullRunner(MailboxRunner):
     """The pull job: what notifications and the safety net queued (``o365.pull.request``)
     and subscriptions that Stop or Disconnect left to remove, one mailbox at a time each,
-    every mailbox in a transaction of its own."""
+    every mailbox in a transaction of its own (engine/importer.py does one mailbox)."""
 
     job = "pull"
 
     def due_mailboxes(self, cr):
-        self.env(cr)["o365.sync.account"]._o365_queue_safety_pulls(self.shard, self.shards)
+        importer.queue_safety_pulls(self.env(cr), self.shard, self.shards)
         cr.execute(
             """SELECT a.id FROM o365_sync_account a
                LEFT JOIN o365_pull_request r ON r.account_id = a.id
@@ -242,8 +244,6 @@ class PullRunner(MailboxRunner):
             if not mailbox_lock(cr, PULL_LOCK_CLASS, account_id):
                 self.count(mailbox_busy=1)
                 return
-            account = self.env(cr)["o365.sync.account"].browse(account_id)
-            if account.subscription_to_remove:
-                account._o365_remove_old_subscription()
-            if account._o365_run_requests(locked=True):
+            env = self.env(cr)
+            if importer.Importer(env).run(env["o365.sync.account"].browse(account_id)):
                 self.count(pulled=1)

@@ -31,8 +31,9 @@ class O365PullRequest(models.Model):
     ]
 
     @api.model
-    def _request(self, account_ids, kind="pull"):
-        """Record the wish; return the ids of accounts that had no such wish pending yet."""
+    def _queue(self, account_ids, kind="pull"):
+        """Queue a request of this kind for these accounts; return the ids of accounts that had
+        no such request pending yet."""
         if not account_ids:
             return []
         self.env.cr.execute(
@@ -46,6 +47,8 @@ class O365PullRequest(models.Model):
             )
         )
         return [row[0] for row in self.env.cr.fetchall()]
+
+    _request = _queue  # the former name, still used by tests
 
     @api.model
     def _take(self, account):

@@ -5,6 +5,16 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from ..engine import importer
+from ..engine.runner import (
+    PULL_CRON_XMLIDS,
+    PULL_LOCK_CLASS,
+    SHARDS,
+    PullRunner,
+    mailbox_lock,
+    run_again_soon,
+    run_time_budget,
+)
 from ..utils import plain_words
 from ..utils.auth import AuthError, MicrosoftLogin, OrganizationLogin
 from ..utils.graph_client import BATCH_LIMIT, EventRequests, GraphClient, GraphError, mailbox_probe, user_mailbox
@@ -16,7 +26,8 @@ _logger = logging.getLogger(__name__)
 # never placed in a view (SPEC S5).
 SYSTEM_ONLY = "base.group_system"
 # Company-wide pause of all sync (S7): an ir.config_parameter, "1" when paused. The push
-# and pull jobs do nothing while it is set (models/o365_sync_health.py); changes wait.
+# and pull jobs do nothing while it is set (_cron_pull, _cron_renew_subscriptions, the push
+# queue's _cron_push, engine/importer.py); changes wait.
 PAUSE_PARAM = "o365_calendar_sync.sync_paused"
 # Context key: a write that must not notify the user of a 'reconnect' (e.g. _connect
 # putting back the state it found).
@@ -38,7 +49,13 @@ class O365SyncAccount(models.Model):
 
     Kept apart from res.users so that access rules (the user and administrators
     only) apply to one small model, and res.users.settings (sent to the browser
-    in the session info) never carries a token.
+    in the session info) never carries a token. res.users shows the user's own
+    options and status through related fields (models/res_users.py).
+
+    A thin backend: the connection (sign-in or the organisation's application),
+    the options, the status, and the small entry points that views, controllers
+    and crons call. The pull itself (subscriptions, delta rounds, page ingestion)
+    is engine/importer.py; the runs of the jobs are engine/runner.py.
     """
 
     _name = "o365.sync.account"
@@ -94,10 +111,20 @@ class O365SyncAccount(models.Model):
     last_error = fields.Text(readonly=True, copy=False)
     last_error_at = fields.Datetime(readonly=True, copy=False)
 
+    # The pull's state (engine/importer.py, SPEC E3): the delta cursor and its window,
+    # the change-notification subscription.
     delta_link = fields.Char(groups=SYSTEM_ONLY, copy=False)
+    delta_window_end = fields.Datetime(groups=SYSTEM_ONLY, copy=False)
     subscription_id = fields.Char(groups=SYSTEM_ONLY, copy=False)
     subscription_secret = fields.Char(groups=SYSTEM_ONLY, copy=False)
     subscription_expires_at = fields.Datetime(groups=SYSTEM_ONLY, copy=False)
+    # A subscription Stop or Disconnect left for the pull job to remove (S4: they
+    # never wait on Graph in the user's request).
+    subscription_to_remove = fields.Char(groups=SYSTEM_ONLY, copy=False)
+    last_pull_at = fields.Datetime("Last Outlook Pull", readonly=True, copy=False)
+    notifications_missed_at = fields.Datetime(
+        readonly=True, copy=False, help="A safety-net pull found changes that no change notification announced."
+    )
 
     # The administrators' health view (S7): computed from the push queue, never stored.
     health_state = fields.Selection(
@@ -294,7 +321,7 @@ class O365SyncAccount(models.Model):
                 return self._organization_graph(self._graph_mailbox())
             except AuthError as exc:
                 if exc.reconnect:
-                    self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(exc)})
+                    self._flag_reconnect_needed(exc)
                 raise
         login = self._login()
 
@@ -303,7 +330,7 @@ class O365SyncAccount(models.Model):
                 return login.access_token(force_refresh)
             except AuthError as exc:
                 if exc.reconnect:
-                    self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(exc)})
+                    self._flag_reconnect_needed(exc)
                 raise
             finally:
                 self._save_login(login)
@@ -311,6 +338,12 @@ class O365SyncAccount(models.Model):
         token_provider(False)  # fail before the caller starts a Graph exchange
         app = self.env["o365.config"]._azure_app()
         return GraphClient(app.graph_endpoint, token_provider, verify=app.verify)
+
+    def _flag_reconnect_needed(self, exc):
+        """Microsoft refused the sign-in for good (``exc``, an AuthError): only the user can bring
+        the sync back. 'reconnect' stops every Graph or token request for the mailbox until
+        then, and the user is told once (write, S7)."""
+        self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(exc)})
 
     # -- sync lifecycle (SPEC S3, S4) ---------------------------------------------------
 
@@ -323,25 +356,130 @@ class O365SyncAccount(models.Model):
         """
         for account in self:
             account.sudo().write({"sync_state": "running", "sync_started_at": self.env.cr.now(), "last_error": False})
-            account._on_sync_started()
+            # The subscription and the first delta round are the pull job's, after commit:
+            # creating a subscription makes Graph call our notification URL back before it
+            # answers; done inside the Start Syncing request, that request would wait on
+            # Graph, and a notification could arrive before the secret is committed.
+            account.sudo().write({"delta_link": False, "delta_window_end": False})
+            account._o365_queue_pull("recreate")
         self.env["o365.push.queue"]._wake_worker()
 
     def _stop_sync(self):
         """Stop both directions; delete nothing on either side (S4). No Graph call here:
-        the webhook subscription is removed by the pull job, so Stop answers at once."""
-        for account in self:
-            account._on_sync_stopped()
-            account.sudo().write({"sync_state": "stopped"})
+        the webhook subscription is removed by the pull job, so Stop answers at once.
 
-    def _on_sync_started(self):
-        """Hook for the inbound side (subscription, first delta round)."""
-
-    def _on_sync_stopped(self):
-        """Hook for the inbound side (remove the webhook subscription)."""
+        Its secret goes now, so a notification it still brings is refused at once and
+        queues nothing."""
+        for account in self.sudo():
+            values = {
+                "subscription_id": False,
+                "subscription_secret": False,
+                "subscription_expires_at": False,
+                "delta_link": False,
+                "delta_window_end": False,
+            }
+            if account.subscription_id:
+                values["subscription_to_remove"] = account.subscription_id
+            account.write(values)
+            self.env["o365.pull.request"].sudo().search([("account_id", "=", account.id)]).unlink()
+            if account.subscription_to_remove:
+                account._o365_wake_pull()
+            account.write({"sync_state": "stopped"})
 
     def _is_syncing(self):
         self.ensure_one()
         return self.connection_state == "connected" and self.sync_state == "running"
+
+    # -- the pull job's entry points (engine/importer.py, SPEC E3, E6, E7) ------------------
+
+    def _o365_queue_pull(self, kind="pull"):
+        """Queue work for the pull job (o365.pull.request kinds) and wake it; no Graph call here."""
+        new = self.env["o365.pull.request"].sudo()._queue(self.ids, kind)
+        self.browse(new)._o365_wake_pull()
+        return new
+
+    _o365_request = _o365_queue_pull  # the former name, still used by tests and the bench
+
+    def _o365_wake_pull(self):
+        """Wake the pull crons of these accounts' shards, right after commit."""
+        for shard in {account.id % SHARDS for account in self}:
+            cron = self.env.ref(PULL_CRON_XMLIDS[shard], raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger()
+
+    @api.model
+    def _cron_pull(self, shard=0, shards=1, cursor_factory=None, parallel=None):
+        """One run of a pull cron (one shard of the mailboxes): queue the safety-net pulls that
+        are due, then run what is queued, each mailbox in its own transaction, time-boxed under
+        Odoo's cron time limit; the cron is woken again at once for what is left. Nothing while
+        all sync is paused (S7). ``cursor_factory`` and ``parallel`` let a test run it in its own
+        transaction."""
+        if self._sync_paused():
+            _logger.info("o365: pull skipped, all sync is paused")
+            return None
+        runner = PullRunner(
+            self.env.registry,
+            cursor_factory=cursor_factory,
+            shard=shard,
+            shards=shards,
+            parallel=parallel or self.env["o365.push.queue"]._param_int("push_parallel_mailboxes"),
+            time_budget=run_time_budget(),
+        )
+        stats = runner.run()
+        if stats["mailboxes_left"]:
+            run_again_soon(self.env, PULL_CRON_XMLIDS[shard])
+        return stats
+
+    @api.model
+    def _cron_renew_subscriptions(self):
+        """Queue the renewal of subscriptions that expire soon, and the creation of missing ones,
+        for the pull job: it runs them under the mailbox's pull lock, so a renewal never races
+        Start Syncing (or another renewal) into a second subscription. Then sweep the
+        organisation's stray subscriptions (O2). Nothing while all sync is paused (S7)."""
+        if self._sync_paused():
+            return
+        for account in importer.accounts_due_for_renewal(self.env):
+            account._o365_queue_pull("renew")
+        importer.sweep_organization_subscriptions(self.env)
+
+    def _o365_run_requests(self, locked=False):
+        """Do what is queued for this account now, under its pull lock (the pull job's step for
+        one mailbox, without removing an old subscription). ``locked``: the caller holds the lock."""
+        self.ensure_one()
+        if not locked and not mailbox_lock(self.env.cr, PULL_LOCK_CLASS, self.id):
+            return False  # another worker is on it; its requests wait for the next run
+        return importer.Importer(self.env).run(self, remove_old_subscription=False)
+
+    def _o365_subscribe(self):
+        """Create the change-notification subscription now (tests; the pull job does it on Start)."""
+        self.ensure_one()
+        return importer.Importer(self.env).subscribe(self)
+
+    @api.model
+    def _o365_notification_urls(self):
+        return importer.notification_urls(self.env)
+
+    @api.model
+    def _o365_sweep_organization_subscriptions(self):
+        return importer.sweep_organization_subscriptions(self.env)
+
+    # Entry points of the pull's page ingestion that records and tests reach through the account:
+    # calendar.event logs and updates meetings with them; tests/test_pull_delta.py and
+    # tests/test_hostile_input.py wrap them.
+
+    def _o365_ingest_page(self, events, client=None):
+        """Apply one delta page (Graph event dicts) to this account's records."""
+        self.ensure_one()
+        importer.Importer(self.env).ingest_page(self, events, client)
+
+    def _o365_directory(self, addresses):
+        """Contacts and internal users for these addresses, in one query (B2)."""
+        return importer.contact_directory(self.env, addresses)
+
+    def _o365_links(self, records, events):
+        """Link each record to the Outlook event (Graph event dict) at the same position."""
+        self.ensure_one()
+        return importer.link_outlook_events(self, records, events)
 
     # -- connecting (SPEC S2) ------------------------------------------------------------
 
@@ -543,10 +681,8 @@ class O365SyncAccount(models.Model):
         self.ensure_one()
         for model in ("o365.event.link", "o365.push.queue", "o365.event.exclusion"):
             self.env[model].sudo().search([("account_id", "=", self.id)]).unlink()
-        self._on_mailbox_forgotten()
-
-    def _on_mailbox_forgotten(self):
-        """Hook for the inbound side (the old mailbox's subscription and delta cursor)."""
+        # The old mailbox's subscription cannot be removed with the new sign-in.
+        self.sudo().write({"subscription_to_remove": False, "delta_link": False, "delta_window_end": False})
 
     def _disconnect(self):
         """Stop syncing and forget the sign-in (S2); nothing is deleted on either side.
@@ -554,7 +690,8 @@ class O365SyncAccount(models.Model):
         No Graph call here, so Disconnect answers at once even when Graph does not
         (S4). The links stay: connecting the same mailbox again resumes them. The
         pull job removes the webhook subscription right after, with the tokens it
-        still needs for that, then forgets them (``_on_disconnected``).
+        still needs for that, then forgets them (engine/importer.py); without one
+        to remove, the tokens go now.
         """
         for account in self:
             if account.sync_state == "running":
@@ -569,11 +706,8 @@ class O365SyncAccount(models.Model):
                     "last_error": False,
                 }
             )
-            account._on_disconnected()
-
-    def _on_disconnected(self):
-        """Forget the tokens now; the inbound side keeps them until its cleanup job ran."""
-        self.sudo().write({"token_cache": False})
+            if not account.sudo().subscription_to_remove:
+                account.sudo().write({"token_cache": False})
 
     # -- administrators' health view (S7) -------------------------------------------------
 
