@@ -1,6 +1,37 @@
+"""Meetings and Outlook (SPEC A10-A15, B1, B8-B14, S6), in one class.
+
+Two kinds of meeting have an Outlook event:
+
+- ERP meetings, made in Odoo: Confirm sends them to the organiser's Outlook, which
+  invites the attendees (A10-A15); their link's origin is "odoo";
+- meetings logged from Outlook by the pull, against the contacts they are with (B1,
+  B8-B14); their links' origin is "outlook": Outlook owns them, Odoo may change only
+  their name and location (B10 within A10).
+
+Odoo's own microsoft_calendar may be installed too (S6). It is not a dependency, so
+nothing here imports it: its marker field ``need_sync_m`` is looked up in ``_fields``.
+microsoft_calendar pushes a calendar.event when ``need_sync_m`` is set (right after
+create, after a write of a synced field, and in its periodic sync whose domain requires
+``need_sync_m = True``). For the events this module owns the marker is kept False,
+whichever of the two modules' overrides runs first:
+
+- meetings linked to Outlook by this module (an ``o365.event.link``, see
+  models/o365_event_link.py): events logged from Outlook and ERP meetings pushed on
+  confirmation;
+- events created under the sync's context key (SYNC_CONTEXT);
+- the meeting hr_holidays creates for a validated leave, for a user connected here with
+  option C on: this module pushes the leave itself.
+
+The other way round, ``_o365_synced_elsewhere()`` keeps this module's meeting push away
+from what microsoft_calendar already owns (``microsoft_id``) and from leave meetings.
+"""
+
+import logging
 from datetime import timedelta
 
-from odoo import fields, models
+from markupsafe import Markup, escape
+
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
 
@@ -19,20 +50,15 @@ from ..utils.event_payloads import (
     parse_graph_day,
     parse_graph_time,
 )
-from .mail_activity import FROM_OUTLOOK, SYNC_STATUSES, o365_sync_badges
+from ..utils.meeting_mapping import meeting_values
+from .o365_calendar_sync import SYNC_CONTEXT
+
+_logger = logging.getLogger(__name__)
 
 # Fields whose ERP change updates a pushed meeting (SPEC A11, B10).
-PUSHED_FIELDS = {
-    "name",
-    "start",
-    "stop",
-    "allday",
-    "location",
-    "description",
-    "partner_ids",
-    "user_id",
-    "o365_teams_meeting",
-}
+PUSHED_FIELDS = frozenset(
+    {"name", "start", "stop", "allday", "location", "description", "partner_ids", "user_id", "o365_teams_meeting"}
+)
 # What Odoo may change on a meeting logged from Outlook (B10 within A10): never its
 # time, time zone, attendees or body, which would re-send it to the customer.
 OUTLOOK_OWNED_FIELDS = {"name", "location"}
@@ -40,21 +66,35 @@ OUTLOOK_OWNED_FIELDS = {"name", "location"}
 ATTENDEE_FIELDS = {"partner_ids", "attendee_ids"}
 # Graph's answers of attendees, as Odoo's attendee states (A15).
 ATTENDEE_STATES = {"accepted": "accepted", "tentativelyAccepted": "tentative", "declined": "declined"}
+# Odoo must not email the customer about a logged meeting: Outlook already sent the
+# invitation. no_mail_to_attendees also marks the write as a replay of a remote calendar
+# (as Odoo's own calendar syncs use it): it is not pushed back (E4).
+QUIET = {
+    "no_mail_to_attendees": True,
+    "dont_notify": True,
+    "mail_create_nosubscribe": True,
+    "mail_activity_quick_update": True,
+    "mail_auto_subscribe_no_notify": True,
+}
+# Former context keys, accepted until their callers switch: "o365_cancelled" (the pull,
+# now the ``cancelled`` argument of _o365_apply_outlook_removal) and
+# "o365_no_microsoft_sync" (now SYNC_CONTEXT).
+CANCELLED_CONTEXT = "o365_cancelled"
+NO_MICROSOFT_SYNC = "o365_no_microsoft_sync"
 
 
 class CalendarEvent(models.Model):
-    """ERP meetings in the organiser's Outlook calendar, with invitations (SPEC A10-A13, B10)."""
+    """ERP meetings in the organiser's Outlook calendar, and Outlook meetings logged against contacts."""
 
-    _inherit = "calendar.event"
+    _name = "calendar.event"
+    # The sync mixin first: its write wraps calendar's whole write (see models/o365_calendar_sync.py).
+    _inherit = ["o365.calendar.sync", "calendar.event"]
+    _o365_pushed_fields = PUSHED_FIELDS
+    _o365_queued_on_create = False  # an ERP meeting goes to Outlook on Confirm (A10)
 
     o365_confirmed = fields.Boolean(
         "Confirmed for Outlook", copy=False, readonly=True, help="Confirmed meetings are sent to Outlook."
     )
-    o365_sync_error = fields.Text("Outlook Sync Error", compute="_compute_o365_sync_error")
-    # The badge (issue 15): on Outlook / waiting / failed, in plain words; the detail for administrators.
-    o365_sync_status = fields.Selection(SYNC_STATUSES, "Outlook", compute="_compute_o365_sync_error")
-    o365_sync_message = fields.Char("Outlook Sync", compute="_compute_o365_sync_error")
-    o365_sync_detail = fields.Text("Outlook Sync Details", compute="_compute_o365_sync_error")
     o365_outlook_owned = fields.Boolean(
         "Owned by Outlook",
         compute="_compute_o365_outlook_owned",
@@ -70,32 +110,93 @@ class CalendarEvent(models.Model):
     # that Outlook mails only the attendees who changed (A14, facts 1.4).
     o365_pending_changes = fields.Char(copy=False, groups="base.group_system")
     o365_pending_base = fields.Char(copy=False, groups="base.group_system")
-
-    def _compute_o365_sync_error(self):
-        failed = (
-            self.env["o365.push.queue"]
-            .sudo()
-            .search([("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "=", "failed")])
-        )
-        badges = o365_sync_badges(self.filtered("id"))
-        for event in self:
-            event.o365_sync_error = "\n".join(failed.filtered(lambda r, e=event: r.res_id == e.id).mapped("last_error"))
-            status, message, detail = badges.get(event.id, ("none", "", ""))
-            event.o365_sync_status = status
-            event.o365_sync_message = message or False
-            event.o365_sync_detail = detail or False
+    o365_logged = fields.Boolean(
+        "Logged from Outlook", readonly=True, copy=False, help="Created by the Outlook sync from a calendar event."
+    )
+    o365_company_id = fields.Many2one(
+        "res.partner",
+        "Customer Company",
+        readonly=True,
+        copy=False,
+        help="Set when every external attendee belongs to this company.",
+    )
+    o365_owned = fields.Boolean(
+        "Synced by Microsoft 365 Calendar Sync",
+        copy=False,
+        readonly=True,
+        help="This module keeps the Outlook side of this meeting; Odoo's own Outlook sync leaves it alone.",
+    )
 
     def _compute_o365_outlook_owned(self):
-        linked = set(
-            self.env["o365.event.link"]
-            .sudo()
-            .search([("res_model", "=", self._name), ("res_id", "in", self.ids), ("origin", "=", "outlook")])
-            .mapped("res_id")
-        )
-        for event in self:
-            event.o365_outlook_owned = bool(event.o365_logged or event.id in linked)
+        linked = set(self._o365_links().filtered(lambda link: link.origin == "outlook").mapped("res_id"))
+        for meeting in self:
+            meeting.o365_outlook_owned = bool(meeting.o365_logged or meeting.id in linked)
 
-    # -- Confirm (A10, A13) ----------------------------------------------------------------
+    # -- ORM: keep microsoft_calendar off what this module owns (S6) ---------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        from_sync = self.env.context.get(SYNC_CONTEXT) or self.env.context.get(NO_MICROSOFT_SYNC)
+        if from_sync:
+            for vals in vals_list:
+                vals["o365_owned"] = True
+        if self._o365_microsoft_calendar_installed():
+            leave = self.env.context.get("active_model") == "hr.leave"
+            holiday_users = self._o365_holiday_users() if leave or not from_sync else self.env["res.users"]
+            for vals in vals_list:
+                is_leave = leave or vals.get("res_model") == "hr.leave"
+                if from_sync or (is_leave and vals.get("user_id", self.env.uid) in holiday_users.ids):
+                    vals["need_sync_m"] = False
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self._o365_microsoft_calendar_installed() or vals.get("need_sync_m") is False:
+            return super().write(vals)
+        owned = self._o365_owned()
+        if not owned:
+            return super().write(vals)
+        result = super(CalendarEvent, owned).write(dict(vals, need_sync_m=False))
+        rest = self - owned
+        if rest:
+            super(CalendarEvent, rest).write(vals)
+        return result
+
+    @api.model
+    def _o365_microsoft_calendar_installed(self):
+        return "need_sync_m" in self._fields
+
+    def _o365_synced_elsewhere(self):
+        """True when this module must not push the event as a meeting (S6)."""
+        self.ensure_one()
+        if self.res_model == "hr.leave":
+            return True  # option C pushes the leave, not its meeting
+        return bool("microsoft_id" in self._fields and self.microsoft_id)
+
+    @api.model
+    def _o365_holiday_users(self):
+        """Users whose leaves this module pushes (connected, option C on)."""
+        accounts = (
+            self.env["o365.sync.account"]
+            .sudo()
+            .search([("connection_state", "!=", "disconnected"), ("sync_holidays", "=", True)])
+        )
+        return accounts.user_id
+
+    def _o365_owned(self):
+        """The events of self whose Outlook side belongs to this module."""
+        if not self.ids:
+            return self.browse()
+        linked = set(self._o365_links().mapped("res_id"))
+        holiday_users = self._o365_holiday_users()
+        return self.filtered(
+            lambda meeting: (
+                meeting.o365_owned
+                or meeting.id in linked
+                or (meeting.res_model == "hr.leave" and meeting.user_id in holiday_users)
+            )
+        )
+
+    # -- Confirm (A10, A13) --------------------------------------------------------------------
 
     def action_o365_confirm(self):
         """Send the meeting to the organiser's Outlook, which invites every attendee.
@@ -103,12 +204,12 @@ class CalendarEvent(models.Model):
         Only meetings made in Odoo: a meeting logged from Outlook already went out
         from there, and confirming it would re-send it to the customer (A10).
         """
-        if any(event.o365_outlook_owned for event in self):
+        if any(meeting.o365_outlook_owned for meeting in self):
             raise UserError(
                 self.env._("This meeting comes from Outlook: its invitations were sent from there already.")
             )
         # Confirming again (a mass confirm that includes confirmed meetings) sends nothing twice.
-        new = self.filtered(lambda event: not event.o365_confirmed)
+        new = self.filtered(lambda meeting: not meeting.o365_confirmed)
         new.write({"o365_confirmed": True})
         new._o365_ensure_attendee_activities()
         new._o365_queue_changes()
@@ -124,58 +225,94 @@ class CalendarEvent(models.Model):
         if not meeting_type:
             return
         Activity = self.env["mail.activity"].sudo()
-        for event in self.sudo():
-            have = event.activity_ids.user_id
+        for meeting in self.sudo():
+            have = meeting.activity_ids.user_id
             model, res_id = (
-                (event.res_model, event.res_id) if event.res_model and event.res_id else (event._name, event.id)
+                (meeting.res_model, meeting.res_id)
+                if meeting.res_model and meeting.res_id
+                else (meeting._name, meeting.id)
             )
             values = [
                 {
                     "res_model_id": self.env["ir.model"]._get_id(model),
                     "res_id": res_id,
                     "activity_type_id": meeting_type.id,
-                    "summary": event.name,
+                    "summary": meeting.name,
                     "user_id": user.id,
-                    "date_deadline": fields.Date.to_date(event.start_date if event.allday else event.start),
-                    "calendar_event_id": event.id,
+                    "date_deadline": fields.Date.to_date(meeting.start_date if meeting.allday else meeting.start),
+                    "calendar_event_id": meeting.id,
                 }
-                for user in event._o365_internal_users() - have
+                for user in meeting._o365_internal_users() - have
             ]
             if values:
                 Activity.with_context(mail_activity_quick_update=True).create(values)
 
-    # -- ORM: queue, never call Graph (E1) -------------------------------------------------
+    # -- queueing the push (E1): the sync contract ---------------------------------------------
 
-    def write(self, vals):
-        previous = {event.id: event.user_id for event in self} if "user_id" in vals else {}
-        result = super().write(vals)
-        # no_mail_to_attendees: a write that replays a remote calendar's change (the
-        # inbound pull, like Odoo's own calendar syncs) is not pushed back (E4).
-        from_outside = self.env.context.get(FROM_OUTLOOK) or self.env.context.get("no_mail_to_attendees")
-        if PUSHED_FIELDS & set(vals) and not from_outside:
-            if "partner_ids" in vals:
-                self.filtered("o365_confirmed")._o365_ensure_attendee_activities()
-            self._o365_queue_changes(previous, changed=set(vals))
-        return result
+    def _o365_from_sync(self):
+        # Also a replay of a remote calendar's change (the pull's QUIET, Odoo's own calendar syncs).
+        return super()._o365_from_sync() or bool(self.env.context.get("no_mail_to_attendees"))
 
-    def unlink(self):
-        Queue = self.env["o365.push.queue"].sudo()
-        Link = self.env["o365.event.link"].sudo()
-        for event in self:
-            for account in Queue._accounts_holding(event):
-                link = Link.search(
-                    [("account_id", "=", account.id), ("res_model", "=", event._name), ("res_id", "=", event.id)],
-                    limit=1,
-                )
-                if link.origin != "outlook":  # deleting a logged Outlook meeting in Odoo cancels nothing
-                    Queue._enqueue(account, event, "delete")
-        return super().unlink()
+    def _o365_state_before_write(self, vals):
+        """The organisers before the write, when it changes them: the old one's meeting goes (A11)."""
+        return {meeting.id: meeting.user_id for meeting in self} if "user_id" in vals else {}
 
-    def _o365_organiser_account(self):
+    def _o365_queue_write(self, vals, state_before):
+        if "partner_ids" in vals:
+            self.filtered("o365_confirmed")._o365_ensure_attendee_activities()
+        self._o365_queue_changes(previous_organisers=state_before, changed=set(vals))
+
+    def _o365_owner_account(self):
         """The organiser's account, syncing or not (a stopped account keeps its links, S4)."""
         self.ensure_one()
         account = self.env["o365.sync.account"].sudo().search([("user_id", "=", self.user_id.id)], limit=1)
         return account or None
+
+    def _o365_queue_changes(self, asked=False, previous_organisers=None, changed=None):
+        """Queue the meeting's push; ``changed``: the fields an ERP write changed (None: all).
+
+        Leave meetings and microsoft_calendar's events are left alone (S6). A confirmed
+        meeting goes to its organiser's mailbox; one logged from Outlook gets only what
+        Odoo may change on it. A new organiser's meeting leaves the old one's mailbox.
+        """
+        Queue = self.env["o365.push.queue"].sudo()
+        for meeting in self.sudo().filtered(lambda meeting: not meeting._o365_synced_elsewhere()):
+            account = meeting._o365_owner_account()
+            target = None
+            link = self.env["o365.event.link"]
+            if account:
+                link = meeting._o365_links(account)[:1]
+                if link.origin == "outlook":
+                    # B10 within A10: only what Odoo may change on Outlook's meeting.
+                    if changed is None or OUTLOOK_OWNED_FIELDS & changed:
+                        target = account
+                elif meeting.o365_confirmed and (
+                    account in meeting._o365_accounts_holding()  # already in Outlook: it follows (S4)
+                    or (account.sync_meetings and meeting._o365_may_enter(account))
+                ):
+                    target = account
+            old_organiser = (previous_organisers or {}).get(meeting.id)
+            if old_organiser and old_organiser != meeting.user_id:
+                for holder in meeting._o365_accounts_holding():
+                    if holder.user_id == old_organiser and holder != target:
+                        Queue._enqueue(holder, meeting, "delete")
+            if target:
+                if link.origin != "outlook":
+                    meeting._o365_note_pending_changes(link, changed)
+                Queue._enqueue(target, meeting, "upsert")
+
+    def _o365_note_pending_changes(self, link, changed):
+        """Remember which fields wait for Outlook since its version ``link.change_key``."""
+        self.ensure_one()
+        groups = {"attendees" if name in ATTENDEE_FIELDS else "event" for name in (changed or {"all"})}
+        base = link.change_key or False
+        if self.o365_pending_base == base and self.o365_pending_changes:
+            groups |= set(self.o365_pending_changes.split(","))
+        self.with_context(**{SYNC_CONTEXT: True}).write(
+            {"o365_pending_changes": ",".join(sorted(groups)), "o365_pending_base": base}
+        )
+
+    # -- invitations: from Outlook or from Odoo (A14) ------------------------------------------
 
     def _o365_goes_through_outlook(self):
         """True when the organiser's Outlook sends this meeting's invitations, not Odoo (A14).
@@ -184,13 +321,13 @@ class CalendarEvent(models.Model):
         syncs meetings now (Confirm sends it from their mailbox).
         """
         self.ensure_one()
-        event = self.sudo()
-        if event.o365_logged or event._o365_synced_elsewhere():
-            return bool(event.o365_logged)
-        account = event._o365_organiser_account()
+        meeting = self.sudo()
+        if meeting.o365_logged or meeting._o365_synced_elsewhere():
+            return bool(meeting.o365_logged)
+        account = meeting._o365_owner_account()
         if not account:
             return False
-        if account in self.env["o365.push.queue"].sudo()._accounts_holding(event):
+        if account in meeting._o365_accounts_holding():
             return True
         return account._is_syncing() and account.sync_meetings
 
@@ -200,54 +337,7 @@ class CalendarEvent(models.Model):
             return True
         return super()._skip_send_mail_status_update()
 
-    def _o365_queue_changes(self, previous_organisers=None, changed=None):
-        """Queue the meeting's push; ``changed``: the fields an ERP write changed (None: all)."""
-        Queue = self.env["o365.push.queue"].sudo()
-        Link = self.env["o365.event.link"].sudo()
-        for event in self.sudo():
-            account = event._o365_organiser_account()
-            target = None
-            link = Link
-            if account:
-                link = Link.search(
-                    [("account_id", "=", account.id), ("res_model", "=", event._name), ("res_id", "=", event.id)],
-                    limit=1,
-                )
-                if link.origin == "outlook":
-                    # B10 within A10: only what Odoo may change on Outlook's meeting.
-                    if changed is None or OUTLOOK_OWNED_FIELDS & changed:
-                        target = account
-                elif event.o365_confirmed and account in Queue._accounts_holding(event):
-                    target = account  # already in Outlook: it follows, across Stop/Start too (S4)
-                elif (
-                    event.o365_confirmed
-                    and account._is_syncing()
-                    and account.sync_meetings
-                    and not (account.sync_started_at and event.create_date < account.sync_started_at)
-                ):
-                    target = account
-            old_organiser = (previous_organisers or {}).get(event.id)
-            if old_organiser and old_organiser != event.user_id:
-                for holder in Queue._accounts_holding(event):
-                    if holder.user_id == old_organiser and holder != target:
-                        Queue._enqueue(holder, event, "delete")
-            if target:
-                if link.origin != "outlook":
-                    event._o365_note_pending_changes(link, changed)
-                Queue._enqueue(target, event, "upsert")
-
-    def _o365_note_pending_changes(self, link, changed):
-        """Remember which fields wait for Outlook since its version ``link.change_key``."""
-        self.ensure_one()
-        groups = {"attendees" if name in ATTENDEE_FIELDS else "event" for name in (changed or {"all"})}
-        base = link.change_key or False
-        if self.o365_pending_base == base and self.o365_pending_changes:
-            groups |= set(self.o365_pending_changes.split(","))
-        self.with_context(**{FROM_OUTLOOK: True}).write(
-            {"o365_pending_changes": ",".join(sorted(groups)), "o365_pending_base": base}
-        )
-
-    # -- the event (A10, A11) --------------------------------------------------------------
+    # -- the event (A10, A11) and the push's answers -------------------------------------------
 
     def _o365_company_name(self):
         """The customer's company: of the external attendees, else of the record the meeting is about."""
@@ -265,13 +355,7 @@ class CalendarEvent(models.Model):
 
     def _o365_graph_payload(self, account):
         self.ensure_one()
-        link = (
-            self.env["o365.event.link"]
-            .sudo()
-            .search(
-                [("account_id", "=", account.id), ("res_model", "=", self._name), ("res_id", "=", self.id)], limit=1
-            )
-        )
+        link = self._o365_links(account)[:1]
         if link.origin == "outlook":
             # Outlook's meeting: its time, zone, attendees and body stay as Outlook has them (A10).
             return outlook_meeting_changes(self.name or "", self.location or "")
@@ -293,11 +377,11 @@ class CalendarEvent(models.Model):
             open_url=f"{base}/odoo/calendar.event/{self.id}",
             online=self.o365_teams_meeting,
         )
-        event = self.sudo()
+        meeting = self.sudo()
         if (
             link.graph_event_id
-            and event.o365_pending_changes == "attendees"
-            and event.o365_pending_base == (link.change_key or False)
+            and meeting.o365_pending_changes == "attendees"
+            and meeting.o365_pending_base == (link.change_key or False)
         ):
             # Only attendees changed since Outlook's version: the others get no mail (A14).
             return meeting_attendees_change(data)
@@ -308,31 +392,58 @@ class CalendarEvent(models.Model):
         self.ensure_one()
         url = online_meeting_url(body or {})
         if url and url != self.videocall_location:
-            self.sudo().with_context(**{FROM_OUTLOOK: True}).write({"videocall_location": url})
+            self.sudo().with_context(**{SYNC_CONTEXT: True}).write({"videocall_location": url})
 
-    def _o365_apply_attendee_answers(self, event, account):
-        """Answers given in Outlook show on the attendees (A15); nothing is pushed back (E4)."""
+    def _o365_absorb_logged_copies(self, ical_uid):
+        """Drop the meeting a pull logged from this ERP meeting's own Outlook event (E2, B12).
+
+        When a create's answer is lost, an attendee's pull can meet the invitation
+        before the retry links the organiser's event, and log it as an Outlook
+        meeting. Once the retry has the event's iCalUId, that logged copy is known to
+        be this meeting: its links and the copy go, quietly, with no Outlook change.
+        """
         self.ensure_one()
-        answers = attendee_answers(event)
-        own = (event.get("responseStatus") or {}).get("response")
-        if own and not event.get("isOrganizer") and account.mailbox_address:
-            answers[account.mailbox_address.lower()] = own
-        for attendee in self.sudo().attendee_ids:
-            email = (attendee.partner_id.email_normalized or "").lower()
-            state = ATTENDEE_STATES.get(answers.get(email))
-            if state and attendee.state != state:
-                attendee.write({"state": state})
+        Link = self.env["o365.event.link"].sudo()
+        copies = Link.search([("ical_uid", "=", ical_uid), ("origin", "=", "outlook"), ("res_model", "=", self._name)])
+        if not copies:
+            return
+        logged = self.sudo().browse(copies.mapped("res_id")).exists().filtered("o365_logged") - self
+        _logger.info("o365: %s was logged back from Outlook before its link was known; merged", self)
+        copies.unlink()
+        logged.with_context(**QUIET).unlink()
 
-    # -- Outlook's side (A12) ---------------------------------------------------------------
+    def _o365_push_failed(self, account, message):
+        self.ensure_one()
+        self.sudo().message_post(body=plain_words.words_of(message), subtype_xmlid="mail.mt_note")
+
+    # -- Outlook's side: the contract with the pull (A12, B10, B14) ----------------------------
 
     def _o365_apply_outlook_change(self, link, event):
-        """Start, end, location and added attendees flow back; subject and notes do not (A12).
+        """Outlook changed the event behind ``link``: a logged meeting follows Outlook (B10),
+        an ERP meeting takes what may flow back (A12)."""
+        if link.origin == "outlook":
+            return self._o365_apply_outlook_update(link, event, None)
+        return self._o365_apply_erp_meeting_change(link, event)
 
-        Meetings logged from Outlook (origin 'outlook') belong to the inbound side (B10).
-        """
-        if link.origin != "odoo":
-            parent = getattr(super(), "_o365_apply_outlook_change", None)
-            return parent(link, event) if parent else None
+    def _o365_apply_outlook_removal(self, link, cancelled=False):
+        """The event behind ``link`` was deleted in Outlook, or cancelled by its organiser
+        (``cancelled``: the whole meeting goes, whoever's copy told us)."""
+        if link.origin == "outlook":
+            return self._o365_cancel_from_outlook(link, cancelled or bool(self.env.context.get(CANCELLED_CONTEXT)))
+        meeting = self.exists()
+        if meeting:
+            # Deleted in Outlook: the ERP meeting stays, no longer sent there.
+            meeting.sudo().with_context(**{SYNC_CONTEXT: True}).write({"o365_confirmed": False})
+            meeting.message_post(
+                body=self.env._("The meeting was deleted in Outlook; it is no longer sent there."),
+                subtype_xmlid="mail.mt_note",
+            )
+            self.env["o365.push.queue"]._forget(link.account_id, meeting)
+        link.sudo().unlink()
+        return None
+
+    def _o365_apply_erp_meeting_change(self, link, event):
+        """Start, end, location and added attendees flow back; subject and notes do not (A12)."""
         meeting = self.exists()
         if not meeting:
             return None
@@ -360,7 +471,7 @@ class CalendarEvent(models.Model):
         if url and url != meeting.videocall_location:
             values["videocall_location"] = url
         if values:
-            meeting.sudo().with_context(**{FROM_OUTLOOK: True}).write(values)
+            meeting.sudo().with_context(**{SYNC_CONTEXT: True}).write(values)
             if "partner_ids" in values:
                 meeting._o365_ensure_attendee_activities()
         meeting._o365_apply_attendee_answers(event, link.account_id)
@@ -368,34 +479,226 @@ class CalendarEvent(models.Model):
             link.sudo().change_key = event["changeKey"]
         return None
 
-    def _o365_apply_outlook_removal(self, link):
-        if link.origin != "odoo":
-            parent = getattr(super(), "_o365_apply_outlook_removal", None)
-            return parent(link) if parent else None
-        meeting = self.exists()
-        if meeting:
-            meeting.sudo().with_context(**{FROM_OUTLOOK: True}).write({"o365_confirmed": False})
-            meeting.message_post(
-                body=self.env._("The meeting was deleted in Outlook; it is no longer sent there."),
-                subtype_xmlid="mail.mt_note",
-            )
-            self.env["o365.push.queue"]._forget(link.account_id, meeting)
-        link.sudo().unlink()
-        return None
+    def _o365_apply_outlook_update(self, link, event, directory):
+        """Time, attendees added, location and body edited in Outlook update a logged meeting (B10).
 
-    def _o365_push_failed(self, account, message):
+        Attendees are only added: someone an Odoo user added to the meeting is kept.
+        Privacy and category changes do not unlog it (B4, B7).
+        """
         self.ensure_one()
-        self.sudo().message_post(body=plain_words.words_of(message), subtype_xmlid="mail.mt_note")
+        meeting = self.sudo().with_context(**QUIET)
+        account = link.account_id.sudo()
+        if directory is None:
+            from ..utils.event_filters import page_addresses
 
-    def action_o365_retry_now(self):
-        """Retry what failed, or what waits after an error, now (issue 15)."""
-        self.env["o365.push.queue"].sudo().search(
-            [
-                ("res_model", "=", self._name),
-                ("res_id", "in", self.ids),
-                "|",
-                ("state", "=", "failed"),
-                ("last_error", "!=", False),
-            ]
-        ).action_retry_now()
+            directory = account._o365_directory(page_addresses([event], self.env["o365.config"]._org_domains()))
+        values, vals = self._o365_values(account, event, directory)
+        new_partners = [p for p in values.partner_ids if p not in meeting.partner_ids.ids]
+        if new_partners:
+            vals["partner_ids"] = [Command.link(p) for p in new_partners]
+        if meeting.active:
+            changed = {k: v for k, v in vals.items() if k == "partner_ids" or meeting[k] != v}
+            if changed:
+                meeting.write(changed)
+            meeting._o365_ensure_activities(values)
+            meeting._o365_apply_attendee_answers(event, account)
+        link.write({"change_key": event.get("changeKey"), "ical_uid": event.get("iCalUId") or link.ical_uid})
         return True
+
+    def _o365_apply_attendee_answers(self, event, account):
+        """Answers given in Outlook show on the attendees (A15); nothing is pushed back (E4)."""
+        self.ensure_one()
+        answers = attendee_answers(event)
+        own = (event.get("responseStatus") or {}).get("response")
+        if own and not event.get("isOrganizer") and account.mailbox_address:
+            answers[account.mailbox_address.lower()] = own
+        for attendee in self.sudo().attendee_ids:
+            email = (attendee.partner_id.email_normalized or "").lower()
+            state = ATTENDEE_STATES.get(answers.get(email))
+            if state and attendee.state != state:
+                attendee.write({"state": state})
+
+    def _o365_cancel_from_outlook(self, link, cancelled=False):
+        """Cancelled or deleted in Outlook: archive the logged meeting with a note, never delete it (B14).
+
+        When another mailbox still holds a copy (an attendee declined or removed
+        only their own copy), only that mailbox's link and to-do go, unless the
+        organiser ``cancelled`` the meeting.
+        """
+        self.ensure_one()
+        meeting = self.sudo().with_context(**QUIET)
+        others = (
+            self._o365_links().filtered(lambda lk: lk.id != link.id).filtered(lambda lk: lk.account_id._is_syncing())
+        )
+        user = link.account_id.user_id
+        if others and not cancelled:
+            meeting.activity_ids.filtered(lambda a: a.user_id == user).unlink()
+            link.unlink()
+            return True
+        if meeting.active:
+            contacts = meeting.partner_ids.filtered(lambda p: not p.user_ids)
+            note = Markup("%s <b>%s</b> (%s)") % (
+                self.env._("Meeting cancelled in Outlook:"),
+                escape(meeting.name),
+                meeting._o365_when(),
+            )
+            meeting._o365_post_on_contacts(note, contacts.ids, author_user_id=user.id)
+            meeting.message_post(body=note, subtype_xmlid="mail.mt_note")
+            meeting.activity_ids.unlink()
+            meeting.write({"active": False})
+        return True
+
+    # -- logging Outlook meetings (B1, B8, B11) -------------------------------------------------
+
+    def _o365_values(self, account, event, directory, org_domains=None):
+        org_domains = org_domains if org_domains is not None else self.env["o365.config"]._org_domains()
+        values = meeting_values(
+            event,
+            mailbox_zone=account.mailbox_timezone,
+            owner_user_id=account.user_id.id,
+            org_domains=org_domains,
+            directory=directory,
+        )
+        times = values.times
+        vals = {
+            "name": values.name,
+            "allday": times.allday,
+            "start": times.start,
+            "stop": times.stop,
+            "location": values.location or False,
+            "description": values.description or False,
+        }
+        return values, vals
+
+    @api.model
+    def _o365_prepare_log(self, account, event, directory, org_domains):
+        """What logging a new Outlook meeting creates (B1, B8, B11): (event, values, create vals)."""
+        values, vals = self._o365_values(account, event, directory, org_domains)
+        partners = list(values.partner_ids)
+        owner_partner = account.user_id.partner_id.id
+        if owner_partner not in partners:
+            partners.insert(0, owner_partner)
+        main_contact = values.contact_ids[0]
+        partner_model = self.env["ir.model"]._get_id("res.partner")
+        meeting_type = self.env.ref("mail.mail_activity_data_meeting", raise_if_not_found=False) or self.env[
+            "mail.activity.type"
+        ].search([("category", "=", "meeting")], limit=1)
+        users = list(values.user_ids)
+        if account.user_id.id not in users:
+            users.append(account.user_id.id)
+        vals.update(
+            {
+                "user_id": values.organizer_user_id,
+                "partner_ids": [Command.set(partners)],
+                "privacy": "public",  # B1: colleagues see it
+                "show_as": "busy",
+                "o365_logged": True,
+                "o365_company_id": values.company_id,
+                "res_model_id": partner_model,
+                "res_id": main_contact,
+                "activity_ids": [
+                    Command.create(
+                        {
+                            "res_model_id": partner_model,
+                            "res_id": main_contact,
+                            "activity_type_id": meeting_type.id,
+                            "user_id": user_id,
+                            "summary": values.name,
+                            "date_deadline": self._o365_deadline(values.times, user_id),
+                        }
+                    )
+                    for user_id in users
+                ],
+            }
+        )
+        return event, values, vals
+
+    @api.model
+    def _o365_log_from_outlook(self, account, prepared):
+        """Log new Outlook meetings against their contacts (B1) and link them to the mailbox.
+
+        ``prepared``: what ``_o365_prepare_log`` returned for each, created in one batch.
+        """
+        meetings = self.sudo().with_context(**QUIET).create([vals for _event, _values, vals in prepared])
+        account._o365_links(meetings, [event for event, _values, _vals in prepared])
+        for meeting, (_event, values, _vals) in zip(meetings, prepared, strict=True):
+            meeting._o365_post_on_contacts(
+                Markup("%s <a href='/odoo/calendar.event/%s'>%s</a> (%s)")
+                % (self.env._("Meeting logged from Outlook:"), meeting.id, meeting.name, meeting._o365_when()),
+                values.contact_ids,
+                author_user_id=values.organizer_user_id,
+            )
+        return meetings
+
+    def _o365_ensure_activities(self, values):
+        """B11/B12: every internal participant has the logged meeting in their to-do list."""
+        self.ensure_one()
+        if not self.res_id or self.res_model != "res.partner":
+            return
+        have = set(self.activity_ids.mapped("user_id").ids)
+        missing = [u for u in values.user_ids if u not in have]
+        if not missing or self.stop < fields.Datetime.now():
+            return
+        meeting_type = self.env.ref("mail.mail_activity_data_meeting", raise_if_not_found=False)
+        self.sudo().with_context(**QUIET).write(
+            {
+                "activity_ids": [
+                    Command.create(
+                        {
+                            "res_model_id": self.res_model_id.id,
+                            "res_id": self.res_id,
+                            "activity_type_id": meeting_type.id,
+                            "user_id": user_id,
+                            "summary": self.name,
+                            "date_deadline": self._o365_deadline(values.times, user_id),
+                        }
+                    )
+                    for user_id in missing
+                ]
+            }
+        )
+
+    def _o365_deadline(self, times, user_id):
+        """The activity's day in its user's time zone (Odoo stores UTC)."""
+        if times.allday:
+            return times.start_date
+        user = self.env["res.users"].sudo().browse(user_id)
+        return fields.Datetime.context_timestamp(self.with_context(tz=user.tz or "UTC"), times.start).date()
+
+    def _o365_when(self):
+        self.ensure_one()
+        if self.allday:
+            return str(self.start_date)
+        return fields.Datetime.to_string(self.start) + " UTC"
+
+    def _o365_post_on_contacts(self, body, contact_ids, author_user_id=None):
+        """A note on each matching contact's timeline (B1, B14)."""
+        author = self.env["res.users"].sudo().browse(author_user_id).partner_id if author_user_id else None
+        contacts = self.env["res.partner"].sudo().browse(contact_ids).exists()
+        if contacts:
+            # A logged note notifies nobody (Outlook already invited them), in one batch.
+            contacts._message_log_batch(
+                bodies=dict.fromkeys(contacts.ids, body), author_id=author.id if author else None
+            )
+
+    # -- auto-close (B13) ------------------------------------------------------------------------
+
+    @api.model
+    def _cron_close_ended_meetings(self):
+        """Mark done the to-dos sync created, once their logged meeting has ended."""
+        activities = (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("calendar_event_id.o365_logged", "=", True),
+                    ("calendar_event_id.active", "=", True),
+                    ("calendar_event_id.stop", "<", fields.Datetime.now()),
+                ]
+            )
+        )
+        for activity in activities:
+            activity.with_user(activity.user_id).sudo().action_feedback(
+                feedback=self.env._("Meeting held (closed automatically by the Outlook sync).")
+            )
+        return len(activities)

@@ -3,33 +3,30 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import format_datetime
 
 from ..utils import plain_words
 from ..utils.event_payloads import Contact, activity_event, parse_graph_time
+from .o365_calendar_sync import SYNC_CONTEXT
 
 DEFAULT_START = time(9, 0)  # an activity has only a due date: put it at 09:00 in the assignee's zone
 DEFAULT_MINUTES = 30
 DEFAULT_DURATION = timedelta(minutes=DEFAULT_MINUTES)
 # Fields whose change alters the Outlook event (SPEC A4, A8, A9).
-PUSHED_FIELDS = {
-    "summary",
-    "activity_type_id",
-    "note",
-    "date_deadline",
-    "o365_start",
-    "o365_end",
-    "user_id",
-    "res_model_id",
-    "res_id",
-}
-# Context keys: a write that comes from Outlook must not be pushed back (E4), and
-# the unlink that Odoo does when an activity is marked done keeps the event (A7).
-FROM_OUTLOOK = "o365_from_outlook"
-MARKING_DONE = "o365_activity_done"
-
-
-SYNC_STATUSES = [("none", "Not on Outlook"), ("synced", "On Outlook"), ("waiting", "Waiting"), ("failed", "Failed")]
+PUSHED_FIELDS = frozenset(
+    {
+        "summary",
+        "activity_type_id",
+        "note",
+        "date_deadline",
+        "o365_start",
+        "o365_end",
+        "user_id",
+        "res_model_id",
+        "res_id",
+    }
+)
+# Odoo unlinks an activity the user marks done; its event stays as a record of what happened (A7).
+MARKED_DONE_CONTEXT = "o365_activity_done"
 
 
 def _minutes(start, end):
@@ -46,66 +43,13 @@ def _zone(name):
         return UTC
 
 
-def o365_sync_badges(records):
-    """{record id: (status, plain words, technical detail)} for the badge on activities and meetings.
-
-    Failed beats waiting beats on Outlook, over every mailbox that holds the record.
-    """
-    env = records.env
-    if not records.ids:
-        return {}
-    links = env["o365.event.link"].sudo().search([("res_model", "=", records._name), ("res_id", "in", records.ids)])
-    rows = env["o365.push.queue"].sudo().search([("res_model", "=", records._name), ("res_id", "in", records.ids)])
-    linked = set(links.mapped("res_id"))
-    badges = {}
-    for res_id in records.ids:
-        mine = rows.filtered(lambda row, res_id=res_id: row.res_id == res_id)
-        failed = mine.filtered(lambda row: row.state == "failed")
-        if failed:
-            row = failed[0]
-            what, detail = plain_words.split(row.last_error)
-            if row.resume_on_recovery:
-                todo = env._("It goes out by itself once Outlook answers again, or use Retry.")
-            else:
-                todo = plain_words.explain_detail(detail).todo or env._("Use Retry once it is fixed.")
-            badges[res_id] = ("failed", env._("Failed: %(what)s %(todo)s", what=what, todo=todo), detail)
-            continue
-        if mine:
-            row = mine[0]
-            account = row.account_id
-            what, detail = plain_words.split(row.last_error)
-            if account.connection_state == "reconnect":
-                words = env._(
-                    "Waiting: %(user)s must reconnect Microsoft 365 (Preferences); nothing is lost.",
-                    user=account.user_id.name,
-                )
-            elif account.sync_state != "running":
-                words = env._(
-                    "Waiting: the sync of %(user)s is stopped; this goes out when it starts again.",
-                    user=account.user_id.name,
-                )
-            elif account._sync_paused():
-                words = env._("Waiting: your administrator paused all sync; this goes out when it resumes.")
-            elif row.last_error:
-                when = format_datetime(env, row.next_attempt_at, dt_format="short")
-                words = env._(
-                    "Waiting: %(what)s Odoo tries again by itself at %(when)s; nothing is lost.", what=what, when=when
-                )
-            else:
-                words = env._("Waiting: on its way to Outlook.")
-            badges[res_id] = ("waiting", words, detail)
-            continue
-        if res_id in linked:
-            badges[res_id] = ("synced", env._("On Outlook"), "")
-        else:
-            badges[res_id] = ("none", "", "")
-    return badges
-
-
 class MailActivity(models.Model):
     """Phone calls and tasks on the assignee's Outlook calendar (SPEC A1-A9)."""
 
-    _inherit = "mail.activity"
+    _name = "mail.activity"
+    # The sync mixin first: its create/write/unlink wrap mail's (see models/o365_calendar_sync.py).
+    _inherit = ["o365.calendar.sync", "mail.activity"]
+    _o365_pushed_fields = PUSHED_FIELDS
 
     o365_start = fields.Datetime(
         "Start", compute="_compute_o365_times", store=True, readonly=False, precompute=True, copy=False
@@ -123,12 +67,7 @@ class MailActivity(models.Model):
         copy=False,
         help="The event was deleted in Outlook: the activity is no longer pushed until you put it back.",
     )
-    o365_sync_error = fields.Text("Outlook Sync Error", compute="_compute_o365_sync_status")
-    o365_synced = fields.Boolean("On Outlook Calendar", compute="_compute_o365_sync_status")
-    # The badge (issue 15): on Outlook / waiting / failed, in plain words; the detail for administrators.
-    o365_sync_status = fields.Selection(SYNC_STATUSES, "Outlook", compute="_compute_o365_sync_status")
-    o365_sync_message = fields.Char("Outlook Sync", compute="_compute_o365_sync_status")
-    o365_sync_detail = fields.Text("Outlook Sync Details", compute="_compute_o365_sync_status")
+    o365_synced = fields.Boolean("On Outlook Calendar", compute="_compute_o365_synced")
 
     @api.depends("date_deadline", "user_id")
     def _compute_o365_times(self):
@@ -183,33 +122,18 @@ class MailActivity(models.Model):
             if minutes:
                 activity.o365_duration = minutes
 
-    def _compute_o365_sync_status(self):
-        links = self.env["o365.event.link"].sudo().search([("res_model", "=", self._name), ("res_id", "in", self.ids)])
-        failed = (
-            self.env["o365.push.queue"]
-            .sudo()
-            .search([("res_model", "=", self._name), ("res_id", "in", self.ids), ("state", "=", "failed")])
-        )
-        badges = o365_sync_badges(self.filtered("id"))
+    def _compute_o365_synced(self):
+        linked = set(self._o365_links().mapped("res_id"))
         for activity in self:
-            activity.o365_synced = any(link.res_id == activity.id for link in links)
-            activity.o365_sync_error = "\n".join(
-                failed.filtered(lambda r, a=activity: r.res_id == a.id).mapped("last_error")
-            )
-            status, message, detail = badges.get(activity.id, ("none", "", ""))
-            activity.o365_sync_status = status
-            activity.o365_sync_message = message or False
-            activity.o365_sync_detail = detail or False
+            activity.o365_synced = activity.id in linked
 
-    # -- ORM: queue what changed, never call Graph (E1) -----------------------------------
+    # -- ORM: the mixin queues what changed, never calling Graph (E1) -----------------------
 
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
             self._o365_deadline_from_start(vals)
-        activities = super().create(vals_list)
-        activities._o365_queue_changes()
-        return activities
+        return super().create(vals_list)
 
     def write(self, vals):
         if vals.get("o365_start") and "o365_end" not in vals and len(self) > 1:
@@ -219,22 +143,11 @@ class MailActivity(models.Model):
             return True
         vals = self._o365_deadline_from_start(dict(vals))
         self._o365_keep_duration(vals)
-        result = super().write(vals)
-        if PUSHED_FIELDS & set(vals) and not self.env.context.get(FROM_OUTLOOK):
-            self._o365_queue_changes()
-        return result
-
-    def unlink(self):
-        if not self.env.context.get(MARKING_DONE):
-            Queue = self.env["o365.push.queue"].sudo()
-            for activity in self:
-                for account in Queue._accounts_holding(activity):
-                    Queue._enqueue(account, activity, "delete")
-        return super().unlink()
+        return super().write(vals)
 
     def _action_done(self, feedback=False, attachment_ids=None):
         """Done keeps the event as a record of what happened (A7), although Odoo unlinks the activity."""
-        return super(MailActivity, self.with_context(**{MARKING_DONE: True}))._action_done(
+        return super(MailActivity, self.with_context(**{MARKED_DONE_CONTEXT: True}))._action_done(
             feedback=feedback, attachment_ids=attachment_ids
         )
 
@@ -245,7 +158,7 @@ class MailActivity(models.Model):
             return vals
         start = fields.Datetime.to_datetime(vals["o365_start"]) if "o365_start" in vals else self.o365_start
         # Outlook sends both ends of a move; a start it changed alone is a resize, kept as it is.
-        if "o365_end" not in vals and start and not self.env.context.get(FROM_OUTLOOK):
+        if "o365_end" not in vals and start and not self._o365_from_sync():
             minutes = self.o365_duration or _minutes(self.o365_start, self.o365_end) or DEFAULT_MINUTES
             vals["o365_end"] = start + timedelta(minutes=minutes)
         end = fields.Datetime.to_datetime(vals.get("o365_end"))
@@ -263,7 +176,7 @@ class MailActivity(models.Model):
             vals["date_deadline"] = start.replace(tzinfo=UTC).astimezone(_zone(tz)).date()
         return vals
 
-    # -- which mailbox holds the event ---------------------------------------------------
+    # -- which mailbox holds the event (the sync contract) ------------------------------------
 
     def _o365_kind(self):
         """'phonecall', 'task', or None (meetings go through their calendar.event, A10)."""
@@ -273,15 +186,8 @@ class MailActivity(models.Model):
             return None
         return "phonecall" if category == "phonecall" else "task"
 
-    def _o365_target_account(self, asked=False):
-        """The assignee's account when this activity belongs on their calendar.
-
-        An activity already linked to (or queued for) the account keeps its event
-        across Stop/Start and Disconnect/Connect (S4): while sync is stopped its
-        changes wait in the queue and go out at the next Start. An activity not yet
-        there is pushed only while sync runs and if it was created after the sync
-        start (S3), unless the user asks for it (``asked``, A6).
-        """
+    def _o365_owner_account(self):
+        """The assignee's account, when its options include this kind of activity."""
         self.ensure_one()
         kind = self._o365_kind()
         if not kind or not self.user_id:
@@ -289,27 +195,17 @@ class MailActivity(models.Model):
         account = self.env["o365.sync.account"].sudo().search([("user_id", "=", self.user_id.id)], limit=1)
         if not account or not (account.sync_phonecalls if kind == "phonecall" else account.sync_tasks):
             return None
-        if account in self.env["o365.push.queue"].sudo()._accounts_holding(self):
-            return account
-        if not account._is_syncing():
-            return None  # created or changed while stopped: never synced (S4)
-        if not asked and account.sync_started_at and self.create_date and self.create_date < account.sync_started_at:
-            return None  # created before the sync start (S3)
         return account
 
     def _o365_queue_changes(self, asked=False):
-        Queue = self.env["o365.push.queue"].sudo()
-        for activity in self.sudo():
-            if not activity.active or activity.o365_unlinked:
-                continue
-            target = activity._o365_target_account(asked=asked)
-            for account in Queue._accounts_holding(activity):
-                # Reassigned (A9). Never because sync is stopped: a linked activity
-                # keeps its account as target then (S4).
-                if account != target:
-                    Queue._enqueue(account, activity, "delete")
-            if target:
-                Queue._enqueue(target, activity, "upsert")
+        """An archived activity, or one removed from Outlook (A6), is left where it is."""
+        pushed = self.sudo().filtered(lambda activity: activity.active and not activity.o365_unlinked)
+        return super(MailActivity, pushed)._o365_queue_changes(asked=asked)
+
+    def _o365_queue_removal(self):
+        if self.env.context.get(MARKED_DONE_CONTEXT):
+            return  # done: the event stays (A7)
+        super()._o365_queue_removal()
 
     # -- the event (A2, A3) ----------------------------------------------------------------
 
@@ -360,15 +256,15 @@ class MailActivity(models.Model):
         if end and end != activity.o365_end:
             values["o365_end"] = end
         if values:
-            activity.sudo().with_context(**{FROM_OUTLOOK: True}).write(values)
+            activity.sudo().with_context(**{SYNC_CONTEXT: True}).write(values)
         if event.get("changeKey"):
             link.sudo().change_key = event["changeKey"]
 
-    def _o365_apply_outlook_removal(self, link):
+    def _o365_apply_outlook_removal(self, link, cancelled=False):
         """Deleted in Outlook: the activity stays, unlinked, and is not pushed again (A6)."""
         activity = self.exists()
         if activity and link:
-            activity.sudo().with_context(**{FROM_OUTLOOK: True}).write({"o365_unlinked": True})
+            activity.sudo().with_context(**{SYNC_CONTEXT: True}).write({"o365_unlinked": True})
             self.env["o365.push.queue"]._forget(link.account_id, activity)
         if link:
             link.sudo().unlink()
@@ -400,24 +296,6 @@ class MailActivity(models.Model):
                     "or does not include this type of activity (Preferences > Calendar)."
                 )
             )
-        return True
-
-    def action_o365_retry_now(self):
-        """Retry what failed, or what waits after an error, now (issue 15)."""
-        rows = (
-            self.env["o365.push.queue"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", self._name),
-                    ("res_id", "in", self.ids),
-                    "|",
-                    ("state", "=", "failed"),
-                    ("last_error", "!=", False),
-                ]
-            )
-        )
-        rows.action_retry_now()
         return True
 
 

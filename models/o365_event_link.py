@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class O365EventLink(models.Model):
@@ -24,3 +24,17 @@ class O365EventLink(models.Model):
     _sql_constraints = [
         ("event_unique", "UNIQUE(account_id, graph_event_id)", "An Outlook event is linked once per mailbox."),
     ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        """A meeting linked here is this module's: Odoo's own microsoft_calendar leaves it alone (S6)."""
+        links = super().create(vals_list)
+        Event = self.env["calendar.event"]
+        events = Event.sudo().browse(links.filtered(lambda link: link.res_model == Event._name).mapped("res_id"))
+        events = events.exists().filtered(lambda event: not event.o365_owned)
+        if events:
+            values = {"o365_owned": True}
+            if Event._o365_microsoft_calendar_installed():
+                values["need_sync_m"] = False
+            events.write(values)
+        return links

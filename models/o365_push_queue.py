@@ -98,7 +98,7 @@ class O365PushQueue(models.Model):
         record.ensure_one()
         event_id = None
         if operation == "delete":
-            link = self._link(account, record._name, record.id)
+            link = self._find_link(account, record._name, record.id)
             event_id = link.graph_event_id or None
         now = fields.Datetime.now()
         # An atomic upsert: two transactions enqueueing the same record never make two rows.
@@ -146,23 +146,13 @@ class O365PushQueue(models.Model):
                 cron.sudo()._trigger()
 
     @api.model
-    def _link(self, account, res_model, res_id):
+    def _find_link(self, account, res_model, res_id):
+        """The link of this record in ``account``'s mailbox (the record may be gone by now)."""
         return (
             self.env["o365.event.link"]
             .sudo()
             .search([("account_id", "=", account.id), ("res_model", "=", res_model), ("res_id", "=", res_id)], limit=1)
         )
-
-    @api.model
-    def _accounts_holding(self, record):
-        """Mailboxes that have, or are about to get, an event for ``record``."""
-        links = (
-            self.env["o365.event.link"].sudo().search([("res_model", "=", record._name), ("res_id", "=", record.id)])
-        )
-        rows = self.sudo().search(
-            [("res_model", "=", record._name), ("res_id", "=", record.id), ("operation", "=", "upsert")]
-        )
-        return links.account_id | rows.account_id
 
     @api.model
     def _deleting(self, account, res_model, res_id):
@@ -394,7 +384,7 @@ class O365PushQueue(models.Model):
     def _request(self, account):
         """The Graph request that brings this row's change to Outlook (an item of a $batch), or None."""
         self.ensure_one()
-        link = self._link(account, self.res_model, self.res_id)
+        link = self._find_link(account, self.res_model, self.res_id)
         requests_ = account._event_requests()
         if self.operation == "delete":
             event_id = self.graph_event_id or link.graph_event_id
@@ -547,7 +537,7 @@ class O365PushQueue(models.Model):
             # A stored id Graph cannot read is a bad link, not a deletion in Outlook: forget
             # it and find the record's event by its stamp.
             _logger.warning("o365: unreadable Outlook event id for %s,%s; looking it up", self.res_model, self.res_id)
-            self._link(account, self.res_model, self.res_id).unlink()
+            self._find_link(account, self.res_model, self.res_id).unlink()
             self.write({"graph_event_id": False, "create_state": "sent"})
             return "again"
         if 200 <= status < 300 or (kind == "delete" and status in (404, 410)):
@@ -563,7 +553,7 @@ class O365PushQueue(models.Model):
 
     def _apply_lookup(self, account, found):
         """Link the event a lost create made, or note that there is none."""
-        link = self._link(account, self.res_model, self.res_id)
+        link = self._find_link(account, self.res_model, self.res_id)
         taken = set(
             self.env["o365.event.link"]
             .sudo()
@@ -589,7 +579,7 @@ class O365PushQueue(models.Model):
     def _apply_success(self, account, request, body):
         self.ensure_one()
         Link = self.env["o365.event.link"].sudo()
-        link = self._link(account, self.res_model, self.res_id)
+        link = self._find_link(account, self.res_model, self.res_id)
         if request["kind"] == "delete":
             event_id = self.graph_event_id or link.graph_event_id
             Link.search([("account_id", "=", account.id), ("graph_event_id", "=", event_id)]).unlink()
@@ -599,10 +589,10 @@ class O365PushQueue(models.Model):
             "change_key": body.get("changeKey"),
             "ical_uid": body.get("iCalUId"),
         }
-        record = self.env[self.res_model].browse(self.res_id)
-        if request["kind"] == "create" and values["ical_uid"] and hasattr(record, "_o365_absorb_logged_copies"):
+        record = self.env[self.res_model].browse(self.res_id)  # an o365.calendar.sync record
+        if request["kind"] == "create" and values["ical_uid"]:
             record._o365_absorb_logged_copies(values["ical_uid"])
-        if hasattr(record, "_o365_pushed") and record.exists():
+        if record.exists():
             record._o365_pushed(account, body)  # e.g. the Teams join link Graph made (A14)
         if link:
             link.write({k: v for k, v in values.items() if v})
@@ -622,9 +612,9 @@ class O365PushQueue(models.Model):
             Link.create({**values, "account_id": account.id, "res_model": self.res_model, "res_id": self.res_id})
 
     def _apply_outlook_gone(self, account):
-        link = self._link(account, self.res_model, self.res_id)
+        link = self._find_link(account, self.res_model, self.res_id)
         record = self.env[self.res_model].browse(self.res_id).exists()
-        if record and hasattr(record, "_o365_apply_outlook_removal"):
+        if record:
             record._o365_apply_outlook_removal(link)
         link.unlink()
 
@@ -677,7 +667,7 @@ class O365PushQueue(models.Model):
             )
         self.write({**values, "state": "failed", "resume_on_recovery": transient})
         record = self.env[self.res_model].browse(self.res_id).exists()
-        if record and hasattr(record, "_o365_push_failed"):
+        if record:
             record._o365_push_failed(account, words)
         stats["failed"] += 1
         return words
