@@ -3,61 +3,72 @@ from odoo.exceptions import AccessError, UserError
 
 from ..utils.settings import ORGANIZATION_MODE, USER_MODE
 
-# Account fields mirrored on res.users so that the Preferences dialog (a res.users
-# form any user may open on themselves) shows and edits them: {user field: account field}.
-O365_EDITABLE = {
-    "o365_sync_phonecalls": "sync_phonecalls",
-    "o365_sync_tasks": "sync_tasks",
-    "o365_sync_meetings": "sync_meetings",
-    "o365_sync_events": "sync_events",
-    "o365_include_categories": "include_categories",
-    "o365_exclude_categories": "exclude_categories",
-    "o365_sync_holidays": "sync_holidays",
-}
-O365_READONLY = {
-    "o365_connection_state": "connection_state",
-    "o365_mailbox_address": "mailbox_address",
-    "o365_connected_by": "connected_by",
-    "o365_mailbox_timezone": "mailbox_timezone",
-    "o365_sync_state": "sync_state",
-    "o365_sync_started_at": "sync_started_at",
-    "o365_last_success_at": "last_success_at",
-    "o365_last_error": "last_error",
-    "o365_last_error_at": "last_error_at",
-    "o365_last_error_words": "last_error_words",
-    "o365_health_state": "health_state",
-}
-O365_FIELDS = {**O365_EDITABLE, **O365_READONLY}
+# The user's own sync options and status, shown and edited in the Preferences dialog (a
+# res.users form any user may open on themselves) through related fields on their account.
+# Never tokens (S5).
+O365_EDITABLE_FIELDS = [
+    "o365_sync_phonecalls",
+    "o365_sync_tasks",
+    "o365_sync_meetings",
+    "o365_sync_events",
+    "o365_include_categories",
+    "o365_exclude_categories",
+    "o365_sync_holidays",
+]
+O365_READONLY_FIELDS = [
+    "o365_connection_state",
+    "o365_mailbox_address",
+    "o365_connected_by",
+    "o365_mailbox_timezone",
+    "o365_sync_state",
+    "o365_sync_started_at",
+    "o365_last_success_at",
+    "o365_last_error",
+    "o365_last_error_at",
+    "o365_last_error_words",
+    "o365_health_state",
+    "o365_organization_mode",
+]
 
 
-def _mirror(account_field, field_type, **kwargs):
-    return field_type(
-        compute="_compute_o365_fields",
-        inverse="_inverse_o365_fields" if account_field in O365_EDITABLE.values() else None,
-        readonly=account_field not in O365_EDITABLE.values(),
-        store=False,
-        **kwargs,
-    )
+def _account_field(name, field_type, **kwargs):
+    """A field of the user's account, read and written as the current user, so that the account's
+    access rules apply (S5: the user themselves and administrators only)."""
+    return field_type(related=f"o365_account_id.{name}", compute_sudo=False, **kwargs)
 
 
 class ResUsers(models.Model):
     _inherit = "res.users"
 
     o365_account_ids = fields.One2many("o365.sync.account", "user_id", groups="base.group_user")
-
-    # Never tokens: only the options and the status a user may see about themselves (S5).
-    o365_connection_state = _mirror(
-        "connection_state",
-        fields.Selection,
-        selection=[("disconnected", "Not connected"), ("connected", "Connected"), ("reconnect", "Reconnect needed")],
-        string="Microsoft 365",
+    o365_account_id = fields.Many2one(
+        "o365.sync.account",
+        "Microsoft 365 Sync Account",
+        compute="_compute_o365_account_id",
+        search="_search_o365_account_id",
+        help="The user's account; before their first use, an unsaved one with the default options.",
     )
-    o365_mailbox_address = _mirror("mailbox_address", fields.Char, string="Connected Mailbox")
-    o365_connected_by = _mirror(
-        "connected_by",
-        fields.Selection,
-        selection=[(USER_MODE, "Your own sign-in"), (ORGANIZATION_MODE, "Your organisation")],
-        string="Connected By",
+
+    o365_connection_state = _account_field("connection_state", fields.Selection, string="Microsoft 365")
+    o365_mailbox_address = _account_field("mailbox_address", fields.Char, string="Connected Mailbox")
+    # Selections the user reads about themselves, in their words (a related selection would
+    # carry the administrators' labels).
+    o365_connected_by = fields.Selection(
+        [(USER_MODE, "Your own sign-in"), (ORGANIZATION_MODE, "Your organisation")],
+        "Connected By",
+        compute="_compute_o365_status_words",
+    )
+    o365_health_state = fields.Selection(
+        [
+            ("syncing", "Syncing"),
+            ("failing", "Syncing, with errors"),
+            ("paused", "Paused by your administrator"),
+            ("stopped", "Stopped"),
+            ("reconnect", "Reconnect needed"),
+            ("disconnected", "Not connected"),
+        ],
+        "Microsoft 365 Sync",
+        compute="_compute_o365_status_words",
     )
     # SPEC O1: the mailbox the organisation's connection opens for this user, when it is not
     # their email. Administrators only: a user must not point Odoo at someone else's mailbox.
@@ -72,93 +83,85 @@ class ResUsers(models.Model):
         compute="_compute_o365_organization_mode",
         help="The administrator connected the whole Microsoft 365 organisation: no sign-in needed (O1).",
     )
-    o365_mailbox_timezone = _mirror("mailbox_timezone", fields.Char, string="Mailbox Time Zone")
-    o365_sync_state = _mirror(
-        "sync_state", fields.Selection, selection=[("stopped", "Stopped"), ("running", "Running")], string="Sync"
-    )
-    o365_sync_started_at = _mirror("sync_started_at", fields.Datetime, string="Syncing Since")
-    o365_last_success_at = _mirror("last_success_at", fields.Datetime, string="Last Successful Exchange")
-    o365_last_error = _mirror("last_error", fields.Text, string="Last Error (with details)")
-    o365_last_error_at = _mirror("last_error_at", fields.Datetime, string="Last Error At")
-    o365_last_error_words = _mirror("last_error_words", fields.Text, string="Last Error")
-    o365_health_state = _mirror(
-        "health_state",
-        fields.Selection,
-        selection=[
-            ("syncing", "Syncing"),
-            ("failing", "Syncing, with errors"),
-            ("paused", "Paused by your administrator"),
-            ("stopped", "Stopped"),
-            ("reconnect", "Reconnect needed"),
-            ("disconnected", "Not connected"),
-        ],
-        string="Microsoft 365 Sync",
-    )
-    o365_sync_phonecalls = _mirror("sync_phonecalls", fields.Boolean, string="Sync Phone Calls")
-    o365_sync_tasks = _mirror("sync_tasks", fields.Boolean, string="Sync Tasks")
-    o365_sync_meetings = _mirror("sync_meetings", fields.Boolean, string="Sync Meetings")
-    o365_sync_events = _mirror("sync_events", fields.Boolean, string="Sync Microsoft 365 Events")
-    o365_include_categories = _mirror(
+    o365_mailbox_timezone = _account_field("mailbox_timezone", fields.Char, string="Mailbox Time Zone")
+    o365_sync_state = _account_field("sync_state", fields.Selection, string="Sync")
+    o365_sync_started_at = _account_field("sync_started_at", fields.Datetime, string="Syncing Since")
+    o365_last_success_at = _account_field("last_success_at", fields.Datetime, string="Last Successful Exchange")
+    o365_last_error = _account_field("last_error", fields.Text, string="Last Error (with details)")
+    o365_last_error_at = _account_field("last_error_at", fields.Datetime, string="Last Error At")
+    o365_last_error_words = _account_field("last_error_words", fields.Text, string="Last Error")
+    o365_sync_phonecalls = _account_field("sync_phonecalls", fields.Boolean, string="Sync Phone Calls", readonly=False)
+    o365_sync_tasks = _account_field("sync_tasks", fields.Boolean, string="Sync Tasks", readonly=False)
+    o365_sync_meetings = _account_field("sync_meetings", fields.Boolean, string="Sync Meetings", readonly=False)
+    o365_sync_events = _account_field("sync_events", fields.Boolean, string="Sync Microsoft 365 Events", readonly=False)
+    o365_include_categories = _account_field(
         "include_categories",
         fields.Char,
         string="Include Categories",
         help="Comma-separated; only events in these categories are logged in Odoo.",
+        readonly=False,
     )
-    o365_exclude_categories = _mirror(
+    o365_exclude_categories = _account_field(
         "exclude_categories",
         fields.Char,
         string="Exclude Categories",
         help="Comma-separated; events in these categories are not logged in Odoo.",
+        readonly=False,
     )
-    o365_sync_holidays = _mirror("sync_holidays", fields.Boolean, string="Sync Holidays")
+    o365_sync_holidays = _account_field("sync_holidays", fields.Boolean, string="Sync Holidays", readonly=False)
 
     @property
     def SELF_READABLE_FIELDS(self):
-        return super().SELF_READABLE_FIELDS + list(O365_FIELDS) + ["o365_organization_mode"]
+        return super().SELF_READABLE_FIELDS + O365_EDITABLE_FIELDS + O365_READONLY_FIELDS
+
+    @property
+    def SELF_WRITEABLE_FIELDS(self):
+        return super().SELF_WRITEABLE_FIELDS + O365_EDITABLE_FIELDS
+
+    @api.depends("o365_account_ids")
+    @api.depends_context("uid")
+    def _compute_o365_account_id(self):
+        """Only the user themselves (the Preferences path runs as superuser) and administrators
+        reach a user's account (S5). A user without one yet reads the default options."""
+        if not (self.env.su or self.env.user.has_group("base.group_system")) and self - self.env.user:
+            raise AccessError(self.env._("You can only see your own Microsoft 365 sync settings."))
+        Account = self.env["o365.sync.account"]
+        defaults = None
+        for user in self:
+            account = user.sudo().o365_account_ids[:1]
+            if not account:
+                defaults = defaults or Account.default_get(list(Account._fields))
+                account = Account.new({**defaults, "user_id": user.id})
+            user.o365_account_id = account
+
+    def _search_o365_account_id(self, operator, value):
+        return [("o365_account_ids", operator, value)]
+
+    @api.depends("o365_account_id.connected_by", "o365_account_id.health_state")
+    def _compute_o365_status_words(self):
+        for user in self:
+            user.o365_connected_by = user.o365_account_id.connected_by
+            user.o365_health_state = user.o365_account_id.health_state
 
     def _compute_o365_organization_mode(self):
         organization = self.env["o365.config"]._azure_app().organization
         for user in self:
             user.o365_organization_mode = organization
 
-    @property
-    def SELF_WRITEABLE_FIELDS(self):
-        return super().SELF_WRITEABLE_FIELDS + list(O365_EDITABLE)
-
-    # -- the mirror ------------------------------------------------------------------
-
-    def _o365_check_reader(self):
-        """Only the user themselves (the Preferences path runs as superuser) and administrators (S5)."""
-        if self.env.su or self.env.user.has_group("base.group_system"):
-            return
-        if self - self.env.user:
-            raise AccessError(self.env._("You can only see your own Microsoft 365 sync settings."))
-
-    @api.depends_context("uid")
-    def _compute_o365_fields(self):
-        self._o365_check_reader()
-        Account = self.env["o365.sync.account"].sudo()
-        accounts = {a.user_id.id: a for a in Account.search([("user_id", "in", self.ids)])}
-        defaults = Account.default_get(list(O365_FIELDS.values()))
-        for user in self:
-            account = accounts.get(user.id)
-            for user_field, account_field in O365_FIELDS.items():
-                user[user_field] = account[account_field] if account else defaults.get(account_field, False)
-
-    def _inverse_o365_fields(self):
-        for user in self:
-            if not self.env.su and user != self.env.user and not self.env.user.has_group("base.group_system"):
-                raise AccessError(self.env._("You can only change your own Microsoft 365 sync settings."))
-            # One compute fills every mirror field, so while some are written the ORM
-            # protects all of them: only those in the cache carry a value to keep.
-            values = {
-                account_field: user[user_field]
-                for user_field, account_field in O365_EDITABLE.items()
-                if self.env.cache.contains(user, self._fields[user_field])
-            }
-            self.env["o365.sync.account"]._for_user(user).write(values)
-        # The account cleans what it stores (trimmed category lists): show that, not what was typed.
-        self.invalidate_recordset(list(O365_FIELDS))
+    def write(self, vals):
+        """An option set before the user's first use creates their account: the related fields
+        write to it."""
+        if any(name in vals for name in O365_EDITABLE_FIELDS) and (
+            self.env.su or self == self.env.user or self.env.user.has_group("base.group_system")
+        ):
+            for user in self:
+                self.env["o365.sync.account"]._for_user(user)
+            self.invalidate_recordset(["o365_account_id"])
+        result = super().write(vals)
+        if any(name in vals for name in O365_EDITABLE_FIELDS):
+            # The account cleans what it stores (trimmed category lists): show that, not what was typed.
+            self.invalidate_recordset(O365_EDITABLE_FIELDS)
+        return result
 
     # -- buttons of the Preferences dialog (S2, S3): the current user's own account only --
 
