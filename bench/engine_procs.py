@@ -143,8 +143,17 @@ class Emulator:
             raise RuntimeError(f"emulator {method} {path} answered {answer.status_code}: {answer.text[:300]}")
         return answer.json() if answer.content else None
 
-    def register_app(self, client_id, secret):
-        self.control("POST", "/_emulator/apps", {"client_id": client_id, "secret": secret})
+    def register_app(self, client_id, secret, application_permissions=()):
+        self.control(
+            "POST",
+            "/_emulator/apps",
+            {"client_id": client_id, "secret": secret, "application_permissions": list(application_permissions)},
+        )
+
+    def grant_admin_consent(self, client_id):
+        """What an administrator's Accept on the admin consent page does: every requested application
+        permission becomes a role of the application's tokens."""
+        return self.control("POST", f"/_emulator/apps/{client_id}/admin-consent")["granted"]
 
     def add_user(self, upn):
         self.control("POST", "/_emulator/users", {"upn": upn, "displayName": upn.split("@")[0], "timeZone": "UTC"})

@@ -516,9 +516,127 @@ def _seconds(every):
     return int(number) * factor
 
 
-def engine_section(push, pull, idle):
+ENGINE_ORG_REQUESTS_PER_CHANGE = 0.1
+
+
+def _org_rows(mode, result):
+    rows = []
+    for name, c in ((result or {}).get("configs") or {}).items():
+        if "error" in c and "seconds" not in c:
+            rows.append(f"| {mode} | {name} | failed: {c['error'][:150]} |" + " |" * 9)
+            continue
+        g, settled = c.get("graph") or {}, c.get("graph_settled") or {}
+        grants = ", ".join(f"{k} {v}" for k, v in (g.get("token_requests_by_grant") or {}).items()) or "0"
+        finished = c.get("finished")
+        cpu = c.get("cpu_s") or {}
+        cells = [
+            mode,
+            name,
+            _f(c.get("changes") or c.get("mailboxes")),
+            _f(c.get("seconds"), 1, " s") + ("" if finished else " (not finished)"),
+            f"**{c['mailboxes_per_s']:.1f}**" if c.get("mailboxes_per_s") else "-",
+            f"{c.get('missing', '-')} / {c.get('doubled', '-')} / {c.get('wrong_mailbox', '-')}",
+            f"{_f(g.get('http'))} ({_f(g.get('batches'))} `$batch`)",
+            f"{_f(g.get('identity'))} (token: {grants})",
+            f"**{_f(c.get('requests_per_change'), 3)}**",
+            _f(c.get("requests_per_change_settled"), 3),
+            # Items per $batch: the operations that were not HTTP requests of their own.
+            _f((g["operations"] - (g["http"] - g["batches"])) / g["batches"] if g.get("batches") else None, 1),
+            f"{_f(g.get('throttled_429'))} / {_f(settled.get('throttled_429'))}",
+            f"{_f(cpu.get('odoo'), 0, ' s')} / {_f(cpu.get('emulator'), 0, ' s')}",
+        ]
+        rows.append("| " + " | ".join(str(x) for x in cells) + " |")
+    return rows
+
+
+def _endpoints(graph):
+    items = list(((graph or {}).get("by_endpoint") or {}).items())[:6]
+    return ", ".join(f"`{k}` {v:,}" for k, v in items) or "no requests"
+
+
+def org_section(push, org):
+    """Push with the organisation-wide connection (SPEC O1, O2) beside the per-user push of the same run."""
+    if not org or not org.get("meta"):
+        return []
+    meta, setup = org["meta"], org.get("setup") or {}
+    same_run = bool(push and push.get("meta") and push["meta"].get("started") == meta.get("started"))
+    n = meta.get("mailboxes")
+    lines = [
+        f"### Push with the organisation-wide connection (SPEC O1, O2): {n:,} mailboxes, one change each",
+        "",
+        "`engine_push_org`: the same push as above, on its own database (a copy of the same template) and its own"
+        " emulator process (same latency), with the setting `connection_mode` = organization, an application"
+        " registered in the emulator with the application permissions"
+        f" {', '.join(setup.get('granted_roles') or []) or '?'} and admin consent granted, tenant"
+        f" `{setup.get('tenant', '?')}`. Setup, not measured: {n:,} users, their accounts written through the ORM as"
+        " the organisation connects them (`connected_by` = organization, the emulator mailbox's UPN, no token"
+        " cache), Start Syncing with the button's method (no sign-in in this mode), a setup server making the"
+        f" subscriptions and first pulls with the application's token ({_f(setup.get('seconds'), 0, ' s')},"
+        f" state {setup.get('accounts')}). **Requests per change** = every request the emulator served for Odoo"
+        " from the commit of the save until the queue was empty (Graph HTTP requests, a `$batch` counted once,"
+        " plus identity-platform requests: token, discovery) / changes. *Settled* adds what came after, until"
+        " nothing waited: mostly the pull reading back, per mailbox, the change notifications that the pushed"
+        " events caused. Missing / doubled / wrong mailbox: each mailbox read back from the emulator must hold"
+        " exactly one event of the run, and it must be its own user's change.",
+        "",
+    ]
+    if not same_run:
+        lines += [
+            "*The per-user rows come from another run* ("
+            + ((push or {}).get("meta") or {}).get("command", "none")
+            + "); run both scenarios in one command to compare.",
+            "",
+        ]
+    lines += [
+        "| Mode | Layout | Changes | Time | Mailboxes/s | Missing / doubled / wrong mailbox | Graph HTTP"
+        " | Identity requests | Requests per change | Settled | Changes per `$batch` | 429 (push / settled)"
+        " | Odoo CPU / emulator CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += _org_rows("per-user sign-in", push) + _org_rows("organisation", org)
+    lines.append("")
+    ours = ((org.get("configs") or {}).get("a") or next(iter((org.get("configs") or {}).values()), {})) or {}
+    theirs = (((push or {}).get("configs") or {}).get("a")) or {}
+    rpc, upc = ours.get("requests_per_change"), theirs.get("requests_per_change")
+    verdict = _verdict(None if rpc is None else bool(rpc <= ENGINE_ORG_REQUESTS_PER_CHANGE and ours.get("verified")))
+    for mode, result in (("per-user", push), ("organisation", org)):
+        for name, c in ((result or {}).get("configs") or {}).items():
+            g, settled = c.get("graph") or {}, c.get("graph_settled") or {}
+            times = g.get("token_request_times") or []
+            spread = f", within {times[-1] - times[0]:.2f} s of each other" if len(times) > 1 else ""
+            identity = g.get("identity_by_endpoint")
+            lines.append(
+                f"- **{mode} {name}**: during the push {_endpoints(g)}; identity platform"
+                f" {'(' + _endpoints({'by_endpoint': identity}) + ') ' if identity else ''}"
+                f"{g.get('identity', 0)} requests, of them {g.get('token_requests', 0)} token requests{spread};"
+                f" settled (until nothing waited) {_endpoints(settled)}."
+            )
+    if setup:
+        sg = setup.get("graph") or {}
+        lines.append(
+            f"- **organisation setup**: {_endpoints(sg)}; token requests {sg.get('token_requests_by_grant')};"
+            f" `POST /subscriptions` answered 429 {setup.get('subscribe_429', 0)} times; subscriptions still missing"
+            " when nothing else waited, each time the benchmark then ran the module's renewal cron"
+            f" (`ir_cron_o365_renew_subscriptions`): {setup.get('missing_subscriptions_at_renew_nudges') or 'none'}."
+        )
+    lines.append("")
+    lines += [
+        "| Target | Goal | Measured | Verdict |",
+        "|---|---|---|---|",
+        f"| Organisation mode: Graph requests per change, one change in each of {n:,} mailboxes"
+        f" | <= {ENGINE_ORG_REQUESTS_PER_CHANGE} | {_f(rpc, 3)} (per-user: {_f(upc, 3)};"
+        f" organisation / per-user {_f(_ratio(rpc, upc), 3, 'x')}) | {verdict} |",
+        f"| Every change lands exactly once, in its own mailbox | 0 / 0 / 0 |"
+        f" {ours.get('missing', '-')} / {ours.get('doubled', '-')} / {ours.get('wrong_mailbox', '-')}"
+        f" | {_verdict(None if not ours else bool(ours.get('verified')))} |",
+        "",
+    ]
+    return lines
+
+
+def engine_section(push, pull, idle, org=None):
     """The engine benchmark's section of REPORT.md, from the scenario results of one run of bench/engine.py."""
-    run = next((r for r in (push, pull, idle) if r and r.get("meta")), None)
+    run = next((r for r in (push, pull, idle, org) if r and r.get("meta")), None)
     if not run:
         return ""
     meta = run["meta"]
@@ -602,6 +720,7 @@ def engine_section(push, pull, idle):
             ],
         )
         lines.append("")
+    lines += org_section(push, org)
     lines += ["### Targets (issue 12)", "", "| Target | Goal | Measured | Verdict |", "|---|---|---|---|"]
 
     def conf(result, name):
@@ -724,13 +843,18 @@ def engine_section(push, pull, idle):
     if os.path.exists(notes):
         with open(notes) as f:
             lines += ["", "### Reading the numbers", "", f.read().strip()]
-    lines += ["", "Raw numbers: `bench/out/engine_push.json`, `engine_pull.json`, `engine_idle.json`.", ENGINE_END, ""]
+    lines += [
+        "",
+        "Raw numbers: `bench/out/engine_push.json`, `engine_pull.json`, `engine_idle.json`, `engine_push_org.json`.",
+        ENGINE_END,
+        "",
+    ]
     return "\n".join(lines)
 
 
 def load_engine_results(out_dir):
     found = {}
-    for name in ("engine_push", "engine_pull", "engine_idle"):
+    for name in ("engine_push", "engine_pull", "engine_idle", "engine_push_org"):
         path = os.path.join(out_dir, f"{name}.json")
         if os.path.exists(path):
             with open(path) as f:
@@ -741,7 +865,10 @@ def load_engine_results(out_dir):
 def update_engine_section(report_path, engine_results):
     """Put the engine section into REPORT.md in place (the rest of the report is left as it is)."""
     section = engine_section(
-        engine_results.get("engine_push"), engine_results.get("engine_pull"), engine_results.get("engine_idle")
+        engine_results.get("engine_push"),
+        engine_results.get("engine_pull"),
+        engine_results.get("engine_idle"),
+        engine_results.get("engine_push_org"),
     )
     if not section:
         return False

@@ -18,8 +18,18 @@ from . import report
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
-ORDER = ("push", "msc_push", "pull", "msc_pull", "latency", "engine_push", "engine_pull", "engine_idle")
-ENGINE = ("engine_push", "engine_pull", "engine_idle")
+ORDER = (
+    "push",
+    "msc_push",
+    "pull",
+    "msc_pull",
+    "latency",
+    "engine_push",
+    "engine_pull",
+    "engine_idle",
+    "engine_push_org",
+)
+ENGINE = ("engine_push", "engine_pull", "engine_idle", "engine_push_org")
 
 
 def parse_args(argv=None):
@@ -196,9 +206,10 @@ def summary_line(name, r):
     if name in ENGINE:
         if name == "engine_idle":
             return f"{name} {r['requests_per_mailbox_per_day']:.1f} requests per idle mailbox per day"
-        key = "mailboxes_per_s" if name == "engine_push" else "accounts_per_s"
+        key = "accounts_per_s" if name == "engine_pull" else "mailboxes_per_s"
         rates = ", ".join(
             f"{c}={v.get(key) or 0:.1f}/s{'' if v.get('verified') else ' (NOT verified)'}"
+            + (f" {v['requests_per_change']:.3f} requests/change" if v.get("requests_per_change") is not None else "")
             for c, v in r["configs"].items()
         )
         return f"{name} {rates}; b/a={r.get('b_over_a') or 0:.2f} c/a={r.get('c_over_a') or 0:.2f}"

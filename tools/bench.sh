@@ -9,12 +9,16 @@
 #   tools/bench.sh --only push,msc_push --reuse-db
 #   tools/bench.sh --only engine_push,engine_pull --mailboxes 100 --configs a,b,c,a30
 #                                       the engine on real odoo-bin servers (bench/engine.py)
+#   tools/bench.sh --only engine_push,engine_push_org --mailboxes 2000 --configs a
+#                                       the push with per-user sign-ins and with the
+#                                       organisation-wide connection (SPEC O1, O2), one run
 #   tools/bench.sh --help               every option
 #
 #   --reuse-db   keep the benchmark databases if they exist (default: rebuild them,
 #                so a run starts from a fresh install like the first one)
 #   O365_BENCH_DB / O365_BENCH_MSC_DB   database names (o365_bench_o365 / o365_bench_msc)
-#   O365_BENCH_ENGINE_DB                the engine benchmark's database (o365_bench_engine)
+#   O365_BENCH_ENGINE_DB                the engine benchmark's database (o365_bench_engine;
+#                                       engine_push_org uses <that>_org)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
@@ -63,8 +67,9 @@ prepare_db() {  # prepare_db DB MODULE
     odoo_run -d "$1" -i "$2" --without-demo=all --stop-after-init --log-level=warn ||
         die "installing $2 in $1 failed (above)."
 }
-# The engine scenarios (engine_push, engine_pull, engine_idle) build their own database
-# (O365_BENCH_ENGINE_DB, default o365_bench_engine, copied from an installed template).
+# The engine scenarios (engine_push, engine_pull, engine_idle, engine_push_org) build their own
+# databases (O365_BENCH_ENGINE_DB, default o365_bench_engine, and <that>_org for the organisation
+# mode, copied from an installed template).
 if wants push pull latency; then prepare_db "$DB" o365_calendar_sync; fi
 if wants msc_push msc_pull; then prepare_db "$DB_MSC" microsoft_calendar; fi
 
