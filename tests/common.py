@@ -12,19 +12,41 @@ on demand, the test thread waits for the answers, as with ``url_open``.
 """
 
 import atexit
+import contextlib
 import json
+import sys
 import tempfile
 import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
+import graph_emulator.testing  # noqa: F401  (loaded for _one_emulator_module: test_organization uses it)
+from graph_emulator import GraphEmulator
+from graph_emulator.events import to_immutable
 from odoo.sql_db import TestCursor
 from odoo.tests import HttpCase, new_test_user
 
-from ..graph_emulator import GraphEmulator
-from ..graph_emulator.events import to_immutable
 from ..utils.auth import OrganizationLogin
+
+
+def _one_emulator_module():
+    """Make ``..graph_emulator`` (the folder inside this module) the installed package's modules.
+
+    The tests import the emulator as a package (``graph_emulator/pyproject.toml``, installed
+    by tools/env.sh). A test file that still imports it relatively would get a second copy
+    of its modules, and patching that copy (``patch.object(events, "render", ...)``) would
+    not reach the emulator that runs. Goes when no test imports ``..graph_emulator``.
+    """
+    addon = __package__.rsplit(".", 1)[0]  # odoo.addons.o365_calendar_sync
+    for name, module in list(sys.modules.items()):
+        if name == "graph_emulator" or name.startswith("graph_emulator."):
+            sys.modules.setdefault(f"{addon}.{name}", module)
+
+
+_one_emulator_module()
 
 # The organisation-wide connection (SPEC O1) asks for these application permissions.
 APPLICATION_PERMISSIONS = ("Calendars.ReadWrite", "User.Read.All", "MailboxSettings.Read")
@@ -54,6 +76,60 @@ def as_odoo_sees_it(events):
         if event.get("seriesMasterId"):
             event["seriesMasterId"] = to_immutable(event["seriesMasterId"])
     return events
+
+
+def graph_time(moment, zone="UTC"):
+    """A naive datetime as Graph's dateTimeTimeZone, as an Outlook user's client sends it."""
+    return {"dateTime": moment.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": zone}
+
+
+def attendee(address, name=None):
+    """A required attendee as Graph takes it."""
+    return {"emailAddress": {"address": address, "name": name or address.split("@")[0]}, "type": "required"}
+
+
+@dataclass
+class SyncTrap:
+    """What a block queued for Outlook (see ``O365Case.trap_sync_queue``), read after the block.
+
+    ``pushes``: the o365.push.queue rows the block created or re-queued (a change coalesced
+    with a waiting one bumps its ``seq``). ``pulls``: ``(account id, kind)`` of the pull
+    requests it added. ``graph_calls``: requests Odoo sent to Graph during the block.
+    """
+
+    case: object
+    pushes: object = None
+    pulls: list = field(default_factory=list)
+    graph_calls: int = 0
+
+    def pushed(self, record, operation=None, account=None):
+        """The trapped rows of ``record`` (optionally of one operation or mailbox account)."""
+        return self.pushes.filtered(
+            lambda row: (
+                row.res_model == record._name
+                and row.res_id == record.id
+                and (operation is None or row.operation == operation)
+                and (account is None or row.account_id == account)
+            )
+        )
+
+    def assert_pushed(self, record, operation="upsert", account=None, count=1):
+        rows = self.pushed(record, operation, account)
+        self.case.assertEqual(
+            len(rows), count, f"{record} queued {len(rows)} time(s) for {operation}, expected {count}: {self.pushes}"
+        )
+        return rows
+
+    def assert_nothing_queued(self):
+        self.case.assertFalse(self.pushes, "nothing is pushed")
+        self.case.assertFalse(self.pulls, "nothing is pulled")
+
+    def flush(self):
+        """Send what was trapped through the real jobs (push then pull), as their crons would."""
+        stats = self.case.run_push() if self.pushes else None
+        if self.pulls:
+            self.case.run_pull_job()
+        return stats
 
 
 class O365Case(HttpCase):
@@ -208,3 +284,118 @@ class O365Case(HttpCase):
         session.verify = self.emulator.ca_path
         session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides session.verify (psf/requests#3829)
         return session
+
+    # -- the push and pull jobs, and what they queued ------------------------------------
+
+    @classmethod
+    def _account(cls, user):
+        """The sync account of ``user``."""
+        return cls.env["o365.sync.account"].sudo().search([("user_id", "=", user.id)])
+
+    def run_push(self):
+        """Run the push job as the cron would (its own cursors, commits), then re-read."""
+        self.env.flush_all()
+        stats = self.env["o365.push.queue"]._push_due()
+        self.env.invalidate_all()
+        return stats
+
+    def time_travel(self):
+        """Make every waiting retry due now (instead of sleeping through the backoff)."""
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE o365_push_queue SET next_attempt_at = now() at time zone 'UTC' - interval '1 s'")
+        self.env.invalidate_all()
+
+    def queue_rows(self, record=None):
+        """Push rows waiting, of ``record`` or all."""
+        domain = [("res_model", "=", record._name), ("res_id", "=", record.id)] if record else []
+        return self.env["o365.push.queue"].sudo().search(domain)
+
+    def link_of(self, record, user):
+        """The link of ``record`` to its event in ``user``'s mailbox."""
+        account = self._account(user)
+        domain = [("res_model", "=", record._name), ("res_id", "=", record.id), ("account_id", "=", account.id)]
+        return self.env["o365.event.link"].sudo().search(domain)
+
+    def graph_requests(self, mailbox=None):
+        """Graph requests the emulator served for Odoo (not the tests' own Outlook acting)."""
+        return [
+            r
+            for r in self.emulator.state.request_stats()["requests"]
+            if not r.get("actAs") and (mailbox is None or r.get("mailbox") == mailbox)
+        ]
+
+    def pending_pulls(self, account=None):
+        domain = [("account_id", "=", account.id)] if account else []
+        return self.env["o365.pull.request"].sudo().search_count(domain)
+
+    @contextlib.contextmanager
+    def trap_sync_queue(self):
+        """Record what the block queues for Outlook, without Graph (like queue_job's ``trap_jobs``).
+
+        Nothing runs inside the block: rows only wait for their job. Yields a ``SyncTrap``
+        filled when the block ends: assert on it, then ``trap.flush()`` sends the rows through
+        the real jobs. ``trap.graph_calls`` proves the block itself never waited for Graph (E1).
+        """
+        self.env.flush_all()
+        cr = self.env.cr
+        cr.execute("SELECT id, seq FROM o365_push_queue")
+        before = dict(cr.fetchall())
+        cr.execute("SELECT account_id, kind FROM o365_pull_request")
+        pulls_before = set(cr.fetchall())
+        calls_before = len(self.graph_requests())
+        trap = SyncTrap(case=self, pushes=self.env["o365.push.queue"].sudo())
+        yield trap
+        self.env.flush_all()
+        cr.execute("SELECT id, seq FROM o365_push_queue")
+        queued = [row_id for row_id, seq in cr.fetchall() if before.get(row_id) != seq]
+        cr.execute("SELECT account_id, kind FROM o365_pull_request")
+        trap.pushes = self.env["o365.push.queue"].sudo().browse(sorted(queued))
+        trap.pulls = sorted(set(cr.fetchall()) - pulls_before)
+        trap.graph_calls = len(self.graph_requests()) - calls_before
+
+    # -- acting in Outlook (the emulator's act-as), and the pull ---------------------------
+
+    def outlook_post(self, upn, path, payload=None, method="POST"):
+        answer = self.outlook(upn).request(method, self.emulator.graph_url + path, json=payload, timeout=10)
+        self.assertLess(answer.status_code, 300, answer.text)
+        return answer.json() if answer.content else None
+
+    def outlook_create(self, upn, subject, start=None, hours=1, attendees=(), **extra):
+        """An event ``upn`` makes in Outlook (in two days unless ``start``), with these attendees."""
+        start = start or (datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(days=2))
+        payload = {
+            "subject": subject,
+            "start": graph_time(start),
+            "end": graph_time(start + timedelta(hours=hours)),
+            "attendees": [attendee(a) for a in attendees],
+            **extra,
+        }
+        return self.outlook_post(upn, "/me/events", payload)
+
+    def outlook_update(self, upn, event_id, changes):
+        return self.outlook_post(upn, f"/me/events/{event_id}", changes, method="PATCH")
+
+    def outlook_delete(self, upn, event_id):
+        return self.outlook_post(upn, f"/me/events/{event_id}", method="DELETE")
+
+    def delivered(self):
+        """Let the emulator post its held notifications to Odoo's controller, and wait for the answers."""
+        sent = self.deliver_notifications()
+        self.assertTrue(self.emulator.wait_for_notifications(15), "notifications not answered")
+        refused = [e["attempts"] for e in self.emulator.state.notification_log if not e["delivered"]]
+        self.assertFalse(refused, "Odoo's controller accepted every genuine notification")
+        return sent
+
+    def run_pull_cron(self):
+        """Notifications delivered, then the pull job, as in production."""
+        self.delivered()
+        self.env.invalidate_all()
+        self.run_pull_job()
+        self.env.invalidate_all()
+
+    def meeting_of(self, user, graph_event):
+        """The Odoo meeting linked to an event of ``user``'s mailbox (archived ones too)."""
+        # Odoo asks Graph for immutable ids; what the Outlook user saw is the default form.
+        domain = [("account_id", "=", self._account(user).id), ("graph_event_id", "=", to_immutable(graph_event["id"]))]
+        link = self.env["o365.event.link"].sudo().search(domain)
+        return self.env["calendar.event"].sudo().with_context(active_test=False).browse(link.res_id).exists()
