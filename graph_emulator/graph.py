@@ -226,8 +226,12 @@ def _handle(emu, req, info):
         return batch.handle(emu, req)
     with state.lock:
         owner, _, _ = _resolve_owner(state, caller, req)
-    target = owner or caller
-    info["mailbox"] = target.upn  # None for an app-only request without a mailbox (/subscriptions)
+        # An app-only subscription request acts on the mailbox of its resource: it counts against that
+        # mailbox's limits (Outlook's limits are per app and mailbox, facts §4), not one slot for the
+        # whole application [A].
+        subscribed = _subscription_mailbox(state, req) if ctx.app_only and owner is None else None
+    target = owner or subscribed or caller
+    info["mailbox"] = target.upn  # None for an app-only request without a mailbox (GET /subscriptions)
     limit_key = None
     if not act_as:
         # Limits and faults model what the app sees; the Outlook user is never throttled.
@@ -247,6 +251,26 @@ def _handle(emu, req, info):
     if ctx.applied:
         resp.headers["Preference-Applied"] = ", ".join(dict.fromkeys(ctx.applied))
     return resp
+
+
+def _subscription_mailbox(state, req):
+    """The mailbox an app-only /subscriptions request acts on: the resource's of a POST, the
+    subscription's of a PATCH, DELETE or GET by id; None for the listing or anything unknown."""
+    path = req.path.rstrip("/")
+    if not path.startswith("/v1.0/subscriptions"):
+        return None
+    sid = path[len("/v1.0/subscriptions") :].strip("/")
+    if sid:
+        sub = state.subscriptions.get(sid)
+        return state.mailboxes.get(sub["_mailbox"]) if sub else None
+    if req.method != "POST":
+        return None
+    try:
+        resource = str((req.json() or {}).get("resource") or "")
+    except (GraphError, AttributeError):
+        return None
+    m = re.match(r"^/?users/([^/]+)/(events|calendar/events)$", resource, re.I)
+    return state.find_mailbox(m.group(1).strip("'")) if m else None
 
 
 def _batch_mailboxes(state, req):

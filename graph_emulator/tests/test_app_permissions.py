@@ -410,6 +410,15 @@ def test_app_subscriptions_in_several_mailboxes_notify(emu, org, outlook):
         assert emu.wait_for_notifications(10)
         assert any(n.get("lifecycleEvent") == "reauthorizationRequired" for n in hook.notifications())
 
+        # Each subscription request counts against the mailbox it acts on, as a request to that mailbox
+        # would: a fault (or limit) on Kim's mailbox does not touch Alex's subscription.
+        org.clear_requests()
+        org.add_fault(status=503, mailbox="kim@contoso.example", method="PATCH", count=1)
+        refused = g.patch(f"/subscriptions/{r1.json()['id']}", json={"expirationDateTime": _iso(900)})
+        assert refused.status_code == 503
+        assert g.patch(f"/subscriptions/{r2.json()['id']}", json={"expirationDateTime": _iso(900)}).status_code == 200
+        logged = {r["mailbox"] for r in org.request_stats()["requests"] if r["method"] == "PATCH"}
+        assert logged == {"kim@contoso.example", "alex@contoso.example"}
         renewed = g.patch(f"/subscriptions/{r1.json()['id']}", json={"expirationDateTime": _iso(900)})
         assert renewed.status_code == 200, renewed.text
         assert g.delete(f"/subscriptions/{r1.json()['id']}").status_code == 204
