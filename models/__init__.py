@@ -1,7 +1,6 @@
 from . import o365_config
 from . import o365_event_link
 from . import o365_sync_account
-from . import o365_sync_account_inbound
 from . import o365_pull_request
 from . import o365_event_exclusion
 from . import res_config_settings
