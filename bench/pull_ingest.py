@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 from odoo.tests import tagged
 
-from ..tests.common import ORG_DOMAIN
-from ..tests.test_pull_pipeline import CUSTOMER, PullCase, attendee, graph_time
+from ..engine import importer
+from ..tests.common import ORG_DOMAIN, attendee, graph_time
+from ..tests.test_pull_pipeline import CUSTOMER, PullCase
 
 EVENTS = 1000
 CHANGES = 20
@@ -53,37 +54,36 @@ class TestPullIngestBench(PullCase):
         slowest = max(a["seconds"] for e in log for a in e["attempts"])
         pending = self.pending_pulls()
 
-        account_model = type(self.env["o365.sync.account"])
-        original = account_model._o365_ingest_page
+        original = importer.Importer.ingest_page
         per_page = []
         cr = self.env.cr
 
-        original_directory = account_model._o365_directory
+        original_directory = importer.contact_directory
         directory_calls = []
 
-        def counted_directory(account, addresses):
+        def counted_directory(env, addresses):
             before = cr.sql_log_count
-            result = original_directory(account, addresses)
+            result = original_directory(env, addresses)
             directory_calls.append(cr.sql_log_count - before)
             return result
 
-        def counted(account, events, client=None):
+        def counted(self_, account, page, client=None):
             before = cr.sql_log_count
-            result = original(account, events, client)
-            per_page.append((len(events), cr.sql_log_count - before))
+            result = original(self_, account, page, client)
+            per_page.append((len(page), cr.sql_log_count - before))
             return result
 
         state.clear_requests()
-        account_model._o365_ingest_page = counted
-        account_model._o365_directory = counted_directory
+        importer.Importer.ingest_page = counted
+        importer.contact_directory = counted_directory
         try:
             started = time.monotonic()
             self.env.invalidate_all()
             self.env["o365.sync.account"]._cron_pull()
             ingest_seconds = time.monotonic() - started
         finally:
-            account_model._o365_ingest_page = original
-            account_model._o365_directory = original_directory
+            importer.Importer.ingest_page = original
+            importer.contact_directory = original_directory
         stats = state.request_stats()
         logged = self.env["calendar.event"].search_count([("name", "=like", "Bench %")])
         self.assertEqual(logged, EVENTS // 2)

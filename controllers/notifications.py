@@ -30,7 +30,7 @@ def _text(body, status):
 
 class O365Notifications(http.Controller):
     @http.route(
-        "/o365_calendar_sync/notifications",
+        ["/o365_calendar_sync/notifications", "/o365_calendar_sync/notifications/lifecycle"],
         type="http",
         auth="public",
         csrf=False,
@@ -38,18 +38,8 @@ class O365Notifications(http.Controller):
         save_session=False,
     )
     def o365_notifications(self, **_kwargs):
-        return self._o365_receive(lifecycle=False)
-
-    @http.route(
-        "/o365_calendar_sync/notifications/lifecycle",
-        type="http",
-        auth="public",
-        csrf=False,
-        methods=["POST", "GET"],
-        save_session=False,
-    )
-    def o365_lifecycle_notifications(self, **_kwargs):
-        return self._o365_receive(lifecycle=True)
+        """Change notifications, and on /lifecycle Graph's lifecycle notifications (E3)."""
+        return self._o365_receive(lifecycle=request.httprequest.path.rstrip("/").endswith("/lifecycle"))
 
     # -- the work -----------------------------------------------------------------------
 

@@ -31,7 +31,8 @@ from ..utils import event_filters, plain_words
 from ..utils.auth import AuthError
 from ..utils.email_domains import is_internal
 from ..utils.graph_client import GraphError
-from ..utils.meeting_mapping import Directory, unreadable
+from ..utils.graph_event import parse_stamp, unreadable
+from ..utils.mappers.meeting import Directory
 
 _logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def sweep_organization_subscriptions(env):
         for s in listed
         if (s.get("notificationUrl") or "").rstrip("/") == notify_url
         and s.get("id") not in known
-        and (event_filters.parse_graph_stamp(s.get("expirationDateTime")) or fresh) < fresh
+        and (parse_stamp(s.get("expirationDateTime")) or fresh) < fresh
     ]
     removed = 0
     for subscription_id in stray:
@@ -244,7 +245,9 @@ class Importer:
         try:
             with self.env.cr.savepoint():
                 subscribed = None
-                if "recreate" in kinds:
+                if "recreate" in kinds or not account.subscription_id:
+                    # Also a mailbox whose subscription could not be made (a 429, Graph down): its
+                    # safety-net pull, every 15 minutes without a subscription, tries again (E3, E7).
                     subscribed = self.subscribe(account)
                 elif "renew" in kinds:
                     subscribed = self.renew_subscription(account)
@@ -327,8 +330,7 @@ class Importer:
         account.write(
             {
                 "subscription_id": subscription["id"],
-                "subscription_expires_at": event_filters.parse_graph_stamp(subscription.get("expirationDateTime"))
-                or expires,
+                "subscription_expires_at": parse_stamp(subscription.get("expirationDateTime")) or expires,
             }
         )
         self.remove_stray_subscriptions(account, client, subscription["id"], notify_url)
@@ -374,12 +376,7 @@ class Importer:
         except AuthError as exc:
             report_error(account, what, exc)
             return False
-        account.write(
-            {
-                "subscription_expires_at": event_filters.parse_graph_stamp(subscription.get("expirationDateTime"))
-                or expires
-            }
-        )
+        account.write({"subscription_expires_at": parse_stamp(subscription.get("expirationDateTime")) or expires})
         return True
 
     # -- delta rounds (E3, E4, B14) ---------------------------------------------------------
@@ -408,7 +405,7 @@ class Importer:
                 ):
                     seen.update(e.get("id") for e in page)
                     # Through the account's entry point: tests wrap it (tests/test_pull_delta.py).
-                    account._o365_ingest_page(page, client)
+                    self.ingest_page(account, page, client)
                     if next_delta_link:
                         vals = {"delta_link": next_delta_link}
                         if fresh_round:
@@ -461,7 +458,7 @@ class Importer:
         unlinked = [e for e in page if e.get("id") not in links and not event_filters.is_removed(e)]
         linked_live = [e for e in page if e.get("id") in links and not event_filters.is_removed(e)]
         # Through the account's entry point: tests count its calls (tests/test_hostile_input.py).
-        directory = account._o365_directory(event_filters.page_addresses(unlinked + linked_live, org_domains))
+        directory = contact_directory(self.env, event_filters.page_addresses(unlinked + linked_live, org_domains))
         excluded = self.env["o365.event.exclusion"].sudo()._excluded_ids(account, [e["id"] for e in unlinked])
         # An ERP create whose answer was lost is in Outlook but not linked yet: the
         # push's retry links it (same transactionId), so the pull leaves it alone.
@@ -521,7 +518,7 @@ class Importer:
             return
         if event_filters.is_cancelled(outlook_event):
             # The organiser cancelled it: the whole meeting goes, whoever's copy told us.
-            record.with_context(o365_cancelled=True)._o365_apply_outlook_removal(link)
+            record._o365_apply_outlook_removal(link, cancelled=True)
             if link.exists():
                 link.change_key = outlook_event.get("changeKey")
             return
@@ -546,8 +543,8 @@ class Importer:
                 if exc.status != 404:
                     raise
         if current and not event_filters.is_cancelled(current):
-            directory = account._o365_directory(
-                event_filters.page_addresses([current], self.env["o365.config"]._org_domains())
+            directory = contact_directory(
+                self.env, event_filters.page_addresses([current], self.env["o365.config"]._org_domains())
             )
             self.apply_outlook_change(account, link, current, directory)
         else:

@@ -11,4 +11,3 @@ from . import mail_activity
 from . import calendar_event
 from . import res_partner
 from . import hr_leave
-from . import o365_sync_health

@@ -27,7 +27,6 @@ from what microsoft_calendar already owns (``microsoft_id``) and from leave meet
 """
 
 import logging
-from datetime import timedelta
 
 from markupsafe import Markup, escape
 
@@ -35,22 +34,21 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
 
+from ..engine import importer
 from ..utils import plain_words
-from ..utils.event_payloads import (
+from ..utils.event_filters import page_addresses
+from ..utils.mappers.meeting import (
     Attendee,
     MeetingData,
-    attendee_answers,
-    event_attendee_emails,
-    event_location,
+    attendee_responses,
     meeting_attendees_change,
     meeting_event,
     meeting_subject,
+    meeting_values,
     online_meeting_url,
     outlook_meeting_changes,
-    parse_graph_day,
-    parse_graph_time,
+    pushed_meeting_changes,
 )
-from ..utils.meeting_mapping import meeting_values
 from .o365_calendar_sync import SYNC_CONTEXT
 
 _logger = logging.getLogger(__name__)
@@ -76,11 +74,6 @@ QUIET = {
     "mail_activity_quick_update": True,
     "mail_auto_subscribe_no_notify": True,
 }
-# Former context keys, accepted until their callers switch: "o365_cancelled" (the pull,
-# now the ``cancelled`` argument of _o365_apply_outlook_removal) and
-# "o365_no_microsoft_sync" (now SYNC_CONTEXT).
-CANCELLED_CONTEXT = "o365_cancelled"
-NO_MICROSOFT_SYNC = "o365_no_microsoft_sync"
 
 
 class CalendarEvent(models.Model):
@@ -136,7 +129,7 @@ class CalendarEvent(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        from_sync = self.env.context.get(SYNC_CONTEXT) or self.env.context.get(NO_MICROSOFT_SYNC)
+        from_sync = self.env.context.get(SYNC_CONTEXT)
         if from_sync:
             for vals in vals_list:
                 vals["o365_owned"] = True
@@ -429,7 +422,7 @@ class CalendarEvent(models.Model):
         """The event behind ``link`` was deleted in Outlook, or cancelled by its organiser
         (``cancelled``: the whole meeting goes, whoever's copy told us)."""
         if link.origin == "outlook":
-            return self._o365_cancel_from_outlook(link, cancelled or bool(self.env.context.get(CANCELLED_CONTEXT)))
+            return self._o365_cancel_from_outlook(link, cancelled)
         meeting = self.exists()
         if meeting:
             # Deleted in Outlook: the ERP meeting stays, no longer sent there.
@@ -447,29 +440,14 @@ class CalendarEvent(models.Model):
         meeting = self.exists()
         if not meeting:
             return None
-        values = {}
-        if event.get("isAllDay"):
-            start, last = parse_graph_day(event["start"]), parse_graph_day(event["end"])
-            last = max(start, last - timedelta(days=1))  # Graph's all-day end is exclusive
-            if not meeting.allday or meeting.start_date != start or meeting.stop_date != last:
-                values.update({"allday": True, "start_date": start, "stop_date": last})
-        else:
-            start, stop = parse_graph_time(event.get("start")), parse_graph_time(event.get("end"))
-            if start and stop and (meeting.allday or start != meeting.start or stop != meeting.stop):
-                values.update({"allday": False, "start": start, "stop": stop})
-        if "location" in event and event_location(event) != (meeting.location or ""):
-            values["location"] = event_location(event)
         known = {email_normalize(p.email or "") for p in meeting.partner_ids}
-        added = event_attendee_emails(event) - known - {False, ""}
+        values, added = pushed_meeting_changes(event, meeting, known)
         if added:
             partners = self.env["res.partner"].sudo().search([("email_normalized", "in", list(added))])
             # One contact per address, never a new contact (as in B2).
             chosen = {p.email_normalized: p for p in partners.sorted("id", reverse=True)}
             if chosen:
                 values["partner_ids"] = [(4, p.id) for p in chosen.values()]
-        url = online_meeting_url(event)
-        if url and url != meeting.videocall_location:
-            values["videocall_location"] = url
         if values:
             meeting.sudo().with_context(**{SYNC_CONTEXT: True}).write(values)
             if "partner_ids" in values:
@@ -489,9 +467,9 @@ class CalendarEvent(models.Model):
         meeting = self.sudo().with_context(**QUIET)
         account = link.account_id.sudo()
         if directory is None:
-            from ..utils.event_filters import page_addresses
-
-            directory = account._o365_directory(page_addresses([event], self.env["o365.config"]._org_domains()))
+            directory = importer.contact_directory(
+                self.env, page_addresses([event], self.env["o365.config"]._org_domains())
+            )
         values, vals = self._o365_values(account, event, directory)
         new_partners = [p for p in values.partner_ids if p not in meeting.partner_ids.ids]
         if new_partners:
@@ -508,10 +486,7 @@ class CalendarEvent(models.Model):
     def _o365_apply_attendee_answers(self, event, account):
         """Answers given in Outlook show on the attendees (A15); nothing is pushed back (E4)."""
         self.ensure_one()
-        answers = attendee_answers(event)
-        own = (event.get("responseStatus") or {}).get("response")
-        if own and not event.get("isOrganizer") and account.mailbox_address:
-            answers[account.mailbox_address.lower()] = own
+        answers = attendee_responses(event, account.mailbox_address)
         for attendee in self.sudo().attendee_ids:
             email = (attendee.partner_id.email_normalized or "").lower()
             state = ATTENDEE_STATES.get(answers.get(email))
@@ -620,7 +595,7 @@ class CalendarEvent(models.Model):
         ``prepared``: what ``_o365_prepare_log`` returned for each, created in one batch.
         """
         meetings = self.sudo().with_context(**QUIET).create([vals for _event, _values, vals in prepared])
-        account._o365_links(meetings, [event for event, _values, _vals in prepared])
+        importer.link_outlook_events(account, meetings, [event for event, _values, _vals in prepared])
         for meeting, (_event, values, _vals) in zip(meetings, prepared, strict=True):
             meeting._o365_post_on_contacts(
                 Markup("%s <a href='/odoo/calendar.event/%s'>%s</a> (%s)")

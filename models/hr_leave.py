@@ -1,6 +1,6 @@
 from odoo import models
 
-from ..utils.leave_payload import leave_event_payload, leave_subject
+from ..utils.mappers.leave import leave_event_payload, leave_subject
 
 # Leaves in these states are on the employee's calendar (SPEC C1: submitted or approved).
 SHOWN_STATES = ("confirm", "validate1", "validate")

@@ -1,11 +1,11 @@
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..utils import plain_words
-from ..utils.event_payloads import Contact, activity_event, parse_graph_time
+from ..utils.graph_event import mailbox_zone
+from ..utils.mappers.activity import Contact, activity_changes, activity_event
 from .o365_calendar_sync import SYNC_CONTEXT
 
 DEFAULT_START = time(9, 0)  # an activity has only a due date: put it at 09:00 in the assignee's zone
@@ -34,13 +34,6 @@ def _minutes(start, end):
     if not start or not end or end <= start:
         return 0
     return int((end - start).total_seconds() // 60)
-
-
-def _zone(name):
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
 
 
 class MailActivity(models.Model):
@@ -76,7 +69,7 @@ class MailActivity(models.Model):
         for activity in self:
             if not activity.date_deadline:
                 continue
-            zone = _zone(activity.user_id.tz or self.env.user.tz)
+            zone = mailbox_zone(activity.user_id.tz or self.env.user.tz)
             start, end = activity.o365_start, activity.o365_end
             duration = (end - start) if start and end and end > start else DEFAULT_DURATION
             if start:
@@ -112,7 +105,7 @@ class MailActivity(models.Model):
                 continue
             minutes = activity.o365_duration or _minutes(activity._origin.o365_start, activity._origin.o365_end)
             activity.o365_end = activity.o365_start + timedelta(minutes=minutes or DEFAULT_MINUTES)
-            zone = _zone(activity.user_id.tz or self.env.user.tz)
+            zone = mailbox_zone(activity.user_id.tz or self.env.user.tz)
             activity.date_deadline = activity.o365_start.replace(tzinfo=UTC).astimezone(zone).date()
 
     @api.onchange("o365_end")
@@ -173,7 +166,7 @@ class MailActivity(models.Model):
             start = fields.Datetime.to_datetime(vals["o365_start"])
             user = self.env["res.users"].browse(vals.get("user_id")) if vals.get("user_id") else None
             tz = (user or (self[:1].user_id if self else self.env.user)).tz or self.env.user.tz
-            vals["date_deadline"] = start.replace(tzinfo=UTC).astimezone(_zone(tz)).date()
+            vals["date_deadline"] = start.replace(tzinfo=UTC).astimezone(mailbox_zone(tz)).date()
         return vals
 
     # -- which mailbox holds the event (the sync contract) ------------------------------------
@@ -249,12 +242,7 @@ class MailActivity(models.Model):
         activity = self.exists()
         if not activity:
             return
-        start, end = parse_graph_time(event.get("start")), parse_graph_time(event.get("end"))
-        values = {}
-        if start and start != activity.o365_start:
-            values["o365_start"] = start
-        if end and end != activity.o365_end:
-            values["o365_end"] = end
+        values = activity_changes(event, activity.o365_start, activity.o365_end)
         if values:
             activity.sudo().with_context(**{SYNC_CONTEXT: True}).write(values)
         if event.get("changeKey"):
@@ -319,7 +307,7 @@ class MailActivitySchedule(models.TransientModel):  # pylint: disable=no-wizard-
         for wizard in self:
             if not wizard.date_deadline:
                 continue
-            zone = _zone(wizard.activity_user_id.tz or self.env.user.tz)
+            zone = mailbox_zone(wizard.activity_user_id.tz or self.env.user.tz)
             local_time = DEFAULT_START
             if wizard.o365_start:
                 local = wizard.o365_start.replace(tzinfo=UTC).astimezone(zone)
@@ -335,7 +323,7 @@ class MailActivitySchedule(models.TransientModel):  # pylint: disable=no-wizard-
         for wizard in self:
             if wizard.o365_start:
                 wizard.o365_end = wizard.o365_start + timedelta(minutes=wizard.o365_duration or DEFAULT_MINUTES)
-                zone = _zone(wizard.activity_user_id.tz or self.env.user.tz)
+                zone = mailbox_zone(wizard.activity_user_id.tz or self.env.user.tz)
                 wizard.date_deadline = wizard.o365_start.replace(tzinfo=UTC).astimezone(zone).date()
 
     @api.onchange("o365_end")

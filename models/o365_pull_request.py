@@ -48,8 +48,6 @@ class O365PullRequest(models.Model):
         )
         return [row[0] for row in self.env.cr.fetchall()]
 
-    _request = _queue  # the former name, still used by tests
-
     @api.model
     def _take(self, account):
         """Remove and return the kinds pending for ``account`` (the caller holds its pull lock)."""

@@ -8,6 +8,7 @@ import psycopg2
 from odoo import SUPERUSER_ID, api, fields, models
 
 from ..engine.runner import PUSH_CRON_XMLIDS, SHARDS, PushRunner, run_again_soon, run_time_budget
+from ..utils import plain_words
 from ..utils.auth import AuthError
 from ..utils.graph_client import (
     BATCH_LIMIT,
@@ -83,10 +84,23 @@ class O365PushQueue(models.Model):
         readonly=True,
     )
     create_seq = fields.Integer(readonly=True, help="The version (seq) the last create carried.")
+    # The administrators' view of a failed change (S7, issue 15): its error in plain words.
+    last_error_words = fields.Text("Error", compute="_compute_error_words")
+    last_error_detail = fields.Text("Technical Details", compute="_compute_error_words")
+    record_name = fields.Char("Record", compute="_compute_error_words")
 
     _sql_constraints = [
         ("record_unique", "UNIQUE(account_id, res_model, res_id)", "A record waits once per mailbox."),
     ]
+
+    @api.depends("last_error", "res_model", "res_id")
+    def _compute_error_words(self):
+        for row in self:
+            words, detail = plain_words.split(row.last_error)
+            row.last_error_words = words or False
+            row.last_error_detail = detail or False
+            record = self.env[row.res_model].browse(row.res_id).exists() if row.res_model in self.env else None
+            row.record_name = record.sudo().display_name if record else f"{row.res_model},{row.res_id}"
 
     # -- enqueueing (inside the user's transaction; never calls Graph) -------------------
 
@@ -212,6 +226,9 @@ class O365PushQueue(models.Model):
     def _cron_push(self, shard=0, shards=1):
         """One run of a push cron (one shard of the mailboxes), time-boxed under Odoo's cron
         time limit; the cron is woken again at once for mailboxes left at the deadline."""
+        if self.env["o365.sync.account"]._sync_paused():
+            _logger.info("o365: push skipped, all sync is paused")  # S7: changes wait for Resume
+            return {}
         stats = self._push_due(shard=shard, shards=shards)
         if stats["mailboxes_left"]:
             run_again_soon(self.env, PUSH_CRON_XMLIDS[shard])
@@ -628,7 +645,6 @@ class O365PushQueue(models.Model):
             return  # the record was unlinked from Outlook meanwhile
         attempts, failing_since = current[0] + 1, current[1] or now
         status, message = answer["status"], _answer_message(answer)
-        from ..utils import plain_words  # pylint: disable=import-outside-toplevel  # user-facing words (issue 15)
 
         values = {"attempts": attempts, "failing_since": failing_since, "last_status": status, "last_error": message}
         window = timedelta(hours=self._param_int("push_retry_hours"))
@@ -692,8 +708,6 @@ def _error_code(answer):
 
 def _answer_message(answer):
     """What happened, in plain words, then the technical detail (utils/plain_words.py)."""
-    from ..utils import plain_words  # pylint: disable=import-outside-toplevel
-
     words, detail = plain_words.explain_answer(answer)
     return plain_words.compose(words.what, detail)
 

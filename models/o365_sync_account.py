@@ -398,8 +398,6 @@ class O365SyncAccount(models.Model):
         self.browse(new)._o365_wake_pull()
         return new
 
-    _o365_request = _o365_queue_pull  # the former name, still used by tests and the bench
-
     def _o365_wake_pull(self):
         """Wake the pull crons of these accounts' shards, right after commit."""
         for shard in {account.id % SHARDS for account in self}:
@@ -463,24 +461,6 @@ class O365SyncAccount(models.Model):
     def _o365_sweep_organization_subscriptions(self):
         return importer.sweep_organization_subscriptions(self.env)
 
-    # Entry points of the pull's page ingestion that records and tests reach through the account:
-    # calendar.event logs and updates meetings with them; tests/test_pull_delta.py and
-    # tests/test_hostile_input.py wrap them.
-
-    def _o365_ingest_page(self, events, client=None):
-        """Apply one delta page (Graph event dicts) to this account's records."""
-        self.ensure_one()
-        importer.Importer(self.env).ingest_page(self, events, client)
-
-    def _o365_directory(self, addresses):
-        """Contacts and internal users for these addresses, in one query (B2)."""
-        return importer.contact_directory(self.env, addresses)
-
-    def _o365_links(self, records, events):
-        """Link each record to the Outlook event (Graph event dict) at the same position."""
-        self.ensure_one()
-        return importer.link_outlook_events(self, records, events)
-
     # -- connecting (SPEC S2) ------------------------------------------------------------
 
     def _connect(self, login):
@@ -507,21 +487,17 @@ class O365SyncAccount(models.Model):
                 )
             ) from None
         address = (me.get("mail") or me.get("userPrincipalName") or "").lower()
-        taken = self.sudo().search(
-            [("mailbox_address", "=", address), ("id", "!=", self.id), ("connection_state", "!=", "disconnected")]
-        )
+        taken = self._other_account_on(address)
         if taken:
             quiet.write(previous)
             raise UserError(
                 self.env._(
                     "The mailbox %(address)s is already connected to %(user)s in Odoo: sign in with your own account.",
                     address=address,
-                    user=taken[0].user_id.name,
+                    user=taken.user_id.name,
                 )
             )
-        before = self.mailbox_address or self.previous_mailbox_address
-        if before and before != address:
-            self._forget_mailbox()
+        self._leave_previous_mailbox(address)
         self.sudo().write(
             {
                 "mailbox_address": address,
@@ -623,24 +599,14 @@ class O365SyncAccount(models.Model):
             return _mailbox_refusal_words(self.env, address, failed)
         owner = user.get("body") or {}
         found = (owner.get("mail") or owner.get("userPrincipalName") or address).lower()
-        taken = self.sudo().search(
-            [
-                "|",
-                ("mailbox_address", "=", found),
-                ("mailbox_user_id", "=", owner.get("id") or "-"),
-                ("id", "!=", self.id),
-                ("connection_state", "!=", "disconnected"),
-            ]
-        )
+        taken = self._other_account_on(found, owner.get("id"))
         if taken:
             return self.env._(
                 "The mailbox %(address)s is already connected to %(user)s in Odoo.",
                 address=found,
-                user=taken[0].user_id.name,
+                user=taken.user_id.name,
             )
-        before = self.mailbox_address or self.previous_mailbox_address
-        if before and before != found:
-            self._forget_mailbox()
+        self._leave_previous_mailbox(found)
         self.sudo().with_context(**{NO_RECONNECT_NOTICE: True}).write(
             {
                 "connected_by": ORGANIZATION_MODE,
@@ -674,6 +640,22 @@ class O365SyncAccount(models.Model):
         self.ensure_one()
         words = _mailbox_refusal_words(self.env, self.mailbox_address, answer)
         self.sudo().write({"connection_state": "reconnect", "last_error": words})
+
+    def _other_account_on(self, address, owner_id=None):
+        """Another user's account connected to this mailbox (by address, or by its owner's
+        Microsoft 365 id), or an empty recordset: one mailbox belongs to one Odoo user."""
+        same_mailbox = [("mailbox_address", "=", address)]
+        if owner_id:
+            same_mailbox = ["|", *same_mailbox, ("mailbox_user_id", "=", owner_id)]
+        return self.sudo().search(
+            [*same_mailbox, ("id", "!=", self.id), ("connection_state", "!=", "disconnected")], limit=1
+        )
+
+    def _leave_previous_mailbox(self, address):
+        """Connecting ``address`` after another mailbox: forget the other one's links (S4)."""
+        before = self.mailbox_address or self.previous_mailbox_address
+        if before and before != address:
+            self._forget_mailbox()
 
     def _forget_mailbox(self):
         """Another mailbox replaces the previous one: its links and waiting changes mean

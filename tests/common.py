@@ -14,7 +14,6 @@ on demand, the test thread waits for the answers, as with ``url_open``.
 import atexit
 import contextlib
 import json
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -23,30 +22,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-import graph_emulator.testing  # noqa: F401  (loaded for _one_emulator_module: test_organization uses it)
 from graph_emulator import GraphEmulator
 from graph_emulator.events import to_immutable
 from odoo.sql_db import TestCursor
 from odoo.tests import HttpCase, new_test_user
 
 from ..utils.auth import OrganizationLogin
-
-
-def _one_emulator_module():
-    """Make ``..graph_emulator`` (the folder inside this module) the installed package's modules.
-
-    The tests import the emulator as a package (``graph_emulator/pyproject.toml``, installed
-    by tools/env.sh). A test file that still imports it relatively would get a second copy
-    of its modules, and patching that copy (``patch.object(events, "render", ...)``) would
-    not reach the emulator that runs. Goes when no test imports ``..graph_emulator``.
-    """
-    addon = __package__.rsplit(".", 1)[0]  # odoo.addons.o365_calendar_sync
-    for name, module in list(sys.modules.items()):
-        if name == "graph_emulator" or name.startswith("graph_emulator."):
-            sys.modules.setdefault(f"{addon}.{name}", module)
-
-
-_one_emulator_module()
 
 # The organisation-wide connection (SPEC O1) asks for these application permissions.
 APPLICATION_PERMISSIONS = ("Calendars.ReadWrite", "User.Read.All", "MailboxSettings.Read")

@@ -61,7 +61,7 @@ class TestAccessOutsiders(O365Case):
                 "origin": "odoo",
             }
         )
-        cls.env["o365.pull.request"].sudo()._request(cls.account.ids, "pull")
+        cls.env["o365.pull.request"].sudo()._queue(cls.account.ids, "pull")
         cls.env["o365.event.exclusion"].sudo()._exclude(cls.account, "AAMkPrivateEventId", "private")
         cls.rows = {model: cls.env[model].sudo().search([], limit=1, order="id desc") for model in MODELS}
 

@@ -27,8 +27,8 @@ from unittest.mock import patch
 from odoo.tests import tagged
 
 from ..utils.graph_client import GraphClient
-from .common import ORG_DOMAIN
-from .test_pull_pipeline import CUSTOMER, PullCase, attendee, graph_time
+from .common import ORG_DOMAIN, attendee, graph_time
+from .test_pull_pipeline import CUSTOMER, PullCase
 
 _logger = logging.getLogger(__name__)
 
@@ -322,14 +322,8 @@ class TestChaos(PullCase):
     # -- helpers (as the push tests have them) --------------------------------------------
 
     def run_push(self):
-        self.env.flush_all()
-        self.last_push = self.env["o365.push.queue"]._push_due()
-        self.env.invalidate_all()
-
-    def time_travel(self):
-        self.env.flush_all()
-        self.env.cr.execute("UPDATE o365_push_queue SET next_attempt_at = now() at time zone 'UTC' - interval '1 s'")
-        self.env.invalidate_all()
+        self.last_push = super().run_push()
+        return self.last_push
 
     def queue(self):
         return self.env["o365.push.queue"].sudo().search([])

@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from odoo.tests import new_test_user, tagged
 
+from ..models.o365_calendar_sync import SYNC_CONTEXT
 from .common import O365Case
 
 MONDAY = date(2031, 6, 2)
@@ -87,7 +88,7 @@ class TestCoexistence(O365Case):
         """S6: meetings linked to Outlook by this module, or created by its pipeline, are never marked for
         microsoft_calendar, whatever is written to them later; other events are left alone."""
         values = {"name": "S6 meeting", "start": datetime(2031, 6, 3, 9), "stop": datetime(2031, 6, 3, 10)}
-        logged = self.Event.with_context(o365_no_microsoft_sync=True).create(dict(values, name="Logged"))
+        logged = self.Event.with_context(**{SYNC_CONTEXT: True}).create(dict(values, name="Logged"))
         linked = self.Event.create(dict(values, name="Linked"))
         plain = self.Event.create(dict(values, name="Plain"))
         account = self.env["o365.sync.account"]._for_user(self.user)

@@ -139,6 +139,20 @@ class TestNotifications(PullCase):
         self.assertTrue(meeting)
         self.assertEqual(len(self.logged_meetings("Missed one")), 1)
 
+    def test_subscription_refused_is_made_again_by_the_safety_net(self):
+        """E3, E7: a subscription Graph refused (429 at Start) is not left for the 6-hourly renewal: the
+        mailbox's safety-net pull, due every 15 minutes without a subscription, makes it again."""
+        account = self.account(self.alice).sudo()
+        self.emulator.state.add_fault(status=429, method="POST", path_contains="/subscriptions", count=1)
+        account._o365_queue_pull("recreate")
+        self.run_pull_job()
+        self.assertFalse(account.subscription_id)
+        self.assertIn("could not be set up", account.last_error)
+        account.last_pull_at = fields.Datetime.now() - timedelta(minutes=16)
+        self.run_pull_job()
+        self.assertTrue(account.subscription_id, "made again by the next safety-net pull")
+        self.assertFalse(account.last_error)
+
     def test_safety_net_pull_without_notification(self):
         """E3, E7: the periodic pull catches a change whose notification never came; having found one,
         it reads that mailbox every 15 minutes for a while instead of every 6 hours."""

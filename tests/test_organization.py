@@ -5,15 +5,17 @@ The A, B, C and E behaviours run in this mode too: the test classes ending in
 ``connection_mode = "organization"``.
 """
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
+from graph_emulator.testing import Graph, app_token, make_certificate
 from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 
-from ..graph_emulator.testing import Graph, app_token, make_certificate
+from ..utils.auth import OrganizationLogin
 from .common import APPLICATION_PERMISSIONS, CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN
 from .test_push_base import PushCase
 
@@ -229,6 +231,26 @@ class TestOrganization(PushCase):
         self.time_travel()
         self.run_push()
         self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: Wait for the admin"))
+
+    def test_one_application_token_for_threads_starting_together(self):
+        """O1, E7: the push and pull pools start many mailboxes at once; they share one application
+        token per process: one token request (and one discovery), not one per thread."""
+        app = self.env["o365.config"]._azure_app()
+        OrganizationLogin.forget_all()
+        self.emulator.state.clear_requests()
+        tokens, barrier = [], threading.Barrier(8)
+
+        def first_call():
+            barrier.wait(10)
+            tokens.append(OrganizationLogin(app).access_token())
+
+        threads = [threading.Thread(target=first_call) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        self.assertEqual(len(set(tokens)), 1)
+        self.assertEqual(self.emulator.state.token_request_count(client_id=CLIENT_ID), 1)
 
     # -- O2: one batch, several mailboxes ------------------------------------------------------
 

@@ -3,11 +3,10 @@
 from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
 
+from graph_emulator.events import to_immutable
 from odoo.tests import tagged
 
-from ..engine import runner
-from ..graph_emulator.events import to_immutable
-from ..models import o365_sync_account_inbound as inbound
+from ..engine import importer, runner
 from .common import ORG_DOMAIN
 from .test_pull_pipeline import CUSTOMER, PullCase
 
@@ -25,7 +24,7 @@ class TestPullDelta(PullCase):
         for n in range(5):
             self.outlook_create(self.alice_upn, f"Paged {n}", attendees=[f"carol@{CUSTOMER}"])
         self.emulator.state.clear_requests()
-        with patch.object(inbound, "PAGE_SIZE", 2):
+        with patch.object(importer, "PAGE_SIZE", 2):
             self.run_pull_cron()
         self.assertEqual(self.delta_reads(), 3, "5 changes in pages of 2")
         self.assertEqual(len(self.env["calendar.event"].search([("name", "=like", "Paged %")])), 5)
@@ -50,21 +49,20 @@ class TestPullDelta(PullCase):
                 self.mailbox_events(self.alice_upn, subject=f"Filler {n}")[0]["id"],
                 {"location": {"displayName": f"F{n}"}},
             )
-        account_model = type(self.env["o365.sync.account"])
-        original = account_model._o365_ingest_page
+        original = importer.Importer.ingest_page
         pages = []
 
-        def ingest_then_expire(account, events, client=None):
-            pages.append(len(events))
-            result = original(account, events, client)
+        def ingest_then_expire(self_, account, page, client=None):
+            pages.append(len(page))
+            result = original(self_, account, page, client)
             if len(pages) == 1:
                 self.emulator.state.expire_delta_tokens(self.alice_upn)
             return result
 
         self.emulator.state.clear_requests()
         with (
-            patch.object(inbound, "PAGE_SIZE", 2),
-            patch.object(account_model, "_o365_ingest_page", ingest_then_expire),
+            patch.object(importer, "PAGE_SIZE", 2),
+            patch.object(importer.Importer, "ingest_page", ingest_then_expire),
         ):
             self.run_pull_cron()
         statuses = self.emulator.state.request_stats()["byStatus"]

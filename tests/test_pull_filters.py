@@ -4,8 +4,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from odoo.tests import tagged
 
-from .common import ORG_DOMAIN
-from .test_pull_pipeline import CUSTOMER, PullCase, attendee
+from .common import ORG_DOMAIN, attendee
+from .test_pull_pipeline import CUSTOMER, PullCase
 
 
 def next_dst_sunday(zone_rule_months=(3, 10)):

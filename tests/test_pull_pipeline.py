@@ -6,18 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from odoo.tests import tagged
 
-from ..graph_emulator.events import to_immutable
-from .common import ORG_DOMAIN, O365Case
+from .common import ORG_DOMAIN, O365Case, attendee, graph_time
 
 CUSTOMER = "customer.example"
-
-
-def graph_time(moment, zone="UTC"):
-    return {"dateTime": moment.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": zone}
-
-
-def attendee(address, name=None):
-    return {"emailAddress": {"address": address, "name": name or address.split("@")[0]}, "type": "required"}
 
 
 class PullCase(O365Case):
@@ -47,45 +38,10 @@ class PullCase(O365Case):
         self.run_pull_job()
         self.env.flush_all()
 
-    def outlook_post(self, upn, path, payload=None, method="POST"):
-        answer = self.outlook(upn).request(method, self.emulator.graph_url + path, json=payload, timeout=10)
-        self.assertLess(answer.status_code, 300, answer.text)
-        return answer.json() if answer.content else None
-
-    def outlook_create(self, upn, subject, start=None, hours=1, attendees=(), **extra):
-        start = start or (datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(days=2))
-        payload = {
-            "subject": subject,
-            "start": graph_time(start),
-            "end": graph_time(start + timedelta(hours=hours)),
-            "attendees": [attendee(a) for a in attendees],
-            **extra,
-        }
-        return self.outlook_post(upn, "/me/events", payload)
-
-    def outlook_update(self, upn, event_id, changes):
-        return self.outlook_post(upn, f"/me/events/{event_id}", changes, method="PATCH")
-
-    def outlook_delete(self, upn, event_id):
-        return self.outlook_post(upn, f"/me/events/{event_id}", method="DELETE")
-
-    def delivered(self):
-        """Let the emulator post its held notifications to Odoo's controller, and wait for the answers."""
-        self.env.flush_all()  # the controller reads the rows through its own cursor
-        sent = self.deliver_notifications()
-        self.assertTrue(self.emulator.wait_for_notifications(15), "notifications not answered")
-        refused = [e["attempts"] for e in self.emulator.state.notification_log if not e["delivered"]]
-        self.assertFalse(refused, "Odoo's controller accepted every genuine notification")
-        return sent
-
     def drop_held_notifications(self):
         """Lose the notifications Graph holds for us (what 'missed' means)."""
         time.sleep(0.2)  # past the emulator's batching window
         return self.emulator.notifier.discard_held()
-
-    def pending_pulls(self, account=None):
-        domain = [("account_id", "=", account.id)] if account else []
-        return self.env["o365.pull.request"].sudo().search_count(domain)
 
     def delta_reads(self):
         """Delta reads Odoo sent since the last clear_requests()."""
@@ -95,25 +51,8 @@ class PullCase(O365Case):
             n for key, n in by_endpoint.items() if key.startswith("GET ") and key.endswith("/calendarView/delta")
         )
 
-    def run_pull_cron(self):
-        self.delivered()
-        self.env.invalidate_all()
-        self.run_pull_job()
-        self.env.invalidate_all()
-
     def account(self, user):
         return self.env["o365.sync.account"].sudo()._for_user(user)
-
-    def meeting_of(self, user, graph_event):
-        # Odoo asks Graph for immutable ids; what the Outlook user saw is the default form.
-        link = (
-            self.env["o365.event.link"]
-            .sudo()
-            .search(
-                [("account_id", "=", self.account(user).id), ("graph_event_id", "=", to_immutable(graph_event["id"]))]
-            )
-        )
-        return self.env["calendar.event"].sudo().with_context(active_test=False).browse(link.res_id).exists()
 
     def logged_meetings(self, subject):
         return self.env["calendar.event"].sudo().with_context(active_test=False).search([("name", "=", subject)])
@@ -234,7 +173,7 @@ class TestPullPipeline(PullCase):
         # E4: the same version read again (a new round replays it) writes nothing.
         write_date = meeting.write_date
         self.account(self.alice).sudo().delta_link = False
-        self.env["o365.pull.request"].sudo()._request(self.account(self.alice).ids, "pull")
+        self.env["o365.pull.request"].sudo()._queue(self.account(self.alice).ids, "pull")
         self.run_pull_cron()
         self.assertEqual(meeting.write_date, write_date)
         self.assertEqual(len(self.logged_meetings("Moving meeting")), 1)

@@ -58,48 +58,6 @@ class PushCase(O365Case):
         cls._account(user).sync_started_at = fields.Datetime.now() - timedelta(hours=1)
         return user
 
-    @classmethod
-    def _account(cls, user):
-        return cls.env["o365.sync.account"].sudo().search([("user_id", "=", user.id)])
-
-    def run_push(self):
-        """Run the job as the cron would (its own cursors, commits), then re-read."""
-        self.env.flush_all()
-        stats = self.env["o365.push.queue"]._push_due()
-        self.env.invalidate_all()
-        return stats
-
-    def time_travel(self):
-        """Make every waiting retry due now (instead of sleeping through the backoff)."""
-        self.env.flush_all()
-        self.env.cr.execute("UPDATE o365_push_queue SET next_attempt_at = now() at time zone 'UTC' - interval '1 s'")
-        self.env.invalidate_all()
-
-    def queue_rows(self, record=None):
-        domain = [("res_model", "=", record._name), ("res_id", "=", record.id)] if record else []
-        return self.env["o365.push.queue"].sudo().search(domain)
-
-    def link_of(self, record, user):
-        return (
-            self.env["o365.event.link"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", record._name),
-                    ("res_id", "=", record.id),
-                    ("account_id", "=", self._account(user).id),
-                ]
-            )
-        )
-
-    def graph_requests(self, mailbox=None):
-        """Graph requests the emulator served for Odoo (not the tests' own Outlook acting)."""
-        return [
-            r
-            for r in self.emulator.state.request_stats()["requests"]
-            if not r.get("actAs") and (mailbox is None or r.get("mailbox") == mailbox)
-        ]
-
     def schedule(self, activity_type, summary, user=None, partner=None, **vals):
         partner = partner or self.contact
         return self.env["mail.activity"].create(

@@ -164,11 +164,11 @@ class OrganizationLogin:
     identity (authority, client, credential) and process.
     """
 
-    _apps = {}
+    _apps = {}  # key -> (MSAL application, lock of its token requests)
     _apps_lock = threading.Lock()
 
     def __init__(self, app, timeout=15):
-        self._msal = self._application(app, timeout)
+        self._msal, self._token_lock = self._application(app, timeout)
 
     @classmethod
     def _application(cls, app, timeout):
@@ -181,13 +181,18 @@ class OrganizationLogin:
             ).hexdigest(),
             str(app.verify),
         )
+        # Made once per process, under the lock: threads starting together would otherwise each
+        # read the discovery documents and ask for a token of their own.
         with cls._apps_lock:
-            application = cls._apps.get(key)
-        if application is not None:
-            return application
+            if key not in cls._apps:
+                cls._apps[key] = (cls._new_application(app, credential, timeout), threading.Lock())
+            return cls._apps[key]
+
+    @staticmethod
+    def _new_application(app, credential, timeout):
         official = urlsplit(app.login_endpoint).hostname == urlsplit(MICROSOFT_LOGIN_ENDPOINT).hostname
         try:
-            application = msal.ConfidentialClientApplication(
+            return msal.ConfidentialClientApplication(
                 app.client_id,
                 client_credential=credential,
                 authority=app.authority,
@@ -202,15 +207,15 @@ class OrganizationLogin:
             raise AuthError(
                 f"Cannot reach the login endpoint {app.authority}: {type(exc).__name__}", organization=True
             ) from None
-        with cls._apps_lock:
-            return cls._apps.setdefault(key, application)
 
     def access_token(self, force_refresh=False):
         """The application's access token (from MSAL's cache unless forced or expiring)."""
         try:
-            if force_refresh:
-                self._msal.remove_tokens_for_client()
-            result = self._msal.acquire_token_for_client(list(APPLICATION_SCOPES))
+            # One token request at a time per application: the others then find it in MSAL's cache.
+            with self._token_lock:
+                if force_refresh:
+                    self._msal.remove_tokens_for_client()
+                result = self._msal.acquire_token_for_client(list(APPLICATION_SCOPES))
         except requests.RequestException as exc:
             raise AuthError(f"Cannot reach the login endpoint: {type(exc).__name__}", organization=True) from None
         if "access_token" not in result:

@@ -11,7 +11,6 @@ from datetime import UTC
 
 from .email_domains import is_internal
 from .graph_event import GraphEvent
-from .graph_event import parse_stamp as parse_graph_stamp  # noqa: F401  (re-export for the inbound model)
 
 # Skip reasons, also used as the stored reason of a sticky exclusion (B4).
 SKIP_REMOVED = "removed"

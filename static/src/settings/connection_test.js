@@ -7,19 +7,6 @@ import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { standardWidgetProps } from "@web/views/widgets/standard_widget_props";
 
-const FIELDS = [
-    "o365_client_id",
-    "o365_client_secret",
-    "o365_tenant",
-    "o365_public_base_url",
-    "o365_login_endpoint",
-    "o365_graph_endpoint",
-    "o365_ca_bundle",
-    "o365_connection_mode",
-    "o365_certificate",
-    "o365_certificate_thumbprint",
-];
-
 export class O365ConnectionTest extends Component {
     static template = "o365_calendar_sync.ConnectionTest";
     static props = { ...standardWidgetProps };
@@ -31,9 +18,12 @@ export class O365ConnectionTest extends Component {
     }
 
     async run() {
+        // Every Microsoft 365 field of the form: the server keeps those a connection test reads.
         const values = {};
-        for (const name of FIELDS) {
-            values[name] = this.props.record.data[name] || false;
+        for (const [name, value] of Object.entries(this.props.record.data)) {
+            if (name.startsWith("o365_") && (typeof value !== "object" || value === null)) {
+                values[name] = value || false;
+            }
         }
         this.state.running = true;
         try {
