@@ -359,6 +359,16 @@ class Notifier:
                 self.pending_lock.wait(left)
         return True
 
+    def wait_held(self, timeout=2.0):
+        """Block until no notification is left in the batching window (all pending are held, with
+        ``hold_notifications``); the control a test calls instead of sleeping past the window.
+        Returns how many are held."""
+        deadline = time.time() + timeout
+        with self.pending_lock:
+            while self.pending > sum(len(items) for _u, _k, items in self.held) and time.time() < deadline:
+                self.pending_lock.wait(max(0.0, deadline - time.time()))
+            return sum(len(items) for _u, _k, items in self.held)
+
     def deliver_held(self, timeout=10.0):
         """Deliver the held notifications now, in the calling thread; return how many.
 
@@ -366,11 +376,8 @@ class Notifier:
         its database (Odoo's test cursor): the test calls this at a moment of its
         choosing and waits for the answers, as it would for its own requests.
         """
-        deadline = time.time() + timeout
+        self.wait_held(timeout)
         with self.pending_lock:
-            # Wait until nothing is left in the batching window: all pending is held.
-            while self.pending > sum(len(items) for _u, _k, items in self.held) and time.time() < deadline:
-                self.pending_lock.wait(max(0.0, deadline - time.time()))
             held, self.held = self.held, []
         for url, kind, items in held:
             self._deliver(url, kind, items)
@@ -378,10 +385,8 @@ class Notifier:
 
     def discard_held(self, timeout=2.0):
         """Drop the held notifications, as if Graph had lost them; return how many."""
-        deadline = time.time() + timeout
+        self.wait_held(timeout)
         with self.pending_lock:
-            while self.pending > sum(len(items) for _u, _k, items in self.held) and time.time() < deadline:
-                self.pending_lock.wait(max(0.0, deadline - time.time()))
             lost = sum(len(items) for _u, _k, items in self.held)
             self.held.clear()
             self.pending -= lost

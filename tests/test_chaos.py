@@ -282,10 +282,7 @@ class TestChaos(PullCase):
         self.fail(f"not quiet after {MAX_CYCLES} cycles ({faulty=}): {rows}, last push {self.last_push}, {accounts}")
 
     def quiet(self):
-        time.sleep(0.06)  # past the emulator's notification batching window
-        notifier = self.emulator.notifier
-        with notifier.pending_lock:
-            held = sum(len(items) for _url, _kind, items in notifier.held)
+        held = self.emulator.notifier.wait_held()  # what the batching window still collects, held
         return not held and not self.queue() and not self.pending_pulls()
 
     def inject_faults(self):

@@ -40,7 +40,6 @@ class PullCase(O365Case):
 
     def drop_held_notifications(self):
         """Lose the notifications Graph holds for us (what 'missed' means)."""
-        time.sleep(0.2)  # past the emulator's batching window
         return self.emulator.notifier.discard_held()
 
     def delta_reads(self):
