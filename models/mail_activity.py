@@ -36,6 +36,19 @@ def _minutes(start, end):
     return int((end - start).total_seconds() // 60)
 
 
+def _moved_start(start, minutes, tz):
+    """(end, due date) once Start moved: End keeps the duration, the due date follows Start's day
+    in the assignee's time zone."""
+    end = start + timedelta(minutes=minutes or DEFAULT_MINUTES)
+    return end, start.replace(tzinfo=UTC).astimezone(mailbox_zone(tz)).date()
+
+
+def _keep_duration(records):
+    """Moving End sets the duration that moving Start then keeps."""
+    for record in records:
+        record.o365_duration = _minutes(record.o365_start, record.o365_end) or record.o365_duration
+
+
 class MailActivity(models.Model):
     """Phone calls and tasks on the assignee's Outlook calendar (SPEC A1-A9)."""
 
@@ -100,20 +113,14 @@ class MailActivity(models.Model):
     @api.onchange("o365_start")
     def _onchange_o365_start(self):
         """Moving Start moves End, keeping the duration, and the due date follows Start's day."""
-        for activity in self:
-            if not activity.o365_start:
-                continue
+        for activity in self.filtered("o365_start"):
             minutes = activity.o365_duration or _minutes(activity._origin.o365_start, activity._origin.o365_end)
-            activity.o365_end = activity.o365_start + timedelta(minutes=minutes or DEFAULT_MINUTES)
-            zone = mailbox_zone(activity.user_id.tz or self.env.user.tz)
-            activity.date_deadline = activity.o365_start.replace(tzinfo=UTC).astimezone(zone).date()
+            tz = activity.user_id.tz or self.env.user.tz
+            activity.o365_end, activity.date_deadline = _moved_start(activity.o365_start, minutes, tz)
 
     @api.onchange("o365_end")
     def _onchange_o365_end(self):
-        for activity in self:
-            minutes = _minutes(activity.o365_start, activity.o365_end)
-            if minutes:
-                activity.o365_duration = minutes
+        _keep_duration(self)
 
     def _compute_o365_synced(self):
         linked = set(self._o365_links().mapped("res_id"))
@@ -320,18 +327,13 @@ class MailActivitySchedule(models.TransientModel):  # pylint: disable=no-wizard-
 
     @api.onchange("o365_start")
     def _onchange_o365_start(self):
-        for wizard in self:
-            if wizard.o365_start:
-                wizard.o365_end = wizard.o365_start + timedelta(minutes=wizard.o365_duration or DEFAULT_MINUTES)
-                zone = mailbox_zone(wizard.activity_user_id.tz or self.env.user.tz)
-                wizard.date_deadline = wizard.o365_start.replace(tzinfo=UTC).astimezone(zone).date()
+        for wizard in self.filtered("o365_start"):
+            tz = wizard.activity_user_id.tz or self.env.user.tz
+            wizard.o365_end, wizard.date_deadline = _moved_start(wizard.o365_start, wizard.o365_duration, tz)
 
     @api.onchange("o365_end")
     def _onchange_o365_end(self):
-        for wizard in self:
-            minutes = _minutes(wizard.o365_start, wizard.o365_end)
-            if minutes:
-                wizard.o365_duration = minutes
+        _keep_duration(self)
 
     @api.constrains("o365_start", "o365_end")
     def _check_o365_times(self):
