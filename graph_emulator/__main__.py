@@ -65,11 +65,11 @@ def main(argv=None):
     sys.stdout.flush()
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+    # Both set explicitly: a process started in the background by a shell inherits SIGINT
+    # ignored, and Ctrl-C (or a test's SIGINT) must still stop it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *a: stop.set())
+    while not stop.wait(0.5):
         pass
     print("stopping")
     emu.stop()
