@@ -671,10 +671,9 @@ def engine_section(push, pull, idle, org=None):
         ),
         "",
         f"Machine: {meta.get('cpu_model')}, **{meta.get('cores')} cores**, {meta.get('ram_gb')} GB RAM. The Graph"
-        " emulator, PostgreSQL, the Odoo servers and the benchmark itself share these cores, and other engineers'"
-        " test suites ran on the machine at the same time (load average"
-        f" {meta.get('load_start', 0):.2f} at start, {meta.get('load_end', 0):.2f} at end): figures are noisy and"
-        " lower than on a dedicated server.",
+        " emulator, PostgreSQL, the Odoo servers and the benchmark itself share these cores (load average"
+        f" {meta.get('load_start', 0):.2f} at start, {meta.get('load_end', 0):.2f} at end; a start above 1 means"
+        " other work ran on the machine too): figures are lower than on a dedicated server.",
         "",
         "How it is measured (`bench/engine.py`): the emulator runs in its own process (`python -m graph_emulator`,"
         " loopback, temporary `--data-dir`); the servers are real `odoo-bin` processes started by the benchmark"
