@@ -380,9 +380,14 @@ class O365PushQueue(models.Model):
             return {str(row.id): _error_answer(exc.status, exc.code, exc.message, exc.retry_after) for row in everyone}
         except AuthError as exc:
             if exc.reconnect:
-                # The account now says 'reconnect' (committed with this transaction, never
-                # rolled back by a raise: S7) and is skipped until the user signs in again;
-                # its rows wait untouched, with no try counted.
+                # The accounts now say 'reconnect' (committed with this transaction, never
+                # rolled back by a raise: S7) and are skipped until they connect again; their
+                # rows wait untouched, with no try counted. One account's client flagged it
+                # already; a shared batch's mailboxes (the organisation no longer connects
+                # them) are flagged here.
+                for account in accounts:
+                    if account.connection_state != "reconnect":
+                        account._flag_reconnect_needed(exc)
                 return None
             return {str(row.id): _error_answer(0, "AuthError", str(exc)) for row in everyone}
 

@@ -470,9 +470,16 @@ class O365SyncAccount(models.Model):
         already connected to another Odoo user; the account is then left as it was.
         """
         self.ensure_one()
-        previous = {"token_cache": self.sudo().token_cache, "connection_state": self.connection_state}
+        previous = {
+            "token_cache": self.sudo().token_cache,
+            "connection_state": self.connection_state,
+            "connected_by": self.connected_by,
+        }
         quiet = self.sudo().with_context(**{NO_RECONNECT_NOTICE: True})  # the user is right here
-        quiet.write({"token_cache": login.serialized_cache(), "connection_state": "connected"})
+        # The user's own sign-in from now on, also for a mailbox the organisation connected before (O1).
+        quiet.write(
+            {"token_cache": login.serialized_cache(), "connection_state": "connected", "connected_by": USER_MODE}
+        )
         try:
             graph = quiet._graph_client()
             me = graph.me()

@@ -252,6 +252,36 @@ class TestOrganization(PushCase):
         self.assertEqual(len(set(tokens)), 1)
         self.assertEqual(self.emulator.state.token_request_count(client_id=CLIENT_ID), 1)
 
+    def test_back_to_per_user_sign_ins_asks_users_to_connect(self):
+        """O1, S7: when the administrator goes back to per-user sign-ins, the mailboxes the organisation
+        connected are not pushed on with its application: each user is told once to connect their own
+        account, and their changes wait for it (not retried in a loop)."""
+        users = [self._employee(f"back_{n}_org") for n in range(2)]
+        self.env["o365.sync.account"]._organization_start_users(users)
+        for user in users:
+            account = self._account(user)
+            account.sync_started_at = account.sync_started_at.replace(year=2000)
+            self.schedule(self.todo_type, f"Waits {user.login}", user=user, date_deadline=date(2031, 8, 2))
+        self.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.connection_mode", "user")
+        self.run_push()
+        for user in users:
+            account = self._account(user)
+            self.assertEqual(account.connection_state, "reconnect")
+            self.assertIn("no longer connects your Microsoft 365 mailbox", account.last_error_words)
+            self.assertEqual(len(self.notices(user)), 1)
+            [row] = self.queue_rows().filtered(lambda r, account=account: r.account_id == account)
+            self.assertEqual((row.state, row.attempts), ("pending", 0))
+        self.emulator.state.clear_requests()
+        self.run_push()
+        self.assertEqual(self.graph_requests(), [], "nothing asked until they connect")
+
+        # One of them connects their own account (S2): the same mailbox, their own sign-in, and what waited goes out.
+        account = self._account(users[0])
+        account._connect(self._sign_in(account, users[0].email))  # what the OAuth callback does
+        self.assertEqual((account.connection_state, account.connected_by), ("connected", "user"))
+        self.run_push()
+        self.assertTrue(self.mailbox_events(users[0].email, subject=f"Task: Waits {users[0].login}"))
+
     # -- O2: one batch, several mailboxes ------------------------------------------------------
 
     def test_one_batch_carries_changes_of_many_mailboxes(self):

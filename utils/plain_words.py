@@ -22,6 +22,8 @@ RECONNECT = (
 
 # utils/auth.py starts every failure of the organisation's application with this.
 ORGANIZATION_FAILURE = "The organisation's Microsoft 365"
+# models/o365_sync_account.py says this when the organisation's connection was turned off.
+ORGANIZATION_STOPPED = "no longer connects Microsoft 365 mailboxes"
 
 
 class Words(NamedTuple):
@@ -113,6 +115,9 @@ def explain_sign_in(message, reconnect=False):
             "Nothing is lost: changes wait and go out by themselves once it works.",
             True,
         )
+    if ORGANIZATION_STOPPED in text:
+        # The administrator went back to per-user sign-ins (SPEC O1, S2).
+        return Words("Your organisation no longer connects your Microsoft 365 mailbox.", RECONNECT, False)
     if "invalid_client" in text:
         return Words(
             "Microsoft 365 refused Odoo's app credentials (the client secret is wrong or expired).",
