@@ -36,6 +36,7 @@ CLIENT_SECRET = "odoo-test-secret"
 TENANT = "contoso.example"
 ORG_DOMAIN = "contoso.example"
 CALLBACK_PATH = "/o365_calendar_sync/oauth/callback"
+RECONNECT_NOTICE = "Microsoft 365: reconnect needed"  # subject of the S7 notification
 
 _emulator = None
 
@@ -304,6 +305,18 @@ class O365Case(HttpCase):
             for r in self.emulator.state.request_stats()["requests"]
             if not r.get("actAs") and (mailbox is None or r.get("mailbox") == mailbox)
         ]
+
+    def notices(self, user):
+        """The "reconnect needed" notifications ``user`` received (S7: one per lost sign-in)."""
+        return (
+            self.env["mail.message"]
+            .sudo()
+            .search([("subject", "=", RECONNECT_NOTICE), ("partner_ids", "in", user.partner_id.ids)])
+        )
+
+    def token_requests(self):
+        """Requests to the token endpoint since the last clear_requests()."""
+        return [r for r in self.emulator.state.request_stats()["requests"] if r["path"].endswith("/token")]
 
     def pending_pulls(self, account=None):
         domain = [("account_id", "=", account.id)] if account else []

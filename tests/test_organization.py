@@ -19,8 +19,6 @@ from ..utils.auth import OrganizationLogin
 from .common import APPLICATION_PERMISSIONS, CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN
 from .test_push_base import PushCase
 
-NOTICE = "Microsoft 365: reconnect needed"
-
 
 @tagged("post_install", "-at_install")
 class TestOrganization(PushCase):
@@ -44,16 +42,6 @@ class TestOrganization(PushCase):
         if self.emulator.state.find_mailbox(upn) is None:
             self.emulator.state.add_user(upn, time_zone="Europe/Paris")
         return new_test_user(self.env, upn, groups="base.group_user", email=upn, name=login, **user_vals)
-
-    def notices(self, user):
-        return (
-            self.env["mail.message"]
-            .sudo()
-            .search([("subject", "=", NOTICE), ("partner_ids", "in", user.partner_id.ids)])
-        )
-
-    def token_requests(self):
-        return [r for r in self.emulator.state.request_stats()["requests"] if r["path"].endswith("/token")]
 
     # -- O1: users start without signing in ------------------------------------------------
 

@@ -10,8 +10,6 @@ from odoo.tests import new_test_user, tagged
 from ..utils.graph_client import GraphClient
 from .test_push_base import PushCase
 
-NOTICE = "Microsoft 365: reconnect needed"
-
 
 @tagged("post_install", "-at_install")
 class TestSyncHealth(PushCase):
@@ -19,16 +17,6 @@ class TestSyncHealth(PushCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.admin = new_test_user(cls.env, "hal_admin", groups="base.group_user,base.group_system")
-
-    def notices(self, user):
-        return (
-            self.env["mail.message"]
-            .sudo()
-            .search([("subject", "=", NOTICE), ("partner_ids", "in", user.partner_id.ids)])
-        )
-
-    def token_requests(self):
-        return [r for r in self.emulator.state.request_stats()["requests"] if r["path"].endswith("/token")]
 
     # -- S7: a sign-in that stops working -------------------------------------------------
 
