@@ -1,8 +1,6 @@
-"""The runners of the push and pull jobs: which mailboxes, how many at once, for how long
-(SPEC E1, E3, E6, E7).
-
-Plain pieces, apart from the queue tables and from the account record (the models know
-what one queue row asks of Graph and what an answer means for it). One run:
+"""How a run of the push or the pull job goes: which mailboxes, how many at once, for how
+long (SPEC E1, E3, E6, E7). The jobs themselves are ``PushRunner`` (engine/pusher.py) and
+``PullRunner`` (engine/importer.py); this is the loop they share. One run:
 
 1. **claim** the mailboxes of this shard that have due work, the longest waiting first,
    so the tail is never starved;
@@ -16,14 +14,6 @@ what one queue row asks of Graph and what an answer means for it). One run:
 
 Several shard crons split the mailboxes (``account id % shards``), so that more cron
 threads and more Odoo servers each take a shard and add throughput.
-
-The push, per mailbox, runs rounds: **plan** (claim up to 20 rows, build their
-requests), **commit** (release the row locks), **send** (one ``$batch``), **settle**
-(apply the answers), each committed on its own. Mailboxes that the organisation's
-application connects (SPEC O2) share their rounds: up to 20 of them work together, and
-one ``$batch`` carries the changes of several of them, at most 4 per mailbox. The pull,
-per mailbox, runs what the notifications and the safety net queued (delta rounds,
-subscription changes).
 """
 
 import logging
@@ -32,19 +22,11 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from odoo import SUPERUSER_ID, api, fields
+from odoo import SUPERUSER_ID, api
 from odoo.tools import config
-
-from . import importer
 
 _logger = logging.getLogger(__name__)
 
-MAX_ROUNDS = 500  # push batches per mailbox per run; the next run goes on from there
-# Mailboxes of the organisation's application whose changes share one $batch (O2), and
-# the changes of one mailbox in such a batch: Graph runs a batch's items concurrently,
-# and Outlook allows 4 requests in flight per mailbox.
-SHARED_BATCH_MAILBOXES = 20
-SHARED_BATCH_PER_MAILBOX = 4
 SHARDS = 4  # the crons of data/push_cron_data.xml and data/pull_cron_data.xml
 PUSH_CRON_XMLIDS = (
     "o365_calendar_sync.ir_cron_o365_push",
@@ -163,87 +145,3 @@ class MailboxRunner:
 
     def work_on_group(self, account_ids):
         raise NotImplementedError
-
-
-class PushRunner(MailboxRunner):
-    """The push job: ERP changes waiting in ``o365.push.queue`` go out as ``$batch`` rounds."""
-
-    job = "push"
-
-    def due_work(self, cr):
-        """Mailboxes with due changes, the longest waiting first: each on its own, except those
-        of the organisation's application, which share batches in groups (O2)."""
-        cr.execute(
-            """SELECT q.account_id, a.connected_by = 'organization' FROM o365_push_queue q
-               JOIN o365_sync_account a ON a.id = q.account_id
-               WHERE q.state = 'pending' AND q.next_attempt_at <= %s
-                 AND a.sync_state = 'running' AND a.connection_state = 'connected'
-                 AND mod(q.account_id, %s) = %s
-               GROUP BY q.account_id, a.connected_by
-               ORDER BY min(q.next_attempt_at), q.account_id""",
-            [fields.Datetime.now(), self.shards, self.shard],
-        )
-        rows = cr.fetchall()
-        shared = [account_id for account_id, organization in rows if organization]
-        units = [(account_id,) for account_id, organization in rows if not organization]
-        groups = [tuple(shared[i : i + SHARED_BATCH_MAILBOXES]) for i in range(0, len(shared), SHARED_BATCH_MAILBOXES)]
-        # The oldest waiting work first, whichever kind.
-        order = {account_id: rank for rank, (account_id, _org) in enumerate(rows)}
-        return sorted(units + groups, key=lambda unit: order[unit[0]])
-
-    def work_on(self, account_id):
-        with self.cursor() as lock_cr:
-            if not mailbox_lock(lock_cr, PUSH_LOCK_CLASS, account_id):
-                self.count(mailbox_busy=1)
-                return
-            for _round in range(MAX_ROUNDS):
-                if self.past_deadline() or not self._round([account_id], batch_per_mailbox=None):
-                    break
-
-    def work_on_group(self, account_ids):
-        """Mailboxes of the organisation's application: their changes share each $batch (O2)."""
-        with self.cursor() as lock_cr:
-            mine = [account_id for account_id in account_ids if mailbox_lock(lock_cr, PUSH_LOCK_CLASS, account_id)]
-            self.count(mailbox_busy=len(account_ids) - len(mine))
-            for _round in range(MAX_ROUNDS):
-                if not mine or self.past_deadline() or not self._round(mine, SHARED_BATCH_PER_MAILBOX):
-                    break
-
-    def _round(self, account_ids, batch_per_mailbox):
-        """Plan, commit, send, settle one $batch of these mailboxes; True when another may follow."""
-        stats = Counter()
-        try:
-            with self.cursor() as cr:
-                return self.env(cr)["o365.push.queue"]._push_round(account_ids, stats, batch_per_mailbox)
-        finally:
-            self.count(**stats)
-
-
-class PullRunner(MailboxRunner):
-    """The pull job: what notifications and the safety net queued (``o365.pull.request``)
-    and subscriptions that Stop or Disconnect left to remove, one mailbox at a time each,
-    every mailbox in a transaction of its own (engine/importer.py does one mailbox)."""
-
-    job = "pull"
-
-    def due_mailboxes(self, cr):
-        importer.queue_safety_pulls(self.env(cr), self.shard, self.shards)
-        cr.execute(
-            """SELECT a.id FROM o365_sync_account a
-               LEFT JOIN o365_pull_request r ON r.account_id = a.id
-               WHERE (r.id IS NOT NULL OR a.subscription_to_remove IS NOT NULL)
-                 AND mod(a.id, %s) = %s
-               GROUP BY a.id
-               ORDER BY min(r.requested_at) NULLS FIRST, a.id""",
-            [self.shards, self.shard],
-        )
-        return [row[0] for row in cr.fetchall()]
-
-    def work_on(self, account_id):
-        with self.cursor() as cr:
-            if not mailbox_lock(cr, PULL_LOCK_CLASS, account_id):
-                self.count(mailbox_busy=1)
-                return
-            env = self.env(cr)
-            if importer.Importer(env).run(env["o365.sync.account"].browse(account_id)):
-                self.count(pulled=1)

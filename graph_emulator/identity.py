@@ -320,13 +320,9 @@ class Identity:
             q["state"] = params["state"]
         return redirect(_add_query(params["redirect_uri"], q))
 
-    def authorize_page(self, tenant, params):
-        try:
-            app, err = self._check_authorize(params)
-        except _PageError as pe:
-            return pe.page()
-        if err:
-            return self._error_redirect(params, err)
+    def _user_choices(self, params):
+        """The tenant's users as radio buttons of a sign-in form, ``login_hint`` (else the
+        first) chosen."""
         hint = (params.get("login_hint") or "").lower()
         with self.state.lock:
             users = sorted(self.state.mailboxes.values(), key=lambda m: m.upn)
@@ -337,11 +333,17 @@ class Identity:
                 f'<label class="user"><input type="radio" name="login" value="{html.escape(mb.upn)}"{checked}> '
                 f"<b>{html.escape(mb.display_name)}</b> &lt;{html.escape(mb.upn)}&gt;</label>"
             )
-        hidden = "".join(
-            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-            for k, v in params.items()
-            if k != "login"
-        )
+        return rows
+
+    def authorize_page(self, tenant, params):
+        try:
+            app, err = self._check_authorize(params)
+        except _PageError as pe:
+            return pe.page()
+        if err:
+            return self._error_redirect(params, err)
+        rows = self._user_choices(params)
+        hidden = _hidden_inputs(params, skip=("login",))
         scopes = "".join(
             f"<li>{html.escape(s)}</li>" for s in normalize_scopes(params.get("scope")) if s not in OIDC_SCOPES
         )
@@ -439,22 +441,10 @@ class Identity:
             return pe.page()
         if err:
             return self._error_redirect(params, err)
-        hint = (params.get("login_hint") or "").lower()
         with self.state.lock:
-            users = sorted(self.state.mailboxes.values(), key=lambda m: m.upn)
             wanted = list(app.application_permissions) if grants else []
-        rows = []
-        for i, mb in enumerate(users):
-            checked = " checked" if (mb.upn.lower() == hint or (not hint and i == 0)) else ""
-            rows.append(
-                f'<label class="user"><input type="radio" name="login" value="{html.escape(mb.upn)}"{checked}> '
-                f"<b>{html.escape(mb.display_name)}</b> &lt;{html.escape(mb.upn)}&gt;</label>"
-            )
-        hidden = "".join(
-            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-            for k, v in params.items()
-            if k not in ("login", "consent")
-        )
+        rows = self._user_choices(params)
+        hidden = _hidden_inputs(params, skip=("login", "consent"))
         perms = "".join(f"<li>{html.escape(p)} (Application)</li>" for p in wanted) or "<li>Sign you in</li>"
         banner = f'<p id="error" class="error">{html.escape(error)}</p>' if error else ""
         page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Permissions requested</title>
@@ -1001,3 +991,12 @@ def _add_query(url, params):
     parts = urlsplit(url)
     q = parse_qsl(parts.query, keep_blank_values=True) + [(k, str(v)) for k, v in params.items()]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(q), parts.fragment))
+
+
+def _hidden_inputs(params, skip):
+    """The request's parameters carried through a form as hidden inputs, except ``skip``."""
+    return "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in params.items()
+        if k not in skip
+    )

@@ -251,7 +251,7 @@ class TestPushConcurrency(unittest.TestCase):
         with self.world.registry.cursor() as cr:
             cron_id = self.world.env(cr).ref("o365_calendar_sync.ir_cron_o365_push").id
             cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron_id])
-        budget = patch("odoo.addons.o365_calendar_sync.models.o365_push_queue.run_time_budget", return_value=0.5)
+        budget = patch("odoo.addons.o365_calendar_sync.engine.pusher.run_time_budget", return_value=0.5)
         with budget, self.world.registry.cursor() as cr:
             first = self.world.env(cr)["o365.push.queue"]._cron_push()
         self.assertGreaterEqual(first["mailboxes"], 1)

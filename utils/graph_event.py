@@ -1,9 +1,10 @@
 """The one reader of Graph event JSON (like ``microsoft_calendar``'s ``MicrosoftEvent``).
 
 Everything Odoo learns from an Outlook event goes through here: the time-zone table,
-the timestamp parser, the location, the attendees and their answers. Mappers
-(``utils/mappers``) and filters (``utils/event_filters``) ask a ``GraphEvent``
-instead of digging in the dict, so each Graph quirk is handled in one place.
+the timestamp parser, the location, the attendees and their answers. The mappers
+(``utils/mappers``, with the rules of which Outlook events are logged in ``meeting.py``)
+ask a ``GraphEvent`` instead of digging in the dict, so each Graph quirk is handled in
+one place.
 
 Plain Python: no ORM. The only Odoo imports are the address normaliser (B2 matches
 addresses whatever their case) and the HTML sanitiser (B8).
@@ -137,6 +138,14 @@ def _address(entry):
     return normalize(((entry or {}).get("emailAddress") or {}).get("address"))
 
 
+def _graph_property(key, read=None):
+    """A read-only attribute: Graph's property ``key`` as Graph sent it (None when absent),
+    or as ``read`` makes it."""
+    if read is None:
+        return property(lambda event: event._data.get(key), doc=f"Graph's ``{key}``.")
+    return property(lambda event: read(event._data.get(key)), doc=f"Graph's ``{key}``, read.")
+
+
 class GraphEvent:
     """One Outlook event as Graph returned it, read-only.
 
@@ -161,21 +170,10 @@ class GraphEvent:
 
     # -- identity ---------------------------------------------------------------------
 
-    @property
-    def id(self):
-        return self._data.get("id")
-
-    @property
-    def change_key(self):
-        return self._data.get("changeKey")
-
-    @property
-    def ical_uid(self):
-        return self._data.get("iCalUId")
-
-    @property
-    def transaction_id(self):
-        return self._data.get("transactionId")
+    id = _graph_property("id")
+    change_key = _graph_property("changeKey")
+    ical_uid = _graph_property("iCalUId")
+    transaction_id = _graph_property("transactionId")
 
     @property
     def created_at(self):
@@ -203,17 +201,9 @@ class GraphEvent:
     def sensitivity(self):
         return (self._data.get("sensitivity") or "normal").lower()
 
-    @property
-    def categories(self):
-        return self._data.get("categories") or ()
-
-    @property
-    def is_all_day(self):
-        return bool(self._data.get("isAllDay"))
-
-    @property
-    def is_organizer(self):
-        return bool(self._data.get("isOrganizer"))
+    categories = _graph_property("categories", lambda value: value or ())
+    is_all_day = _graph_property("isAllDay", bool)
+    is_organizer = _graph_property("isOrganizer", bool)
 
     # -- what it says -----------------------------------------------------------------
 
@@ -303,14 +293,9 @@ class GraphEvent:
                 return f"its {bound} time zone {str(value.get('timeZone'))[:40]!r} is unknown"
         return None
 
-    @property
-    def start(self):
-        """Start as naive UTC, None without one; ValueError when unreadable (see ``to_utc``)."""
-        return to_utc(self._data.get("start"))
-
-    @property
-    def end(self):
-        return to_utc(self._data.get("end"))
+    # Naive UTC, None without one; ValueError when unreadable (see ``to_utc``).
+    start = _graph_property("start", to_utc)
+    end = _graph_property("end", to_utc)
 
     def all_day_dates(self, in_zone=None):
         """(first day, last day inclusive) of an all-day event (Graph's end is exclusive).
