@@ -56,14 +56,13 @@ class O365Notifications(http.Controller):
         accounts = self._o365_verified_accounts(items)
         if not accounts:
             return _text("No notification matched a known subscription with its clientState.", 403)
-        Account = request.env["o365.sync.account"].sudo()
+        Requests = request.env["o365.pull.request"].sudo()
         for account_id, item in accounts:
             kind = LIFECYCLE_KINDS.get(item.get("lifecycleEvent"), "pull") if lifecycle else "pull"
-            account = Account.browse(account_id)
-            account._o365_queue_pull(kind)
+            Requests._queue([account_id], kind)
             if kind != "pull":
                 # Renewing/recreating also catches up with a delta round afterwards.
-                account._o365_queue_pull("pull")
+                Requests._queue([account_id], "pull")
         return _text("", 202)
 
     def _o365_read_items(self):

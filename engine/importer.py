@@ -1,7 +1,8 @@
 """Outlook -> Odoo: what the pull job does for one mailbox (SPEC B, E3, E4, E6, E7).
 
-A plain piece, like engine/runner.py: it gets an ``env`` and records, never a model's
-class. ``Importer.run(account)`` is one mailbox's turn of the pull job:
+A plain piece: it gets an ``env`` and records, never a model's class. ``PullRunner`` (at
+the end) is the pull job's run over the due mailboxes (engine/runner.py says how a run
+goes); ``Importer.run(account)`` is one mailbox's turn of it:
 
 1. remove the subscription that Stop or Disconnect left behind (S4);
 2. take the requests queued for the mailbox (``o365.pull.request``: notifications, the
@@ -27,12 +28,13 @@ import psycopg2
 from odoo import fields
 from odoo.tools import SQL
 
-from ..utils import event_filters, plain_words
+from ..utils import plain_words
 from ..utils.auth import AuthError
 from ..utils.email_domains import is_internal
 from ..utils.graph_client import GraphError
 from ..utils.graph_event import parse_stamp, unreadable
-from ..utils.mappers.meeting import Directory
+from ..utils.mappers.meeting import STICKY_REASONS, Directory, decide, is_cancelled, is_removed, page_addresses
+from .runner import PULL_LOCK_CLASS, MailboxRunner, mailbox_lock
 
 _logger = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ def queue_safety_pulls(env, shard=0, shards=1):
         )
     )
     due = [row[0] for row in env.cr.fetchall()]
-    env["o365.pull.request"].sudo()._queue(due, "safety")
+    env["o365.pull.request"].sudo()._queue(due, "safety", wake=False)  # this run takes them
 
 
 def accounts_due_for_renewal(env):
@@ -277,7 +279,7 @@ class Importer:
             return
         report_error(account, self.env._("Reading your Outlook calendar failed"), exc)
         if isinstance(exc, GraphError) and exc.transient:
-            self.env["o365.pull.request"].sudo()._queue(account.ids, "pull")
+            self.env["o365.pull.request"].sudo()._queue(account.ids, "pull", wake=False)
 
     # -- subscriptions (E3, E7, S4) ---------------------------------------------------------
 
@@ -455,10 +457,10 @@ class Importer:
             for lk in Link.search([("account_id", "=", account.id), ("graph_event_id", "in", ids)])
         }
         org_domains = self.env["o365.config"]._org_domains()
-        unlinked = [e for e in page if e.get("id") not in links and not event_filters.is_removed(e)]
-        linked_live = [e for e in page if e.get("id") in links and not event_filters.is_removed(e)]
+        unlinked = [e for e in page if e.get("id") not in links and not is_removed(e)]
+        linked_live = [e for e in page if e.get("id") in links and not is_removed(e)]
         # Through the account's entry point: tests count its calls (tests/test_hostile_input.py).
-        directory = contact_directory(self.env, event_filters.page_addresses(unlinked + linked_live, org_domains))
+        directory = contact_directory(self.env, page_addresses(unlinked + linked_live, org_domains))
         excluded = self.env["o365.event.exclusion"].sudo()._excluded_ids(account, [e["id"] for e in unlinked])
         # An ERP create whose answer was lost is in Outlook but not linked yet: the
         # push's retry links it (same transactionId), so the pull leaves it alone.
@@ -478,7 +480,7 @@ class Importer:
             if not event_id:
                 continue
             link = links.get(event_id)
-            if event_filters.is_removed(outlook_event):
+            if is_removed(outlook_event):
                 if link:
                     self.apply_outlook_removal(account, link, client)
                 continue
@@ -516,7 +518,7 @@ class Importer:
         if not record:
             link.unlink()
             return
-        if event_filters.is_cancelled(outlook_event):
+        if is_cancelled(outlook_event):
             # The organiser cancelled it: the whole meeting goes, whoever's copy told us.
             record._o365_apply_outlook_removal(link, cancelled=True)
             if link.exists():
@@ -542,10 +544,8 @@ class Importer:
             except GraphError as exc:
                 if exc.status != 404:
                     raise
-        if current and not event_filters.is_cancelled(current):
-            directory = contact_directory(
-                self.env, event_filters.page_addresses([current], self.env["o365.config"]._org_domains())
-            )
+        if current and not is_cancelled(current):
+            directory = contact_directory(self.env, page_addresses([current], self.env["o365.config"]._org_domains()))
             self.apply_outlook_change(account, link, current, directory)
         else:
             record._o365_apply_outlook_removal(link)
@@ -556,7 +556,7 @@ class Importer:
         copy_of = copies.get(outlook_event.get("iCalUId"))
         if copy_of and copy_of.origin == "odoo":
             return None  # an ERP meeting's copy in an attendee's mailbox: the ERP side owns it
-        ok, reason = event_filters.decide(
+        ok, reason = decide(
             outlook_event,
             sync_started_at=account.sync_started_at,
             org_domains=org_domains,
@@ -564,7 +564,7 @@ class Importer:
             known_contacts=set(directory.contacts),
         )
         if not ok:
-            if reason in event_filters.STICKY_REASONS:
+            if reason in STICKY_REASONS:
                 self.env["o365.event.exclusion"].sudo()._exclude(account, outlook_event["id"], reason)
             return None
         Meeting = self.env["calendar.event"].sudo()
@@ -608,3 +608,33 @@ class Importer:
             raise
         except Exception:  # pylint: disable=broad-except
             log("o365 account %s: " + message, account.id, *args)
+
+
+class PullRunner(MailboxRunner):
+    """The pull job: what notifications and the safety net queued (``o365.pull.request``)
+    and subscriptions that Stop or Disconnect left to remove, one mailbox at a time each,
+    every mailbox in a transaction of its own (``Importer`` below does one mailbox)."""
+
+    job = "pull"
+
+    def due_mailboxes(self, cr):
+        queue_safety_pulls(self.env(cr), self.shard, self.shards)
+        cr.execute(
+            """SELECT a.id FROM o365_sync_account a
+               LEFT JOIN o365_pull_request r ON r.account_id = a.id
+               WHERE (r.id IS NOT NULL OR a.subscription_to_remove IS NOT NULL)
+                 AND mod(a.id, %s) = %s
+               GROUP BY a.id
+               ORDER BY min(r.requested_at) NULLS FIRST, a.id""",
+            [self.shards, self.shard],
+        )
+        return [row[0] for row in cr.fetchall()]
+
+    def work_on(self, account_id):
+        with self.cursor() as cr:
+            if not mailbox_lock(cr, PULL_LOCK_CLASS, account_id):
+                self.count(mailbox_busy=1)
+                return
+            env = self.env(cr)
+            if Importer(env).run(env["o365.sync.account"].browse(account_id)):
+                self.count(pulled=1)

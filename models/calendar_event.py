@@ -36,7 +36,6 @@ from odoo.tools import email_normalize
 
 from ..engine import importer
 from ..utils import plain_words
-from ..utils.event_filters import page_addresses
 from ..utils.mappers.meeting import (
     Attendee,
     MeetingData,
@@ -47,6 +46,7 @@ from ..utils.mappers.meeting import (
     meeting_values,
     online_meeting_url,
     outlook_meeting_changes,
+    page_addresses,
     pushed_meeting_changes,
 )
 from .o365_calendar_sync import SYNC_CONTEXT

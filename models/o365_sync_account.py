@@ -6,15 +6,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..engine import importer
-from ..engine.runner import (
-    PULL_CRON_XMLIDS,
-    PULL_LOCK_CLASS,
-    SHARDS,
-    PullRunner,
-    mailbox_lock,
-    run_again_soon,
-    run_time_budget,
-)
+from ..engine.runner import PULL_LOCK_CLASS, mailbox_lock
 from ..utils import plain_words
 from ..utils.auth import AuthError, MicrosoftLogin, OrganizationLogin
 from ..utils.graph_client import BATCH_LIMIT, EventRequests, GraphClient, GraphError, mailbox_probe, user_mailbox
@@ -26,8 +18,8 @@ _logger = logging.getLogger(__name__)
 # never placed in a view (SPEC S5).
 SYSTEM_ONLY = "base.group_system"
 # Company-wide pause of all sync (S7): an ir.config_parameter, "1" when paused. The push
-# and pull jobs do nothing while it is set (_cron_pull, _cron_renew_subscriptions, the push
-# queue's _cron_push, engine/importer.py); changes wait.
+# and pull jobs do nothing while it is set (the pull queue's _cron_pull,
+# _cron_renew_subscriptions, the push queue's _cron_push, engine/importer.py); changes wait.
 PAUSE_PARAM = "o365_calendar_sync.sync_paused"
 # Context key: a write that must not notify the user of a 'reconnect' (e.g. _connect
 # putting back the state it found).
@@ -54,8 +46,10 @@ class O365SyncAccount(models.Model):
 
     A thin backend: the connection (sign-in or the organisation's application),
     the options, the status, and the small entry points that views, controllers
-    and crons call. The pull itself (subscriptions, delta rounds, page ingestion)
-    is engine/importer.py; the runs of the jobs are engine/runner.py.
+    and crons call. The pull job's queue, wake-up and cron are o365.pull.request's
+    (models/o365_pull_request.py), as the push job's are o365.push.queue's; the pull
+    itself (subscriptions, delta rounds, page ingestion) is engine/importer.py; the runs
+    of the jobs are engine/runner.py.
     """
 
     _name = "o365.sync.account"
@@ -361,7 +355,7 @@ class O365SyncAccount(models.Model):
             # answers; done inside the Start Syncing request, that request would wait on
             # Graph, and a notification could arrive before the secret is committed.
             account.sudo().write({"delta_link": False, "delta_window_end": False})
-            account._o365_queue_pull("recreate")
+            self.env["o365.pull.request"].sudo()._queue(account.ids, "recreate")
         self.env["o365.push.queue"]._wake_worker()
 
     def _stop_sync(self):
@@ -383,7 +377,7 @@ class O365SyncAccount(models.Model):
             account.write(values)
             self.env["o365.pull.request"].sudo().search([("account_id", "=", account.id)]).unlink()
             if account.subscription_to_remove:
-                account._o365_wake_pull()
+                self.env["o365.pull.request"]._wake(account.ids)
             account.write({"sync_state": "stopped"})
 
     def _is_syncing(self):
@@ -391,42 +385,6 @@ class O365SyncAccount(models.Model):
         return self.connection_state == "connected" and self.sync_state == "running"
 
     # -- the pull job's entry points (engine/importer.py, SPEC E3, E6, E7) ------------------
-
-    def _o365_queue_pull(self, kind="pull"):
-        """Queue work for the pull job (o365.pull.request kinds) and wake it; no Graph call here."""
-        new = self.env["o365.pull.request"].sudo()._queue(self.ids, kind)
-        self.browse(new)._o365_wake_pull()
-        return new
-
-    def _o365_wake_pull(self):
-        """Wake the pull crons of these accounts' shards, right after commit."""
-        for shard in {account.id % SHARDS for account in self}:
-            cron = self.env.ref(PULL_CRON_XMLIDS[shard], raise_if_not_found=False)
-            if cron:
-                cron.sudo()._trigger()
-
-    @api.model
-    def _cron_pull(self, shard=0, shards=1, cursor_factory=None, parallel=None):
-        """One run of a pull cron (one shard of the mailboxes): queue the safety-net pulls that
-        are due, then run what is queued, each mailbox in its own transaction, time-boxed under
-        Odoo's cron time limit; the cron is woken again at once for what is left. Nothing while
-        all sync is paused (S7). ``cursor_factory`` and ``parallel`` let a test run it in its own
-        transaction."""
-        if self._sync_paused():
-            _logger.info("o365: pull skipped, all sync is paused")
-            return None
-        runner = PullRunner(
-            self.env.registry,
-            cursor_factory=cursor_factory,
-            shard=shard,
-            shards=shards,
-            parallel=parallel or self.env["o365.push.queue"]._param_int("push_parallel_mailboxes"),
-            time_budget=run_time_budget(),
-        )
-        stats = runner.run()
-        if stats["mailboxes_left"]:
-            run_again_soon(self.env, PULL_CRON_XMLIDS[shard])
-        return stats
 
     @api.model
     def _cron_renew_subscriptions(self):
@@ -436,8 +394,7 @@ class O365SyncAccount(models.Model):
         organisation's stray subscriptions (O2). Nothing while all sync is paused (S7)."""
         if self._sync_paused():
             return
-        for account in importer.accounts_due_for_renewal(self.env):
-            account._o365_queue_pull("renew")
+        self.env["o365.pull.request"].sudo()._queue(importer.accounts_due_for_renewal(self.env).ids, "renew")
         importer.sweep_organization_subscriptions(self.env)
 
     def _o365_run_requests(self, locked=False):

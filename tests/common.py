@@ -239,7 +239,7 @@ class O365Case(HttpCase):
     def run_pull_job(self):
         """Run the pull job as its cron does (per-mailbox transactions, here savepoints), then re-read."""
         self.env.flush_all()
-        stats = self.env["o365.sync.account"]._cron_pull(cursor_factory=self.job_cursor, parallel=1)
+        stats = self.env["o365.pull.request"]._cron_pull(cursor_factory=self.job_cursor, parallel=1)
         self.env.invalidate_all()
         return stats
 

@@ -38,7 +38,7 @@ class TestMeetingTours(O365Case):
         self.env.invalidate_all()
 
     def _pull(self):
-        self.account._o365_queue_pull("pull")
+        self.env["o365.pull.request"]._queue(self.account.ids, "pull")
         self.env.flush_all()
         self.account._o365_run_requests()
         self.env.invalidate_all()
