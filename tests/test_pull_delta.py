@@ -6,7 +6,7 @@ from unittest.mock import patch
 from graph_emulator.events import to_immutable
 from odoo.tests import tagged
 
-from ..engine import importer, runner
+from ..engine import importer
 from .common import ORG_DOMAIN
 from .test_pull_pipeline import CUSTOMER, PullCase
 
@@ -131,7 +131,7 @@ class TestPullDelta(PullCase):
         self.outlook_create(self.alice_upn, "Locked out", attendees=[f"carol@{CUSTOMER}"])
         self.delivered()
         self.emulator.state.clear_requests()
-        with patch.object(runner, "mailbox_lock", return_value=False):
+        with patch.object(importer, "mailbox_lock", return_value=False):
             self.run_pull_job()
         self.assertEqual(self.delta_reads(), 0)
         self.assertTrue(self.pending_pulls(account), "the queued pull waits for the next run")
