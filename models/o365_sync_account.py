@@ -48,8 +48,8 @@ class O365SyncAccount(models.Model):
     the options, the status, and the small entry points that views, controllers
     and crons call. The pull job's queue, wake-up and cron are o365.pull.request's
     (models/o365_pull_request.py), as the push job's are o365.push.queue's; the pull
-    itself (subscriptions, delta rounds, page ingestion) is engine/importer.py; the runs
-    of the jobs are engine/runner.py.
+    itself (subscriptions, delta rounds, page ingestion) is engine/importer.py, the push
+    engine/pusher.py.
     """
 
     _name = "o365.sync.account"
