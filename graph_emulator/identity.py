@@ -357,15 +357,29 @@ class Identity:
 <button type="submit" name="consent" value="cancel" id="cancel">Cancel</button></form></main></body></html>"""
         return html_response(page)
 
-    def authorize_submit(self, tenant, params):
+    def _submitted(self, params, check):
+        """A sign-in or consent form came back: (what ``check`` found, None), or (None, the
+        answer) when the request is invalid or the user pressed Cancel."""
         try:
-            app, err = self._check_authorize(params)
+            app, err, *more = check(params)
         except _PageError as pe:
-            return pe.page()
+            return None, pe.page()
         if err:
-            return self._error_redirect(params, err)
+            return None, self._error_redirect(params, err)
         if params.get("consent") == "cancel":
-            return self._error_redirect(params, ("access_denied", 65004, "User declined to consent to access the app."))
+            # [A] the cancel answer: access_denied with AADSTS65004, on /authorize and on the
+            # admin-consent page alike (the v2-admin-consent page shows error + error_description
+            # + state on the redirect URI).
+            return None, self._error_redirect(
+                params, ("access_denied", 65004, "User declined to consent to access the app.")
+            )
+        return (app, *more), None
+
+    def authorize_submit(self, tenant, params):
+        found, answer = self._submitted(params, self._check_authorize)
+        if answer:
+            return answer
+        (app,) = found
         mb = self.state.find_mailbox(params.get("login", ""))
         if mb is None:
             return html_response("<p>AADSTS50034: The user account does not exist in this directory.</p>", 400)
@@ -459,16 +473,10 @@ the whole organisation ({html.escape(self.state.domain)}):</p><ul>{perms}</ul>
         return html_response(page)
 
     def admin_consent_submit(self, tenant, params, v2):
-        try:
-            app, err, grants = self._check_admin_consent(params, v2)
-        except _PageError as pe:
-            return pe.page()
-        if err:
-            return self._error_redirect(params, err)
-        if params.get("consent") == "cancel":
-            # [A] the cancel answer: access_denied with AADSTS65004, as /authorize's Cancel (the v2-admin-consent
-            # page shows error + error_description + state on the redirect URI).
-            return self._error_redirect(params, ("access_denied", 65004, "User declined to consent to access the app."))
+        found, answer = self._submitted(params, lambda p: self._check_admin_consent(p, v2))
+        if answer:
+            return answer
+        app, grants = found
         mb = self.state.find_mailbox(params.get("login", ""))
         if mb is None:
             return self.admin_consent_page(
