@@ -43,6 +43,16 @@ class TestOrganization(PushCase):
             self.emulator.state.add_user(upn, time_zone="Europe/Paris")
         return new_test_user(self.env, upn, groups="base.group_user", email=upn, name=login, **user_vals)
 
+    def _organization_started(self, *logins):
+        """Employees the organisation started syncing (O1), their sync start moved back so that
+        every record of theirs may go to Outlook (S3)."""
+        users = self.env["res.users"].concat(*(self._employee(login) for login in logins))
+        self.env["o365.sync.account"]._organization_start_users(users)
+        for user in users:
+            account = self._account(user)
+            account.sync_started_at = account.sync_started_at.replace(year=2000)
+        return users
+
     # -- O1: users start without signing in ------------------------------------------------
 
     def test_start_syncing_without_sign_in(self):
@@ -244,11 +254,8 @@ class TestOrganization(PushCase):
         """O1, S7: when the administrator goes back to per-user sign-ins, the mailboxes the organisation
         connected are not pushed on with its application: each user is told once to connect their own
         account, and their changes wait for it (not retried in a loop)."""
-        users = [self._employee(f"back_{n}_org") for n in range(2)]
-        self.env["o365.sync.account"]._organization_start_users(users)
+        users = self._organization_started(*(f"back_{n}_org" for n in range(2)))
         for user in users:
-            account = self._account(user)
-            account.sync_started_at = account.sync_started_at.replace(year=2000)
             self.schedule(self.todo_type, f"Waits {user.login}", user=user, date_deadline=date(2031, 8, 2))
         self.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.connection_mode", "user")
         self.run_push()
@@ -275,11 +282,8 @@ class TestOrganization(PushCase):
     def test_one_batch_carries_changes_of_many_mailboxes(self):
         """O2: one change in each of 20 mailboxes goes out in one $batch with the application's token,
         0.05 Graph requests per change, and no new token request."""
-        users = [self._employee(f"batch_{n}_org") for n in range(20)]
-        self.env["o365.sync.account"]._organization_start_users(users)
+        users = self._organization_started(*(f"batch_{n}_org" for n in range(20)))
         for user in users:
-            account = self._account(user)
-            account.sync_started_at = account.sync_started_at.replace(year=2000)
             self.schedule(self.todo_type, f"Call {user.login}", user=user, date_deadline=date(2031, 8, 1))
         self.env.flush_all()
         self.emulator.state.clear_requests()
@@ -294,10 +298,9 @@ class TestOrganization(PushCase):
 
     def test_at_most_four_changes_per_mailbox_in_a_shared_batch(self):
         """O2: in a batch shared by several mailboxes, one mailbox has at most 4 requests."""
-        ivy = self._employee("ivy_org")
-        self.env["o365.sync.account"]._organization_start_users(ivy)
-        for account in (self._account(ivy), self._account(self.alice)):
-            account.sync_started_at = account.sync_started_at.replace(year=2000)
+        ivy = self._organization_started("ivy_org")
+        account = self._account(self.alice)
+        account.sync_started_at = account.sync_started_at.replace(year=2000)
         for n in range(6):
             self.schedule(self.todo_type, f"Alice {n}", date_deadline=date(2031, 9, 1))
             self.schedule(self.todo_type, f"Ivy {n}", user=ivy, date_deadline=date(2031, 9, 1))
