@@ -35,7 +35,10 @@ Each of push and pull runs in every server layout of ``--configs``:
 ``a`` one server ``--workers=2 --max-cron-threads=1``; ``b`` one server
 ``--workers=2 --max-cron-threads=2``; ``c`` two servers (two ports, same
 database), each ``--workers=2 --max-cron-threads=1``. A suffix ``30`` (``a30``...)
-runs the same layout with ``--limit-time-real-cron=30``.
+runs the same layout with ``--limit-time-real-cron=30``. With ``--full-size N``, N mailboxes
+are connected, the layouts change the first ``--mailboxes`` of them (the rest stay
+connected and idle), and layout ``a`` then runs once more with a change in all N: the
+full-size row (``a@N``), from the same run and setup.
 
 Setup (not measured): a copy of an installed template database, N users created in
 batches, each connected through the real OAuth authorization-code flow against
@@ -106,6 +109,13 @@ def parse_args(argv=None):
     p.add_argument("--mailboxes", type=int, default=2000, help="connected mailboxes, one change each (default 2000)")
     p.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated, among {','.join(SCENARIOS)}")
     p.add_argument("--configs", default="a,b,c,a30", help="server layouts: a, b, c, and a30/b30/c30 (cron limit 30 s)")
+    p.add_argument(
+        "--full-size",
+        type=int,
+        default=0,
+        help="connect this many mailboxes; the layouts of --configs change --mailboxes of them, then layout a runs"
+        " once more with one change in every one of them (default 0: off)",
+    )
     p.add_argument("--latency-ms", type=int, default=100, help="added to every Graph round trip (default 100)")
     p.add_argument("--idle-minutes", type=float, default=5.0, help="engine_idle: idle window (default 5)")
     p.add_argument("--port", type=int, default=18069, help="first server's HTTP port (default 18069; +1 second)")
@@ -129,8 +139,9 @@ def parse_args(argv=None):
     for config in args.configs:
         if config.rstrip("0123456789") not in LAYOUTS:
             p.error(f"unknown layout {config!r}: a, b, c, optionally followed by a cron time limit (a30)")
+    args.full_size = args.full_size if args.full_size > args.mailboxes else 0
     if args.timeout is None:
-        args.timeout = 120 + 0.35 * args.mailboxes
+        args.timeout = 120 + 0.35 * max(args.mailboxes, args.full_size)
     return args
 
 
@@ -284,6 +295,13 @@ class Harness:
 
         self.conn = psycopg2.connect(dbname=self.db, **_pg_params())
         self.conn.autocommit = True
+
+    def use(self, count):
+        """The scenarios that follow change the first ``count`` connected mailboxes; the others stay connected
+        and idle (their safety-net pulls still run, as in a company where a fifth of the users change something)."""
+        if not hasattr(self, "_everyone"):
+            self._everyone = (list(self.upns), list(self.user_ids), list(self.contacts))
+        self.upns, self.user_ids, self.contacts = (people[:count] for people in self._everyone)
 
     def sql(self, query, params=None):
         with self.conn.cursor() as cur:
@@ -868,11 +886,43 @@ def run_pull(args, harness, emu, servers, config, tag):
     return result
 
 
+def age_last_pulls(harness):
+    """Spread each subscribed account's last pull over its safety-net period, as in a steady state.
+
+    Right after the setup and the push and pull phases every mailbox was pulled within the hour, so a
+    short window would see none of the safety-net pulls that a mailbox with working notifications gets
+    every 6 hours and a bit (engine/importer.py ``queue_safety_pulls``). In a steady state the last pulls
+    are spread evenly over that period; a window of W minutes then sees W / period of them, which the
+    extrapolation to a day counts right. Returns how many accounts were spread."""
+    from odoo.addons.o365_calendar_sync.engine.importer import SAFETY_PULL_AFTER_NOTIFIED
+
+    hours = SAFETY_PULL_AFTER_NOTIFIED.total_seconds() / 3600
+    rows = harness.sql(
+        "UPDATE o365_sync_account SET last_pull_at = (now() AT TIME ZONE 'UTC')"
+        " - random() * (%s * interval '1 hour' + mod(id, 60) * interval '1 minute')"
+        " WHERE user_id = ANY(%s) AND subscription_id IS NOT NULL AND sync_state = 'running' RETURNING id",
+        [hours, harness.user_ids],
+    )
+    return len(rows or [])
+
+
+def renewals_per_day():
+    """Subscription renewals per mailbox per day, from the module's own constants (not seen in a short window:
+    the renewal cron runs every 6 hours and renews what expires within RENEW_BEFORE)."""
+    from odoo.addons.o365_calendar_sync.engine.importer import RENEW_BEFORE, SUBSCRIPTION_MINUTES
+
+    # A renewal at the first 6-hourly run after (expiry - RENEW_BEFORE): on average 3 hours after it.
+    hours_between = SUBSCRIPTION_MINUTES / 60 - RENEW_BEFORE.total_seconds() / 3600 + 3
+    return 24 / hours_between
+
+
 def run_idle(args, harness, emu, servers):
     n = len(harness.upns)
     minutes = args.idle_minutes
     log(f"idle: {n} connected mailboxes, nothing changes, for {minutes:g} minutes")
     harness.wait_quiet(60 + 0.1 * n, "before idle")
+    spread = age_last_pulls(harness)
+    log(f"idle: last pulls of {spread} subscribed accounts spread over the safety-net period (steady state)")
     emu.clear_requests()
     offsets = log_offsets(servers)
     cpu0 = cpu_snapshot(emu, servers)
@@ -901,9 +951,13 @@ def run_idle(args, harness, emu, servers):
             }
             for r in cr.fetchall()
         ]
+    renewals = renewals_per_day()
     result = {
         "mailboxes": n,
         "window_s": wall,
+        "last_pulls_spread": spread,
+        "renewals_per_mailbox_per_day_computed": renewals,
+        "requests_per_mailbox_per_day_with_renewals": per_day + renewals,
         "graph_http": graph["http"],
         "identity_requests": graph["identity"],
         "requests_per_mailbox_per_day": per_day,
@@ -913,7 +967,10 @@ def run_idle(args, harness, emu, servers):
         "crons": crons,
         "verified": True,
     }
-    log(f"idle: {total} requests in {wall:.0f} s for {n} mailboxes = {per_day:.1f} per mailbox per day")
+    log(
+        f"idle: {total} requests in {wall:.0f} s for {n} mailboxes = {per_day:.1f} per mailbox per day,"
+        f" {per_day + renewals:.1f} with {renewals:.2f} subscription renewals a day"
+    )
     return result
 
 
@@ -996,6 +1053,7 @@ def main(argv=None):
         command=args.command or "python -m bench.engine " + " ".join(argv if argv is not None else sys.argv[1:]),
         started=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         mailboxes=args.mailboxes,
+        full_size=args.full_size,
         latency_ms=args.latency_ms,
         configs=args.configs,
         module=module_version(),
@@ -1073,17 +1131,21 @@ class Run:
             name, [["--workers=2", "--max-cron-threads=1", "--limit-time-real-cron=0", "--limit-time-cpu=3600"]]
         )
 
-    def measure(self, harness, emu, scenarios, prefix=""):
-        """Each layout of --configs: start its servers, run ``scenarios`` ({name: (runner, tag word)})."""
-        for config in self.args.configs:
+    def measure(self, harness, emu, scenarios, prefix="", configs=None, size=None):
+        """Each layout of ``configs`` (default --configs): start its servers, run ``scenarios`` ({name: (runner,
+        tag word)}). With ``size``, the results are filed as ``<layout>@<size>`` (the full-size row)."""
+        for config in configs or self.args.configs:
             label, option_sets = layout_options(config)
-            log(f"[{prefix}{config}] starting {label}")
-            servers = self.servers(f"{prefix}{config}", option_sets)
+            key = f"{config}@{size}" if size else config
+            if size:
+                label += f", all {size:,} mailboxes changed"
+            log(f"[{prefix}{key}] starting {label}")
+            servers = self.servers(f"{prefix}{key}", option_sets)
             try:
                 for name, (runner, word) in scenarios.items():
-                    tag = f"{word} {config} {self.run_tag}"
+                    tag = f"{word} {key} {self.run_tag}"
                     try:
-                        r = runner(self.args, harness, emu, servers, f"{prefix}{config}", tag)
+                        r = runner(self.args, harness, emu, servers, f"{prefix}{key}", tag)
                     except Exception as exc:
                         log(f"[{prefix}{config}] {name} failed: {exc}")
                         r = {
@@ -1091,8 +1153,8 @@ class Run:
                             "error": f"{type(exc).__name__}: {exc}",
                             "traceback": traceback.format_exc()[-3000:],
                         }
-                    r.update(label=label, servers=[s.command[2:] for s in servers])
-                    self.results[name]["configs"][config] = r
+                    r.update(label=label, servers=[s.command[2:] for s in servers], full_size=bool(size))
+                    self.results[name]["configs"][key] = r
             finally:
                 stop_servers(servers)
 
@@ -1110,12 +1172,12 @@ def run_user_mode(run):
         primary = f"http://127.0.0.1:{args.port}"
         harness.configure(public_base_url=primary)
         t = time.perf_counter()
-        harness.create_users(args.mailboxes)
+        harness.create_users(max(args.mailboxes, args.full_size))
         harness.connect_all(redirect_base=primary)
         # Start Syncing, then a setup server (no cron time limit) makes the subscriptions and first pulls.
         servers = run.setup_server()
         harness.start_sync_all()
-        meta["setup_pull_nudges"] = harness.wait_subscribed(300 + 0.5 * args.mailboxes)
+        meta["setup_pull_nudges"] = harness.wait_subscribed(300 + 0.5 * max(args.mailboxes, args.full_size))
         meta["setup_renew_nudges"] = harness.renew_nudges
         harness.wait_quiet(120, "after setup")
         stop_servers(servers)
@@ -1132,10 +1194,15 @@ def run_user_mode(run):
             if name in args.only
         }
         if scenarios:
+            harness.use(args.mailboxes)
             run.measure(harness, emu, scenarios)
+            if args.full_size:
+                harness.use(args.full_size)
+                run.measure(harness, emu, scenarios, configs=["a"], size=args.full_size)
         for name in scenarios:
             results[name] = summarize(name, results[name]["configs"])
         if "engine_idle" in args.only:
+            harness.use(max(args.mailboxes, args.full_size))
             label, option_sets = layout_options("a")
             servers = run.servers("idle", option_sets)
             r = run_idle(args, harness, emu, servers)

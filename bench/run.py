@@ -50,6 +50,13 @@ def parse_args(argv=None):
         default="a,b,c,a30",
         help="engine_push/engine_pull server layouts (default a,b,c,a30; see python -m bench.engine --help)",
     )
+    parser.add_argument(
+        "--full-size",
+        type=int,
+        default=0,
+        help="engine_push/engine_pull: connect this many mailboxes, run the layouts on --mailboxes of them, then"
+        " layout a once more with a change in every one (the full-size row; default: off)",
+    )
     parser.add_argument("--idle-minutes", type=float, default=5.0, help="engine_idle: idle window (default 5)")
     parser.add_argument(
         "--engine-latency-ms",
@@ -164,6 +171,7 @@ def run_engine(names, args, out_dir):
         ",".join(names),
         f"--mailboxes={args.mailboxes}",
         f"--configs={args.configs}",
+        f"--full-size={args.full_size}",
         f"--idle-minutes={args.idle_minutes}",
         f"--latency-ms={args.engine_latency_ms}",
         f"--out-dir={out_dir}",

@@ -120,11 +120,11 @@ def _item_json(item, prefs, base_url):
 
 def _remember(state, mb, token, rec):
     state.delta_tokens[token] = rec
-    mine = [t for t, r in state.delta_tokens.items() if r["mailbox"] == mb.id]
+    mine = state.delta_tokens.keys_of(mb.id)
     for old in mine[: max(0, len(mine) - MAX_TOKENS_PER_MAILBOX)]:
         state.delta_tokens.pop(old, None)
-    live = {r.get("round") for r in state.delta_tokens.values()}
-    for rid in [r for r, rnd in state.delta_rounds.items() if rnd["mailbox"] == mb.id and r not in live]:
+    live = {r.get("round") for r in state.delta_tokens.values_of(mb.id)}  # a mailbox's tokens, its rounds
+    for rid in [r for r in state.delta_rounds.keys_of(mb.id) if r not in live]:
         state.delta_rounds.pop(rid, None)
 
 

@@ -10,13 +10,21 @@ instrumentation, not Graph state).
 
 Files: tenant.json, delta.json and one mailbox-<id>.json per mailbox, each written atomically
 (temporary file + os.replace). A background writer checks every `interval` seconds and rewrites
-only the files whose content changed. Events are serialised once per changeKey (every write gives
-an event a new changeKey) and delta tokens once (they never change), so the part of a pass that
-holds the state lock stays small with 10,000 events; joining and writing happen outside the lock.
+only the files whose content changed. Every record is serialised again only when it changed: an
+event once per changeKey (every write gives an event a new changeKey), a delta token once (they
+never change), and each tenant record (a user, a subscription, a code, a token) when it no longer
+equals the copy taken at its last serialisation. So the part of a pass that holds the state lock
+stays small with 10,000 mailboxes, subscriptions and tokens: comparing, plus copying what changed;
+encoding, joining and writing happen outside the lock. Real Graph does not slow down as a tenant
+grows, and a writer that encoded the whole tenant under the lock every half second held it most
+of the time at 10,000 mailboxes (bench/engine_notes.md). A pass that still takes long (a first
+pass, a tenant that changes everywhere at once) spaces the next ones out: the writer waits at least
+ten times its last pass, so it never takes more than a tenth of the emulator's time.
 `flush()` (also `state.flush()` and POST /_emulator/flush) re-serialises everything and writes now;
 `stop()` does the same, so a clean stop loses nothing."""
 
 import contextlib
+import copy
 import dataclasses
 import json
 import os
@@ -66,6 +74,39 @@ def _loads(text):
     return json.loads(text, object_hook=_decode_hook)
 
 
+class _RecordsJson:
+    """The JSON of one map of records (subscriptions, tokens, users), each record encoded again only when it
+    changed. `take` runs under the state lock and costs one equality check per record plus a deep copy of
+    the changed ones; `text` runs outside it."""
+
+    def __init__(self, as_list=False):
+        self.as_list = as_list  # a JSON list of the records (tenant.json's "mailboxes") instead of an object
+        self._records = {}  # key -> [copy of the record when encoded, its JSON or None until encoded]
+        self._text = None
+        self.changed = True
+
+    def take(self, records, full=False):
+        old, new = self._records, {}
+        changed = full or len(old) != len(records)
+        for key, record in records.items():
+            entry = old.get(key)
+            if full or entry is None or entry[0] != record:
+                entry, changed = [copy.deepcopy(record), None], True
+            new[key] = entry
+        self._records, self.changed = new, changed
+
+    def text(self):
+        if self.changed or self._text is None:
+            for entry in self._records.values():
+                if entry[1] is None:
+                    entry[1] = _dumps(entry[0])
+            if self.as_list:
+                self._text = "[" + ",".join(e[1] for e in self._records.values()) + "]"
+            else:
+                self._text = "{" + ",".join(f"{json.dumps(k)}:{e[1]}" for k, e in self._records.items()) + "}"
+        return self._text
+
+
 class Persistence:
     def __init__(self, state, data_dir, interval=0.5):
         self.state = state
@@ -74,10 +115,20 @@ class Persistence:
         self._events = {}  # mailbox id -> {event id: (changeKey, json)}
         self._tokens = {}  # ("token"|"round", key) -> json
         self._written = {}  # file name -> signature last written
+        self._tenant_parts = {
+            name: _RecordsJson(as_list=name == "mailboxes")
+            for name in ("mailboxes", "subscriptions", "codes", "refresh_tokens", "access_tokens")
+        }
+        from .state import Mailbox
+
+        self._mailbox_fields = [f.name for f in dataclasses.fields(Mailbox) if f.name not in ("events", "changes")]
+        self._frozen_written = None  # the delta tokens and rounds delta.json holds
+        self._head = None  # tenant.json's small part (tenant, settings, apps) as last written
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
         self.last_lock_ms = 0.0  # how long the last pass held the state lock (benchmarks, tests)
+        self.last_pass_ms = 0.0  # how long the last pass took in all; the next one waits at least 10 times that
         self.writes = 0
 
     # ------------------------------------------------------------ load
@@ -93,7 +144,7 @@ class Persistence:
             data = _loads(fh.read())
         if data.get("version") != FORMAT_VERSION or (tenant_id and tenant_id != data["tenant_id"]):
             return False
-        from .state import App, Mailbox
+        from .state import App, ByMailbox, Mailbox
 
         st = self.state
         with st.lock:
@@ -108,7 +159,7 @@ class Persistence:
                     with open(mfile, encoding="utf-8") as fh:
                         mb.events = {ev["id"]: ev for ev in _loads(fh.read())["events"]}
                 st.mailboxes[mb.id] = mb
-            st.subscriptions = data["subscriptions"]
+            st.subscriptions = ByMailbox("_mailbox", data["subscriptions"])
             if st.identity is not None:
                 st.identity.codes = data["identity"]["codes"]
                 st.identity.refresh_tokens = data["identity"]["refresh_tokens"]
@@ -117,7 +168,8 @@ class Persistence:
             if os.path.exists(dfile):
                 with open(dfile, encoding="utf-8") as fh:
                     delta = _loads(fh.read())
-                st.delta_tokens, st.delta_rounds = delta["tokens"], delta["rounds"]
+                st.delta_tokens = ByMailbox("mailbox", delta["tokens"])
+                st.delta_rounds = ByMailbox("mailbox", delta["rounds"])
         return True
 
     # ------------------------------------------------------------ write
@@ -136,7 +188,7 @@ class Persistence:
         self.flush()
 
     def _run(self):
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(max(self.interval, self.last_pass_ms / 100)):
             try:
                 self._pass(full=False)
             except Exception:  # never let the writer die; the next pass or stop() retries
@@ -170,33 +222,26 @@ class Persistence:
 
     def _pass(self, full):
         st = self.state
+        parts = self._tenant_parts
         with self._write_lock:
             started = time.perf_counter()
             files = {}
             with st.lock:
                 identity = st.identity
-                tenant = {
+                head = {
                     "version": FORMAT_VERSION,
                     "tenant_id": st.tenant_id,
                     "domain": st.domain,
-                    "settings": st.settings,
+                    "settings": copy.deepcopy(st.settings),
                     "apps": [dataclasses.asdict(a) for a in st.apps.values()],
-                    "mailboxes": [
-                        {
-                            f.name: getattr(mb, f.name)
-                            for f in dataclasses.fields(mb)
-                            if f.name not in ("events", "changes")
-                        }
-                        for mb in st.mailboxes.values()
-                    ],
-                    "subscriptions": st.subscriptions,
-                    "identity": {
-                        "codes": identity.codes if identity else {},
-                        "refresh_tokens": identity.refresh_tokens if identity else {},
-                        "access_tokens": identity.access_tokens if identity else {},
-                    },
                 }
-                files["tenant.json"] = _dumps(tenant)
+                parts["mailboxes"].take(
+                    {mb.id: {name: getattr(mb, name) for name in self._mailbox_fields} for mb in st.mailboxes.values()},
+                    full,
+                )
+                parts["subscriptions"].take(st.subscriptions, full)
+                for name in ("codes", "refresh_tokens", "access_tokens"):
+                    parts[name].take(getattr(identity, name) if identity else {}, full)
                 signatures = {}
                 for mb in st.mailboxes.values():
                     name = f"mailbox-{mb.id}.json"
@@ -212,22 +257,35 @@ class Persistence:
                 rounds = [(r, self._frozen_json("round", r, v)) for r, v in st.delta_rounds.items()]
                 keep_frozen = {("token", t) for t, _ in tokens} | {("round", r) for r, _ in rounds}
             self.last_lock_ms = (time.perf_counter() - started) * 1000
-            # Outside the state lock: drop stale cache entries, join, compare, write.
+            # Outside the state lock: encode, drop stale cache entries, join, compare, write.
+            if full or head != self._head or any(part.changed for part in parts.values()):
+                files["tenant.json"] = (
+                    _dumps(head)[:-1]
+                    + f',"mailboxes":{parts["mailboxes"].text()},"subscriptions":{parts["subscriptions"].text()}'
+                    + ',"identity":{'
+                    + ",".join(
+                        f'"{name}":{parts[name].text()}' for name in ("codes", "refresh_tokens", "access_tokens")
+                    )
+                    + "}}"
+                )
+                self._head = head
             for key in [k for k in self._events if k not in live]:
                 del self._events[key]  # mailboxes that are gone
             for key in [k for k in self._tokens if k not in keep_frozen]:
                 del self._tokens[key]
-            for name, parts in list(files.items()):
-                if isinstance(parts, list):
-                    files[name] = '{"events":[' + ",".join(parts) + "]}"
+            for name, events in list(files.items()):
+                if isinstance(events, list):
+                    files[name] = '{"events":[' + ",".join(events) + "]}"
             keep = set(files)
-            files["delta.json"] = (
-                '{"tokens":{'
-                + ",".join(f"{json.dumps(t)}:{j}" for t, j in tokens)
-                + '},"rounds":{'
-                + ",".join(f"{json.dumps(r)}:{j}" for r, j in rounds)
-                + "}}"
-            )
+            if full or keep_frozen != self._frozen_written:  # tokens and rounds never change, only come and go
+                files["delta.json"] = (
+                    '{"tokens":{'
+                    + ",".join(f"{json.dumps(t)}:{j}" for t, j in tokens)
+                    + '},"rounds":{'
+                    + ",".join(f"{json.dumps(r)}:{j}" for r, j in rounds)
+                    + "}}"
+                )
+                self._frozen_written = keep_frozen
             os.makedirs(self.dir, exist_ok=True)
             for name, text in files.items():
                 if text is None:
@@ -242,6 +300,7 @@ class Persistence:
                     with contextlib.suppress(FileNotFoundError):
                         os.remove(os.path.join(self.dir, name))
                     self._written.pop(name, None)
+            self.last_pass_ms = (time.perf_counter() - started) * 1000
 
     def _atomic_write(self, name, text):
         path = os.path.join(self.dir, name)

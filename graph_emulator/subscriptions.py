@@ -173,7 +173,7 @@ def create(state, caller, payload, client_id, act_as, immutable=False, check=Non
         expires = _expiry(state, payload.get("expirationDateTime"))
         if len(payload.get("clientState") or "") > 128:
             raise bad_request("clientState must be at most 128 characters.", code="ValidationError")
-        active = sum(1 for s in state.subscriptions.values() if s["_mailbox"] == mb.id)
+        active = len(state.subscriptions.keys_of(mb.id))
         if active >= 1000:
             raise GraphError(403, "ExtensionError", "Too many active subscriptions for this mailbox (limit 1000).")
     validate_endpoint(state, payload["notificationUrl"])
@@ -325,8 +325,8 @@ class Notifier:
         if ev.get("type") == "occurrence":
             return
         now = timezones.now_utc()
-        for sub in list(self.state.subscriptions.values()):
-            if sub["_mailbox"] != mailbox.id or change_type not in sub["_types"] or sub["_expires"] <= now:
+        for sub in self.state.subscriptions.values_of(mailbox.id):
+            if change_type not in sub["_types"] or sub["_expires"] <= now:
                 continue
             event_id = ev["id"] if not sub.get("_immutable") else _immutable_id(ev["id"])
             resource = f"Users/{mailbox.id}/Events/{event_id}"
