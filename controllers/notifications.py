@@ -3,6 +3,13 @@
 Answers the validation handshake, checks each notification's clientState against
 its subscription's secret in constant time, and only queues a pull for the user:
 no Graph call inside the request, so Graph gets its 202 well under 3 seconds.
+
+A notification about the very version of an event that Odoo itself wrote (its
+``@odata.etag`` carries the changeKey the event's link already holds, SPEC E4) queues
+nothing: every event the push creates or updates comes back as such an echo, and
+reading it back cost a delta read per pushed mailbox, in the same cron workers as
+the push (bench/engine_notes.md). Any change made in Outlook gets a new changeKey,
+so it is never taken for an echo.
 """
 
 import hmac
@@ -13,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from odoo import http
 from odoo.http import request
+from odoo.tools import SQL
 
 _logger = logging.getLogger(__name__)
 
@@ -53,16 +61,21 @@ class O365Notifications(http.Controller):
         items, error = self._o365_read_items()
         if error:
             return _text(*error)
-        accounts = self._o365_verified_accounts(items)
-        if not accounts:
+        verified = self._o365_verified_items(items)
+        if not verified:
             return _text("No notification matched a known subscription with its clientState.", 403)
-        Requests = request.env["o365.pull.request"].sudo()
-        for account_id, item in accounts:
+        if not lifecycle:
+            verified = self._o365_without_echoes(verified)
+        wanted = {}  # (account id, kind) -> None, in order
+        for account_id, item in verified:
             kind = LIFECYCLE_KINDS.get(item.get("lifecycleEvent"), "pull") if lifecycle else "pull"
-            Requests._queue([account_id], kind)
+            wanted[account_id, kind] = None
             if kind != "pull":
                 # Renewing/recreating also catches up with a delta round afterwards.
-                Requests._queue([account_id], "pull")
+                wanted[account_id, "pull"] = None
+        Requests = request.env["o365.pull.request"].sudo()
+        for account_id, kind in wanted:
+            Requests._queue([account_id], kind)
         return _text("", 202)
 
     def _o365_read_items(self):
@@ -87,7 +100,7 @@ class O365Notifications(http.Controller):
             return None, ("Expected a JSON object with a 'value' list of notifications.", 400)
         return items, None
 
-    def _o365_verified_accounts(self, items):
+    def _o365_verified_items(self, items):
         """(account id, item) for the notifications whose clientState matches their subscription."""
         ids = {i.get("subscriptionId") for i in items if isinstance(i.get("subscriptionId"), str)}
         if not ids:
@@ -98,7 +111,7 @@ class O365Notifications(http.Controller):
             .search_fetch([("subscription_id", "in", list(ids))], ["subscription_id", "subscription_secret"])
         )
         by_sub = {a.subscription_id: a for a in accounts}
-        verified, seen = [], set()
+        verified = []
         for item in items:
             account = by_sub.get(item.get("subscriptionId"))
             state = item.get("clientState")
@@ -108,8 +121,29 @@ class O365Notifications(http.Controller):
             if not hmac.compare_digest(state.encode(), account.subscription_secret.encode()):
                 _logger.warning("o365: ignored a notification with a wrong clientState")
                 continue
-            key = (account.id, item.get("lifecycleEvent"))
-            if key not in seen:
-                seen.add(key)
-                verified.append((account.id, item))
+            verified.append((account.id, item))
         return verified
+
+    def _o365_without_echoes(self, verified):
+        """The notifications left once those about Odoo's own last write are dropped (see the module
+        docstring). Only created/updated items that name their event and its etag can be echoes."""
+        candidates = {}
+        for index, (account_id, item) in enumerate(verified):
+            data = item.get("resourceData") if isinstance(item.get("resourceData"), dict) else {}
+            etag, event_id = data.get("@odata.etag"), data.get("id")
+            if item.get("changeType") in ("created", "updated") and isinstance(etag, str) and isinstance(event_id, str):
+                change_key = etag.removeprefix("W/").strip('"')
+                if change_key:
+                    candidates[index] = (account_id, event_id, change_key)
+        if not candidates:
+            return verified
+        request.env.cr.execute(
+            SQL(
+                """SELECT account_id, graph_event_id, change_key FROM o365_event_link
+                   WHERE (account_id, graph_event_id, change_key) IN (
+                       SELECT * FROM unnest(%s::int[], %s::varchar[], %s::varchar[]))""",
+                *(list(column) for column in zip(*candidates.values(), strict=True)),
+            )
+        )
+        echoes = set(request.env.cr.fetchall())
+        return [pair for index, pair in enumerate(verified) if candidates.get(index) not in echoes]

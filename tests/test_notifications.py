@@ -61,6 +61,33 @@ class TestNotifications(PullCase):
         self.assertEqual(self.pending_pulls(self.account(self.alice)), 1)
         self.assertEqual(self.emulator.state.request_stats()["total"], 0, "no Graph call inside the request")
 
+    def test_echo_of_odoo_own_write_queues_no_pull(self):
+        """E3, E4: the notification about the event version Odoo itself just wrote (its etag is the changeKey the
+        link holds) queues no pull; a change made in Outlook to the same event does. Before, every pushed event
+        cost its mailbox a delta read, in the same cron workers as the push (bench/engine_notes.md)."""
+        account = self.account(self.alice)
+        account.sync_started_at = fields.Datetime.now() - timedelta(hours=1)  # the activity is new (S3)
+        activity = self.env["mail.activity"].create(
+            {
+                "res_model_id": self.env["ir.model"]._get_id("res.partner"),
+                "res_id": self.carol.id,
+                "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
+                "summary": "Echo check",
+                "user_id": self.alice.id,
+            }
+        )
+        self.run_push()
+        link = self.link_of(activity, self.alice)
+        self.assertTrue(link.change_key)
+        self.assertEqual(self.pending_pulls(account), 0)
+        self.assertGreaterEqual(self.delivered(), 1, "Graph announced the event Odoo created")
+        self.assertEqual(self.pending_pulls(account), 0, "Odoo's own write is not read back")
+
+        (raw,) = [e for e in self.emulator.state.events_raw(self.alice_upn) if "Echo check" in e["subject"]]
+        self.outlook_update(self.alice_upn, raw["id"], {"subject": "Echo check, renamed in Outlook"})
+        self.assertGreaterEqual(self.delivered(), 1)
+        self.assertEqual(self.pending_pulls(account), 1, "a change made in Outlook is pulled")
+
     def test_forged_notifications_have_no_effect(self):
         """E3: wrong clientState, unknown subscription, malformed JSON or an oversized body: clear status, no effect."""
         triggers = self.triggers()
