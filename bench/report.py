@@ -457,7 +457,7 @@ def write_chart(path, results):
         bars = ax.bar([k for k, _v in layouts], [v["mailboxes_per_s"] for _k, v in layouts], color=ours_color)
         ax.bar_label(bars, fmt="%.3g")
         ax.axhline(ENGINE_TARGET_PER_S, color="grey", linestyle="--", label=f"target {ENGINE_TARGET_PER_S}/s")
-        ax.set_title(f"Engine push on odoo-bin servers: {layouts[0][1]['mailboxes']:,} mailboxes")
+        ax.set_title(f"Engine push on odoo-bin servers: {layouts[0][1]['mailboxes']:,} mailboxes (a@N: N)")
         ax.set_ylabel("mailboxes / s")
         ax.legend()
     else:

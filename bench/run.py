@@ -275,12 +275,18 @@ def main(argv=None):
             json.dump({"meta": meta, "results": results}, f, indent=1, default=str)
     os.makedirs(args.report_dir, exist_ok=True)
     report_path = os.path.join(args.report_dir, "REPORT.md")
+    engine_results = report.load_engine_results(out_dir)
     if any(n in args.only for n in ORDER if n not in ENGINE):
-        report.write_chart(os.path.join(args.report_dir, "report.png"), results)
+        # The chart's engine panel shows the last engine run when this run left the engine out.
+        charted = dict(results)
+        for name, result in engine_results.items():
+            if charted.get(name, {}).get("status") == "skipped":
+                charted[name] = result
+        report.write_chart(os.path.join(args.report_dir, "report.png"), charted)
         report.write_markdown(report_path, results, meta, "report.png")
         print(f"[bench] wrote {report_path} and report.png")
     # The engine section is kept in place (from the last engine run's JSON) when only other scenarios ran.
-    if report.update_engine_section(report_path, report.load_engine_results(out_dir)):
+    if report.update_engine_section(report_path, engine_results):
         print(f"[bench] wrote the engine section of {report_path}")
     failed = [n for n in args.only if results[n].get("status") != "ok"]
     return 1 if failed else 0
