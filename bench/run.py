@@ -226,8 +226,10 @@ def summary_line(name, r):
         f"{name:9} graph={m['graph']['http']:>6} wall={m['wall_s']:8.2f}s cpu={m['odoo_cpu_s']:7.2f}s "
         f"sql={m['sql_queries']:>7} rss={m['peak_rss_mb']:6.0f}MB verified={r.get('verified')}"
     )
-    if name == "latency":
+    if name == "latency" and r.get("median_s") is not None:
         text += f" median={r['median_s']:.3f}s p99={r['p99_s']:.3f}s"
+    elif name == "latency":
+        text += f" {r.get('verification')}"
     return text
 
 

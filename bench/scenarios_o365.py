@@ -340,7 +340,13 @@ def scenario_latency(registry, emu, out, samples, workdir, configure):
         started = time.perf_counter()
         for i, email in enumerate(emails):
             t0 = time.perf_counter()
-            answer = session.post(emu.graph_url + "/me/events", json=outlook_event(i, email), timeout=30)
+            # The id in the form Odoo stores it (it asks Graph for immutable ids): the link is looked up by it.
+            answer = session.post(
+                emu.graph_url + "/me/events",
+                json=outlook_event(i, email),
+                headers={"Prefer": 'IdType="ImmutableId"'},
+                timeout=30,
+            )
             answer.raise_for_status()
             event_id = answer.json()["id"]
 
