@@ -279,11 +279,7 @@ def main(argv=None):
     report_path = os.path.join(args.report_dir, "REPORT.md")
     engine_results = report.load_engine_results(out_dir)
     if any(n in args.only for n in ORDER if n not in ENGINE):
-        # The chart's engine panel shows the last engine run when this run left the engine out.
-        charted = dict(results)
-        for name, result in engine_results.items():
-            if charted.get(name, {}).get("status") == "skipped":
-                charted[name] = result
+        charted = report.with_engine_results(results, engine_results)
         report.write_chart(os.path.join(args.report_dir, "report.png"), charted)
         report.write_markdown(report_path, results, meta, "report.png")
         print(f"[bench] wrote {report_path} and report.png")
