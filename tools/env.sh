@@ -18,6 +18,8 @@
 #              repository; O365_NO_FETCH=1 never clones)
 #   O365_HOME  where the environment lives (default ~/.cache/o365_calendar_sync)
 #   PGHOST / PGPORT / PGUSER   PostgreSQL server (default 127.0.0.1:5432, current user)
+#   O365_HTTP_PORT   Odoo's HTTP port in the tests' config (default 8069); a second
+#              checkout testing at the same time needs another one
 
 set -euo pipefail
 
@@ -193,6 +195,8 @@ db_user = $PGUSER
 db_password = False
 admin_passwd = admin
 list_db = True
+http_port = ${O365_HTTP_PORT:-8069}
+gevent_port = $(( ${O365_HTTP_PORT:-8069} + 3 ))
 EOF
 mv -f "$ODOO_CONF.$$" "$ODOO_CONF"
 export CHECKOUT_ID ADDONS_DIR ODOO_CONF
