@@ -19,6 +19,7 @@ from odoo import fields, http
 from odoo.exceptions import UserError
 from odoo.http import request
 
+from ..engine.locks import lock_accounts
 from ..utils.auth import AuthError, MicrosoftLogin
 
 _logger = logging.getLogger(__name__)
@@ -34,6 +35,26 @@ SESSION_KEY = "o365_calendar_sync_flows"
 CONSENT_SESSION_KEY = "o365_calendar_sync_admin_consent"
 FLOW_LIFETIME = 900  # seconds a user may spend on Microsoft's consent page
 MAX_PENDING = 3  # sign-ins a session may have open at once (several tabs)
+# Sign-ins redeemed by this process, for a replay of the same request by Odoo after a
+# serialization failure: {(database, user id, state): (time, token cache)}. A code is good
+# once at Microsoft; the replay takes the tokens the first try got (issue 28).
+_REDEEMED = {}
+
+
+def _redeem(env, entry, params):
+    """A finished MicrosoftLogin for this answer: the code is redeemed once per process, and a
+    replay of the request gets the same tokens back."""
+    now = time.time()
+    for key in [key for key, (at, _cache) in _REDEEMED.items() if now - at > FLOW_LIFETIME]:
+        _REDEEMED.pop(key, None)
+    key = (env.cr.dbname, env.uid, params.get("state"))
+    app = env["o365.config"]._azure_app()
+    if key in _REDEEMED:
+        return MicrosoftLogin(app, _REDEEMED[key][1])
+    login = MicrosoftLogin(app)
+    login.complete(entry["flow"], params)
+    _REDEEMED[key] = (now, login.serialized_cache())
+    return login
 
 
 def redirect_uri(env):
@@ -139,8 +160,11 @@ class O365OAuthController(http.Controller):
             )
             return request.redirect(PREFERENCES_URL)
         try:
-            login = MicrosoftLogin(request.env["o365.config"]._azure_app())
-            login.complete(entry["flow"], params)
+            # Step 2 of the lock order (engine/locks.py), before the code leaves Odoo: a pull or
+            # push writing this account makes this request fail (and Odoo replay it) now,
+            # while the code is still unused, never after Microsoft took it.
+            lock_accounts(request.env.cr, account.ids)
+            login = _redeem(request.env, entry, params)
             account._connect(login)
         except (AuthError, UserError) as exc:
             account.sudo().write({"last_error": str(exc)})

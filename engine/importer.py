@@ -34,7 +34,17 @@ from ..utils.email_domains import is_internal
 from ..utils.graph_client import GraphError
 from ..utils.graph_event import parse_stamp, unreadable
 from ..utils.mappers.meeting import STICKY_REASONS, Directory, decide, is_cancelled, is_removed, page_addresses
-from .runner import PULL_LOCK_CLASS, MailboxRunner, mailbox_lock
+from .locks import is_race, lock_accounts, lock_meetings
+from .runner import (
+    PULL_CRON_XMLIDS,
+    PULL_LOCK_CLASS,
+    RACE_RETRY_SECONDS,
+    SHARDS,
+    MailboxRunner,
+    mailbox_session_lock,
+    mailbox_session_unlock,
+    run_again_at,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -50,9 +60,12 @@ WINDOW_AHEAD = timedelta(days=365)
 WINDOW_MIN_AHEAD = timedelta(days=330)
 # The safety net: a syncing account not pulled for this long is pulled by the cron. While
 # its change notifications work, a few reads a day are enough (SPEC E7: an idle mailbox
-# costs a handful of Graph requests a day); without a live subscription, or when a safety
-# pull found changes no notification had announced, it is polled every 15 minutes.
+# costs a handful of Graph requests a day); when a safety pull found changes no
+# notification had announced, it is polled every 15 minutes; without a live subscription
+# (Graph refused it, or a race lost it) every minute, its subscription tried again each
+# time, so a deaf mailbox never waits for the 15-minute net (issue 28).
 SAFETY_PULL_AFTER = timedelta(minutes=15)
+SUBSCRIBE_RETRY = timedelta(minutes=1)
 SAFETY_PULL_AFTER_NOTIFIED = timedelta(hours=6)
 MISSED_NOTIFICATIONS_MEMORY = timedelta(days=1)
 RESET_CODES = frozenset({"syncstatenotfound", "resyncrequired"})
@@ -79,14 +92,16 @@ def queue_safety_pulls(env, shard=0, shards=1):
             """SELECT id FROM o365_sync_account
                WHERE sync_state = 'running' AND connection_state = 'connected' AND mod(id, %s) = %s
                  AND (last_pull_at IS NULL OR last_pull_at < %s - CASE
-                      WHEN subscription_id IS NOT NULL AND subscription_expires_at > %s
-                           AND (notifications_missed_at IS NULL OR notifications_missed_at < %s)
+                      WHEN subscription_id IS NULL OR subscription_expires_at IS NULL
+                           OR subscription_expires_at <= %s THEN %s
+                      WHEN notifications_missed_at IS NULL OR notifications_missed_at < %s
                       THEN %s + mod(id, 60) * interval '1 minute'
                       ELSE %s END)""",
             shards,
             shard,
             now,
             now,
+            SUBSCRIBE_RETRY,
             now - MISSED_NOTIFICATIONS_MEMORY,
             SAFETY_PULL_AFTER_NOTIFIED,
             SAFETY_PULL_AFTER,
@@ -230,8 +245,30 @@ class Importer:
     """One mailbox's pull: subscriptions, delta rounds and page ingestion (see the module
     docstring). ``env`` is the job's environment (superuser); ``account`` an o365.sync.account."""
 
-    def __init__(self, env):
+    def __init__(self, env, own_transaction=False):
+        """``own_transaction``: the pull job's own cursor, which this pull commits step by step
+        (the subscription as soon as Graph made it, then each delta page), so a later failure
+        never forgets what Graph already did. Otherwise (a test, a caller's transaction) the
+        round runs under a savepoint and commits nothing."""
         self.env = env
+        self.own_transaction = own_transaction
+
+    def commit(self):
+        if self.own_transaction:
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    @contextmanager
+    def round_guard(self):
+        """What a failed round undoes: the uncommitted rest of it."""
+        if not self.own_transaction:
+            with self.env.cr.savepoint():
+                yield
+            return
+        try:
+            yield
+        except Exception:
+            self.env.cr.rollback()
+            raise
 
     def run(self, account, remove_old_subscription=True):
         """One mailbox's turn of the pull job; the caller holds the mailbox's pull lock.
@@ -239,13 +276,14 @@ class Importer:
         account = account.sudo()
         if remove_old_subscription and account.subscription_to_remove:
             self.remove_old_subscription(account)
+            self.commit()
         if account._sync_paused():
             return False  # the queued requests stay for Resume (S7)
         kinds = self.env["o365.pull.request"].sudo()._take(account)
         if not account._is_syncing():
             return False
         try:
-            with self.env.cr.savepoint():
+            with self.round_guard():
                 subscribed = None
                 if "recreate" in kinds or not account.subscription_id:
                     # Also a mailbox whose subscription could not be made (a 429, Graph down): its
@@ -262,12 +300,34 @@ class Importer:
         except (AuthError, GraphError) as exc:
             self.record_failure(account, exc)
             return False
-        except Exception:  # pylint: disable=broad-except
+        except Exception as exc:  # pylint: disable=broad-except
+            if is_race(exc):
+                if not self.own_transaction:
+                    raise  # the caller's transaction is lost: its caller retries it
+                self.retry_after_race(account, kinds, exc)
+                return False
             # A bug met on one user's data must not stall everyone else's pull (E6).
             _logger.exception("o365 account %s: pull failed", account.id)
             account.write({"last_error": self.env._("Reading your Outlook calendar failed unexpectedly.")})
             return False
         return True
+
+    def retry_after_race(self, account, kinds, exc):
+        """The round met a concurrent transaction (engine/locks.py) and was rolled back (what it
+        committed stays): one INFO line, its requests queued again, its shard's cron woken within
+        the minute. Never an ERROR, never a mailbox left for the safety net."""
+        _logger.info(
+            "o365 account %s: pull met a concurrent change (%s); again in %s s",
+            account.id,
+            type(exc).__name__,
+            RACE_RETRY_SECONDS,
+        )
+        self.env.cr.rollback()
+        Requests = self.env["o365.pull.request"].sudo()
+        for kind in kinds or {"pull"}:
+            Requests._queue(account.ids, kind, wake=False)
+        run_again_at(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], RACE_RETRY_SECONDS)
+        self.commit()
 
     def record_failure(self, account, exc):
         """A Graph or sign-in failure of the pull: the mailbox waits, the others go on (E6)."""
@@ -322,12 +382,35 @@ class Importer:
                 except GraphError as exc:
                     if exc.status != 404:
                         raise
-            # Store the secret first: Graph validates the URL before answering.
+            # Store the secret first, committed: Graph validates the URL, and may notify,
+            # before it answers.
             account.write({"subscription_secret": secret, "subscription_id": False})
+            self.commit()
             expires = fields.Datetime.now() + timedelta(minutes=SUBSCRIPTION_MINUTES)
             subscription = client.create_subscription(notify_url, secret, expires, lifecycle_url=lifecycle_url)
         except (AuthError, GraphError) as exc:
             report_error(account, self.env._("Outlook change notifications could not be set up"), exc)
+            self.retry_subscription_soon(account)
+            return False
+        if not self.record_subscription(account, client, subscription, expires):
+            return False
+        self.remove_stray_subscriptions(account, client, subscription["id"], notify_url)
+        return True
+
+    def record_subscription(self, account, client, subscription, expires):
+        """Keep the subscription Graph just made, committed at once: a round that fails later
+        (a Graph error, a race) must not forget it while Graph keeps it (issue 28). Under the
+        account's row lock (engine/locks.py, step 2), the state is read again: if Stop or
+        Disconnect came meanwhile, the new subscription goes instead of being kept."""
+        lock_accounts(self.env.cr, account.ids)
+        account.invalidate_recordset()
+        if not account._is_syncing() or account.subscription_secret is False:
+            try:
+                client.delete_subscription(subscription["id"])
+            except (AuthError, GraphError) as exc:
+                if getattr(exc, "status", None) != 404 and not account.subscription_to_remove:
+                    account.write({"subscription_to_remove": subscription["id"]})
+            self.commit()
             return False
         account.write(
             {
@@ -335,8 +418,14 @@ class Importer:
                 "subscription_expires_at": parse_stamp(subscription.get("expirationDateTime")) or expires,
             }
         )
-        self.remove_stray_subscriptions(account, client, subscription["id"], notify_url)
+        self.commit()
         return True
+
+    def retry_subscription_soon(self, account):
+        """No live subscription: the mailbox hears of Outlook changes only through the safety
+        net, which polls it every minute (SUBSCRIBE_RETRY) and tries to subscribe again each
+        time; its shard's cron is woken for that (issue 28)."""
+        run_again_at(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], SUBSCRIBE_RETRY.total_seconds() + 5)
 
     def remove_stray_subscriptions(self, account, client, keep_id, notify_url):
         """Delete this mailbox's other subscriptions to this database's notification URL: left by
@@ -413,6 +502,9 @@ class Importer:
                         if fresh_round:
                             vals["delta_window_end"] = end
                         account.write(vals)
+                    # Each page commits (releasing its meetings' locks): a page read again
+                    # after a failure finds its events linked (E4), nothing twice.
+                    self.commit()
                 break
             except GraphError as exc:
                 if attempt == 1 and is_sync_reset(exc):
@@ -472,6 +564,10 @@ class Importer:
         uids = list({e["iCalUId"] for e in unlinked if e.get("iCalUId")})
         copies = {}
         if uids:
+            # B12, whatever the interleaving: "log it or attach to the record another mailbox
+            # logged" is decided under the meeting's lock, held until this page commits; a pull
+            # that waited for it reads that record (READ COMMITTED, engine/locks.py).
+            lock_meetings(self.env.cr, uids)
             for lk in Link.search([("ical_uid", "in", uids), ("account_id", "!=", account.id)], order="id"):
                 copies.setdefault(lk.ical_uid, lk)
         new_meetings = []  # prepared in the loop, created together after it
@@ -616,6 +712,7 @@ class PullRunner(MailboxRunner):
     every mailbox in a transaction of its own (``Importer`` below does one mailbox)."""
 
     job = "pull"
+    cron_xmlids = PULL_CRON_XMLIDS
 
     def due_mailboxes(self, cr):
         queue_safety_pulls(self.env(cr), self.shard, self.shards)
@@ -631,10 +728,18 @@ class PullRunner(MailboxRunner):
         return [row[0] for row in cr.fetchall()]
 
     def work_on(self, account_id):
+        """One mailbox in a cursor of its own, which the pull commits step by step; the pull
+        lock is a session lock there (it outlives those commits), released at the end."""
         with self.cursor() as cr:
-            if not mailbox_lock(cr, PULL_LOCK_CLASS, account_id):
+            if not mailbox_session_lock(cr, PULL_LOCK_CLASS, account_id):
                 self.count(mailbox_busy=1)
                 return
-            env = self.env(cr)
-            if Importer(env).run(env["o365.sync.account"].browse(account_id)):
-                self.count(pulled=1)
+            try:
+                env = self.env(cr)
+                if Importer(env, own_transaction=True).run(env["o365.sync.account"].browse(account_id)):
+                    self.count(pulled=1)
+                cr.commit()  # pylint: disable=invalid-commit
+            finally:
+                cr.rollback()
+                mailbox_session_unlock(cr, PULL_LOCK_CLASS, account_id)
+                cr.commit()  # pylint: disable=invalid-commit

@@ -92,6 +92,7 @@ class PushRunner(MailboxRunner):
     """The push job: ERP changes waiting in ``o365.push.queue`` go out as ``$batch`` rounds."""
 
     job = "push"
+    cron_xmlids = PUSH_CRON_XMLIDS
 
     def due_work(self, cr):
         """Mailboxes with due changes, the longest waiting first: each on its own, except those

@@ -21,9 +21,12 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, api, fields
 from odoo.tools import config
+
+from .locks import is_race, job_cursor
 
 _logger = logging.getLogger(__name__)
 
@@ -41,6 +44,9 @@ PULL_CRON_XMLIDS = (
 # save, or the other job, never waits for Graph).
 PUSH_LOCK_CLASS = 365_001
 PULL_LOCK_CLASS = 365_002
+# A mailbox whose run lost a race (engine/locks.py) is taken again this soon, by a trigger
+# of its shard's cron: well within the minute, never left for the 15-minute safety net.
+RACE_RETRY_SECONDS = 20
 
 
 def run_time_budget():
@@ -69,6 +75,25 @@ def run_again_soon(env, cron_xmlid):
         cron.sudo()._trigger()
 
 
+def run_again_at(env, cron_xmlid, seconds):
+    """Wake this cron in ``seconds`` (a trigger row, committed with the caller's transaction)."""
+    cron = env.ref(cron_xmlid, raise_if_not_found=False)
+    if cron:
+        cron.sudo()._trigger(fields.Datetime.now() + timedelta(seconds=seconds))
+
+
+def mailbox_session_lock(cr, lock_class, account_id):
+    """Take the mailbox's advisory lock for the cursor's session, across the commits of its
+    transactions (the pull commits step by step); False if another worker has it. Released by
+    ``mailbox_session_unlock``."""
+    cr.execute("SELECT pg_try_advisory_lock(%s, %s)", [lock_class, account_id])
+    return cr.fetchone()[0]
+
+
+def mailbox_session_unlock(cr, lock_class, account_id):
+    cr.execute("SELECT pg_advisory_unlock(%s, %s)", [lock_class, account_id])
+
+
 def mailbox_lock(cr, lock_class, account_id):
     """Take the mailbox's advisory lock for this transaction; False if another worker has it."""
     cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [lock_class, account_id])
@@ -78,14 +103,16 @@ def mailbox_lock(cr, lock_class, account_id):
 class MailboxRunner:
     """One run of a job over the due mailboxes of one shard.
 
-    ``cursor_factory`` makes the run's cursors (default: new cursors of the registry),
+    ``cursor_factory`` makes the run's cursors (default: new cursors of the registry), each
+    in READ COMMITTED (engine/locks.py says why),
     ``parallel`` bounds the mailboxes in flight, ``time_budget`` (s) bounds the run.
     Subclasses say which mailboxes are due and what to do with one.
     """
 
     def __init__(self, registry, *, cursor_factory=None, shard=0, shards=1, parallel=16, time_budget=60.0):
         self.registry = registry
-        self.cursor = cursor_factory or registry.cursor
+        factory = cursor_factory or registry.cursor
+        self.cursor = lambda: job_cursor(factory)
         self.shard, self.shards = shard, max(shards, 1)
         self.parallel = max(parallel, 1)
         self.deadline = time.monotonic() + time_budget
@@ -104,7 +131,14 @@ class MailboxRunner:
             started.append(len(unit))
             try:
                 self.work_on(unit[0]) if len(unit) == 1 else self.work_on_group(unit)
-            except Exception:
+            except Exception as exc:
+                if is_race(exc):
+                    # Another transaction wrote the same rows first: an expected race, rolled
+                    # back whole; the mailbox's work stays queued and is taken again soon.
+                    _logger.info("o365 %s for sync account(s) %s met a concurrent change; again in %s s (%s)",
+                                 self.job, unit, RACE_RETRY_SECONDS, type(exc).__name__)  # fmt: skip
+                    self.count(raced=1)
+                    return
                 # One mailbox's trouble never stalls the others (E6); its work stays queued.
                 _logger.exception("o365 %s for sync account(s) %s failed; will retry", self.job, unit)
                 self.count(crashed=1)
@@ -117,6 +151,9 @@ class MailboxRunner:
                 list(pool.map(work, units))
         self.stats["mailboxes"] = sum(started)
         self.stats["mailboxes_left"] = sum(map(len, units)) - sum(started)
+        if self.stats["raced"] and self.cron_xmlids:
+            with self.cursor() as cr:
+                run_again_at(self.env(cr), self.cron_xmlids[self.shard % len(self.cron_xmlids)], RACE_RETRY_SECONDS)
         return self.stats
 
     def past_deadline(self):
@@ -132,6 +169,7 @@ class MailboxRunner:
     # -- what subclasses say ---------------------------------------------------------------
 
     job = "job"
+    cron_xmlids = ()  # the shard crons woken again after a race
 
     def due_work(self, cr):
         """Units of work: tuples of account ids, worked on together (most hold one)."""

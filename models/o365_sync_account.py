@@ -1,4 +1,5 @@
 import logging
+from datetime import timedelta
 
 from markupsafe import Markup
 
@@ -24,6 +25,8 @@ PAUSE_PARAM = "o365_calendar_sync.sync_paused"
 # Context key: a write that must not notify the user of a 'reconnect' (e.g. _connect
 # putting back the state it found).
 NO_RECONNECT_NOTICE = "o365_no_reconnect_notice"
+# A running sync without a live subscription this long after Start is shown as late (issue 28).
+DEAF_AFTER = timedelta(minutes=2)
 
 
 def _clean_category_list(text):
@@ -124,6 +127,7 @@ class O365SyncAccount(models.Model):
     health_state = fields.Selection(
         [
             ("syncing", "Syncing"),
+            ("late", "Syncing, Outlook changes late"),
             ("failing", "Syncing, with errors"),
             ("paused", "Paused for everyone"),
             ("stopped", "Stopped"),
@@ -145,7 +149,7 @@ class O365SyncAccount(models.Model):
 
     _sql_constraints = [("user_unique", "UNIQUE(user_id)", "A user has one Microsoft 365 sync account.")]
 
-    @api.depends("connection_state", "sync_state", "last_error")
+    @api.depends("connection_state", "sync_state", "last_error", "subscription_id", "subscription_expires_at")
     def _compute_health(self):
         paused = self._sync_paused()
         for account in self:
@@ -155,8 +159,21 @@ class O365SyncAccount(models.Model):
                 account.health_state = "stopped"
             elif paused:
                 account.health_state = "paused"
+            elif account.last_error:
+                account.health_state = "failing"
             else:
-                account.health_state = "failing" if account.last_error else "syncing"
+                account.health_state = "late" if account._o365_deaf() else "syncing"
+
+    def _o365_deaf(self):
+        """True when the running sync has had no live change-notification subscription for a while
+        (past the first minutes after Start): Outlook changes then arrive only through the pull
+        that retries every minute, never as they happen (issue 28)."""
+        self.ensure_one()
+        account = self.sudo()
+        now = fields.Datetime.now()
+        if account.subscription_id and account.subscription_expires_at and account.subscription_expires_at > now:
+            return False
+        return bool(account.sync_started_at) and now - account.sync_started_at > DEAF_AFTER
 
     def _compute_queue_health(self):
         stats = {}

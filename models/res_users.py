@@ -61,6 +61,7 @@ class ResUsers(models.Model):
     o365_health_state = fields.Selection(
         [
             ("syncing", "Syncing"),
+            ("late", "Syncing, Outlook changes late"),
             ("failing", "Syncing, with errors"),
             ("paused", "Paused by your administrator"),
             ("stopped", "Stopped"),
@@ -222,6 +223,7 @@ class ResUsers(models.Model):
             return {"state": "disconnected", "label": self.env._("Microsoft 365: not connected")}
         labels = {
             "syncing": self.env._("Microsoft 365: syncing"),
+            "late": self.env._("Microsoft 365: syncing, Outlook changes arrive late"),
             "failing": self.env._("Microsoft 365: syncing, with errors"),
             "paused": self.env._("Microsoft 365: paused by your administrator"),
             "stopped": self.env._("Microsoft 365: stopped"),

@@ -131,7 +131,7 @@ class TestPullDelta(PullCase):
         self.outlook_create(self.alice_upn, "Locked out", attendees=[f"carol@{CUSTOMER}"])
         self.delivered()
         self.emulator.state.clear_requests()
-        with patch.object(importer, "mailbox_lock", return_value=False):
+        with patch.object(importer, "mailbox_session_lock", return_value=False):
             self.run_pull_job()
         self.assertEqual(self.delta_reads(), 0)
         self.assertTrue(self.pending_pulls(account), "the queued pull waits for the next run")

@@ -9,6 +9,7 @@ import { useService } from "@web/core/utils/hooks";
 
 const CLASSES = {
     syncing: "text-bg-success",
+    late: "text-bg-warning",
     failing: "text-bg-warning",
     paused: "text-bg-warning",
     stopped: "text-bg-secondary",

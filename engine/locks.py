@@ -1,0 +1,91 @@
+"""The locks the sync takes, in the one order every path takes them (issue 28).
+
+Odoo runs each request and each cron job in a REPEATABLE READ transaction: two
+transactions that write the same row fail the later one with a serialization failure,
+and Odoo replays a request from the start. That is harmless for a save, harmful for a
+request that already did something outside the database (redeemed a sign-in code,
+created a subscription at Graph), and each failure of a job is a traceback in the log.
+The sync therefore orders its writers instead of letting them collide:
+
+1. **The job's mailbox lock** (advisory, ``PUSH_LOCK_CLASS`` / ``PULL_LOCK_CLASS`` of
+   engine/runner.py, per account): "a pusher / a puller is on this mailbox". Taken with
+   ``pg_try_advisory_xact_lock`` on the job's own lock connection, held for the whole
+   mailbox run, never waited for: a busy mailbox is skipped and its work stays queued.
+2. **The account row** (``o365_sync_account ... FOR UPDATE``): whoever changes what the
+   mailbox's sync *is* (Start, Stop, Connect, Disconnect, the sign-in callback, the pull
+   recording a subscription) holds it: ``lock_accounts`` below, in id order. The sign-in
+   callback takes it *before* redeeming the code: a conflict then fails before anything
+   left Odoo, and the replay starts clean.
+3. **The meeting's iCalUId** (advisory, ``MEETING_LOCK_CLASS``, per iCalUId, in sorted
+   order): held by the pull from "is this meeting logged already?" until the page that
+   logs or attaches it commits, so two mailboxes' pulls of one meeting make one record
+   (B12).
+4. **Rows**: links, queue rows (the push's ``FOR UPDATE [SKIP LOCKED]``), meetings and
+   their to-dos, in the order the ORM writes them.
+
+The jobs' own transactions (push rounds, pull rounds, the notification controller's
+queueing) run in READ COMMITTED (``job_cursor``): a statement that waited for a lock
+reads what the holder committed, instead of failing on it, so the normal concurrency of
+users, push and pull raises no serialization failure in a job. Everything a job decides
+from a row it then writes is either under one of the locks above or re-read under the
+row's lock. A race that remains (a deadlock PostgreSQL broke, a user's transaction) is
+retried, and logged as one INFO line (``is_race``), never an ERROR traceback.
+"""
+
+import contextlib
+import zlib
+
+import psycopg2
+import psycopg2.errors
+from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
+
+from odoo import sql_db
+
+MEETING_LOCK_CLASS = 365_003
+# What PostgreSQL raises when two transactions meet: a serialization failure, a deadlock
+# broken, a lock not available (NOWAIT).
+RACES = (psycopg2.errors.TransactionRollbackError, psycopg2.errors.LockNotAvailable)
+
+
+def is_race(exc):
+    """True for a conflict between concurrent transactions: retried, logged as INFO."""
+    return isinstance(exc, RACES)
+
+
+def read_committed(cr):
+    """Put a fresh cursor of Odoo (no statement run yet) in READ COMMITTED for its life.
+
+    Odoo sets REPEATABLE READ again on the connection when it lends it to the next cursor.
+    A test's cursor (shared with the test's own transaction) is left as it is."""
+    if type(cr) is sql_db.Cursor and not cr._cnx.info.transaction_status:  # pylint: disable=protected-access
+        cr._cnx.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)  # pylint: disable=protected-access
+    return cr
+
+
+@contextlib.contextmanager
+def job_cursor(cursor_factory):
+    """A cursor of ``cursor_factory`` for a job's transactions, in READ COMMITTED."""
+    with cursor_factory() as cr:
+        yield read_committed(cr)
+
+
+def lock_accounts(cr, account_ids, nowait=False):
+    """Step 2 of the order: lock these accounts' rows (in id order) until the transaction ends."""
+    ids = sorted({int(i) for i in account_ids if i})
+    if ids:
+        cr.execute(
+            "SELECT id FROM o365_sync_account WHERE id IN %s ORDER BY id FOR UPDATE" + (" NOWAIT" if nowait else ""),
+            [tuple(ids)],
+        )
+
+
+def meeting_key(ical_uid):
+    """A 32-bit key for an iCalUId (a collision only serialises two unrelated meetings)."""
+    return zlib.crc32(ical_uid.encode()) - 2**31
+
+
+def lock_meetings(cr, ical_uids):
+    """Step 3 of the order: hold these iCalUIds until the transaction ends, in sorted key order
+    so two pulls never wait for each other in a circle."""
+    for key in sorted({meeting_key(uid) for uid in ical_uids if uid}):
+        cr.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MEETING_LOCK_CLASS, key])
