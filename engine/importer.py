@@ -392,19 +392,20 @@ class Importer:
             report_error(account, self.env._("Outlook change notifications could not be set up"), exc)
             self.retry_subscription_soon(account)
             return False
-        if not self.record_subscription(account, client, subscription, expires):
+        if not self.record_subscription(account, client, subscription, expires, secret):
             return False
         self.remove_stray_subscriptions(account, client, subscription["id"], notify_url)
         return True
 
-    def record_subscription(self, account, client, subscription, expires):
+    def record_subscription(self, account, client, subscription, expires, secret):
         """Keep the subscription Graph just made, committed at once: a round that fails later
         (a Graph error, a race) must not forget it while Graph keeps it (issue 28). Under the
         account's row lock (engine/locks.py, step 2), the state is read again: if Stop or
-        Disconnect came meanwhile, the new subscription goes instead of being kept."""
+        Disconnect came meanwhile (the secret is no longer this one), the new subscription goes
+        instead of being kept."""
         lock_accounts(self.env.cr, account.ids)
         account.invalidate_recordset()
-        if not account._is_syncing() or account.subscription_secret is False:
+        if not account._is_syncing() or account.subscription_secret != secret:
             try:
                 client.delete_subscription(subscription["id"])
             except (AuthError, GraphError) as exc:

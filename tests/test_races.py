@@ -10,7 +10,7 @@ import logging
 import threading
 import unittest
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from unittest.mock import patch
 
 from odoo.tools import config
@@ -45,6 +45,22 @@ class RaceWorld(CommittedWorld):
             self.created.append(("res.partner", partner.ids))
             return partner.id
 
+    def schedule_task_soon(self, user_id, summary):
+        """A To-Do due in three days (within the pull's window: its event is read back by a new round)."""
+        with self.registry.cursor() as cr:
+            env = self.env(cr)
+            activity = env["mail.activity"].create(
+                {
+                    "res_model_id": env["ir.model"]._get_id("res.partner"),
+                    "res_id": env["res.users"].browse(user_id).partner_id.id,
+                    "activity_type_id": env.ref("mail.mail_activity_data_todo").id,
+                    "summary": summary,
+                    "user_id": user_id,
+                    "date_deadline": date.today() + timedelta(days=3),
+                }
+            )
+            return activity.ids
+
     def account_id(self, user_id):
         with self.registry.cursor() as cr:
             return self.env(cr)["o365.sync.account"].search([("user_id", "=", user_id)]).id
@@ -57,6 +73,18 @@ class RaceWorld(CommittedWorld):
     def on_account(self, account_id, method):
         with self.registry.cursor() as cr:
             getattr(self.env(cr)["o365.sync.account"].browse(account_id), method)()
+
+    def listening(self, account_ids):
+        """Give these accounts a live subscription as Odoo records it (Graph is not asked)."""
+        with self.registry.cursor() as cr:
+            for account in self.env(cr)["o365.sync.account"].browse(account_ids):
+                account.write(
+                    {
+                        "subscription_id": f"r28-listening-{account.id}",
+                        "subscription_secret": "r28-secret",
+                        "subscription_expires_at": datetime.now() + timedelta(days=2),
+                    }
+                )
 
     def pull(self, account_id):
         PullRunner(self.registry, parallel=1).work_on(account_id)
@@ -137,6 +165,7 @@ class TestPullRaces(unittest.TestCase):
         customer_email = f"r28b{stamp}@{CUSTOMER}"
         self.world.customer(customer_email)
         accounts = [self.world.account_id(alex), self.world.account_id(sam)]
+        self.world.listening(accounts)  # the race is the meeting's, not the subscriptions'
         start = datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(days=2)
         subject = f"Both sides {stamp}"
         with self.emulator.state.act_as(alex_upn) as outlook:
@@ -184,7 +213,7 @@ class TestPullRaces(unittest.TestCase):
         stamp = datetime.now().strftime("%H%M%S%f")
         user_id, upn = self.world.connected_user(f"r28s{stamp}")
         account_id = self.world.account_id(user_id)
-        tasks = self.world.schedule_tasks(user_id, 1, summary=f"r28 task {stamp}")
+        tasks = self.world.schedule_task_soon(user_id, f"r28 task {stamp}")
         self.world.push()
         self.world.pull(account_id)  # subscribes
         self.assertTrue(self.world.account(account_id, "subscription_id")[0])

@@ -8,13 +8,17 @@ the replay neither repeats that call into a second effect nor answers Graph with
 
 import json
 from contextlib import contextmanager
+from datetime import timedelta
 from unittest.mock import patch
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
+from odoo import fields
 from odoo.tests import new_test_user, tagged
 
+from ..engine.importer import queue_safety_pulls
+from ..engine.runner import PULL_CRON_XMLIDS, SHARDS
 from .common import CLIENT_ID, ORG_DOMAIN, O365Case
 from .test_connect import ConnectMixin
 
@@ -78,8 +82,8 @@ class TestReplays(ConnectMixin, O365Case):
         Requests = type(self.env["o365.pull.request"])
         with fails_once(Requests, "_queue") as calls:
             answer = self.url_open(NOTIFY_PATH, data=json.dumps(body), headers={"Content-Type": "application/json"})
-        self.assertEqual(len(calls), 2, "Odoo replayed the request once")
         self.assertEqual(answer.status_code, 202, answer.text)
+        self.assertEqual(len(calls), 2, "Odoo replayed the request once")
         self.assertEqual(self.pending_pulls(account), 1)
 
     def test_sign_in_code_redeemed_once_when_replayed(self):
@@ -91,9 +95,9 @@ class TestReplays(ConnectMixin, O365Case):
         Account = type(self.env["o365.sync.account"])
         with fails_once(Account, "_connect", before=False) as calls:
             self._finish(callback)
-        self.assertEqual(len(calls), 2, "Odoo replayed the request once")
         account = self._account(self.rita)
         self.assertEqual(account.connection_state, "connected", account.last_error)
+        self.assertEqual(len(calls), 2, "Odoo replayed the request once")
         self.assertFalse(account.last_error)
         self.assertEqual(account.mailbox_address, f"rita_r28@{ORG_DOMAIN}")
         redeemed = self.emulator.state.token_request_count(CLIENT_ID, grant_type="authorization_code")
@@ -135,3 +139,69 @@ class TestReplays(ConnectMixin, O365Case):
         consent = self.env["ir.config_parameter"].sudo().get_param("o365_calendar_sync.admin_consent")
         self.assertTrue(consent.startswith("Granted on"), consent)
         self.emulator.state.grant_admin_consent(CLIENT_ID)
+
+
+@tagged("post_install", "-at_install")
+class TestReplaysOrganization(O365Case):
+    """O1: buttons that ask Graph (organisation mode: Start Syncing probes the mailbox first)."""
+
+    connection_mode = "organization"
+
+    def test_start_syncing_replayed_after_serialization_failure(self):
+        """O1, S3, issue 28: Start Syncing asks Graph about the mailbox (reads only, safe to repeat), then
+        meets a serialization failure; Odoo's replay connects and starts the mailbox once, with one
+        subscription request queued for the pull job."""
+        login = f"olive_r28@{ORG_DOMAIN}"
+        self.emulator.state.add_user(login, display_name="Olive")
+        user = new_test_user(self.env, login, groups="base.group_user", email=login)
+        self.authenticate(login, login)
+        Account = type(self.env["o365.sync.account"])
+        with fails_once(Account, "_start_sync", before=False) as calls:
+            answer, text = self._rpc("res.users", "action_o365_start_sync", [[user.id]])
+        self.assertNotIn("error", answer, text[:500])
+        self.assertEqual(len(calls), 2, "Odoo replayed the request once")
+        self.env.invalidate_all()
+        account = self.env["o365.sync.account"].sudo().search([("user_id", "=", user.id)])
+        self.assertEqual((account.connection_state, account.sync_state), ("connected", "running"))
+        self.assertEqual(account.mailbox_address, login)
+        kinds = self.env["o365.pull.request"].sudo().search([("account_id", "=", account.id)]).mapped("kind")
+        self.assertEqual(kinds, ["recreate"])
+
+
+@tagged("post_install", "-at_install")
+class TestDeafMailbox(O365Case):
+    def test_mailbox_without_subscription_retried_within_a_minute_and_shown_late(self):
+        """E3, E7, S7, issue 28 item 2: Graph refuses the subscription at Start: the pull cron of the
+        mailbox's shard is woken within the minute, the safety net takes a mailbox without a live
+        subscription after one minute (not 15), and its status never reads plain "Syncing"."""
+        user = self._connected_user("dora_r28", start_sync=False)
+        account = self._account(user)
+        self.emulator.state.add_fault(status=503, method="POST", path_contains="subscriptions", count=3)
+        account._start_sync()
+        self.env.flush_all()
+        account._o365_run_requests()
+        self.env.invalidate_all()
+        self.assertFalse(account.subscription_id)
+        self.assertEqual(account.health_state, "failing", "the reason is shown (S7)")
+        self.assertIn("change notifications could not be set up", account.last_error_words)
+        cron = self.env.ref(PULL_CRON_XMLIDS[account.id % SHARDS])
+        now = fields.Datetime.now()
+        soon = self.env["ir.cron.trigger"].sudo().search([("cron_id", "=", cron.id), ("call_at", ">", now)])
+        self.assertTrue(soon.filtered(lambda t: t.call_at <= now + timedelta(seconds=70)), "woken within the minute")
+
+        # A minute later the safety net takes it (with notifications it would wait hours).
+        account.sudo().write({"last_pull_at": now - timedelta(seconds=61)})
+        self.env["o365.pull.request"].sudo().search([]).unlink()
+        self.env.flush_all()
+        queue_safety_pulls(self.env)
+        self.assertEqual(self.pending_pulls(account), 1)
+        # Without an error to show, a mailbox that has been deaf for minutes still says its changes are late.
+        account.sudo().write({"last_error": False, "sync_started_at": now - timedelta(minutes=5)})
+        self.assertEqual(account.health_state, "late")
+        self.assertEqual(user.o365_health_state, "late")
+
+        self.emulator.state.clear_faults()
+        account._o365_run_requests()
+        self.env.invalidate_all()
+        self.assertTrue(account.subscription_id)
+        self.assertEqual(account.health_state, "syncing")
