@@ -25,11 +25,11 @@ import logging
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from odoo import SUPERUSER_ID, api, http
+from odoo import http
 from odoo.http import request
 from odoo.tools import SQL
 
-from ..engine.locks import job_cursor
+from ..engine.locks import short_transaction
 
 _logger = logging.getLogger(__name__)
 
@@ -90,16 +90,10 @@ class O365Notifications(http.Controller):
 
     def _o365_queue(self, by_kind):
         """Queue the pulls {kind: account ids} in a transaction of their own (see the module
-        docstring); a test's registry has one transaction, used as it is."""
-        registry = request.env.registry
-        if registry.in_test_mode():
+        docstring)."""
+        with short_transaction(request.env) as env:
             for kind, account_ids in by_kind.items():
-                request.env["o365.pull.request"].sudo()._queue(account_ids, kind)
-            return
-        with job_cursor(registry.cursor) as cr:
-            Requests = api.Environment(cr, SUPERUSER_ID, {})["o365.pull.request"]
-            for kind, account_ids in by_kind.items():
-                Requests._queue(account_ids, kind)
+                env["o365.pull.request"]._queue(account_ids, kind)
 
     def _o365_read_items(self):
         """The notifications of the body, or (message, status) saying what is wrong with it."""

@@ -280,6 +280,9 @@ class Importer:
         if account._sync_paused():
             return False  # the queued requests stay for Resume (S7)
         kinds = self.env["o365.pull.request"].sudo()._take(account)
+        # Committed at once: the taken rows are never held while this pull waits for the
+        # account row (Stop holds it, then deletes them: engine/locks.py's order).
+        self.commit()
         if not account._is_syncing():
             return False
         try:

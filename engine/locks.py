@@ -39,7 +39,7 @@ import psycopg2
 import psycopg2.errors
 from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 
-from odoo import sql_db
+from odoo import SUPERUSER_ID, api, sql_db
 
 MEETING_LOCK_CLASS = 365_003
 # What PostgreSQL raises when two transactions meet: a serialization failure, a deadlock
@@ -67,6 +67,20 @@ def job_cursor(cursor_factory):
     """A cursor of ``cursor_factory`` for a job's transactions, in READ COMMITTED."""
     with cursor_factory() as cr:
         yield read_committed(cr)
+
+
+@contextlib.contextmanager
+def short_transaction(env):
+    """An environment (superuser) on a transaction of its own in READ COMMITTED, committed at the
+    end of the block: for a small write (queueing a pull) that a request or a cron must not make
+    in its own REPEATABLE READ transaction, where a concurrent write to the same rows (or to the
+    account its foreign key points at) fails it. A test's registry has one transaction: ``env``
+    is used as it is."""
+    if env.registry.in_test_mode():
+        yield env(su=True)
+        return
+    with job_cursor(env.registry.cursor) as cr:
+        yield api.Environment(cr, SUPERUSER_ID, {})
 
 
 def lock_accounts(cr, account_ids, nowait=False):

@@ -596,7 +596,9 @@ class CalendarEvent(models.Model):
 
         ``prepared``: what ``_o365_prepare_log`` returned for each, created in one batch.
         """
-        meetings = self.sudo().with_context(**QUIET).create([vals for _event, _values, vals in prepared])
+        meetings = self.browse()
+        for batch in _batches_without_shared_followers([vals for _event, _values, vals in prepared]):
+            meetings |= self.sudo().with_context(**QUIET).create(batch)
         for meeting, (_event, _values, vals) in zip(meetings, prepared, strict=True):
             meeting._o365_restore_activity_users(vals)
         importer.link_outlook_events(account, meetings, [event for event, _values, _vals in prepared])
@@ -709,3 +711,23 @@ class CalendarEvent(models.Model):
                 fields.Datetime.now() + timedelta(minutes=1)
             )
         return closed
+
+
+def _batches_without_shared_followers(vals_list):
+    """Split meetings to create into batches where no two to-dos share a contact and a user, in order.
+
+    Odoo subscribes each to-do's user to its record once per to-do, in one INSERT for the
+    batch: two new meetings with the same customer and the same colleague in one create
+    insert that follower twice, and the whole batch fails (an ERROR in the log)."""
+    batches = []
+    for vals in vals_list:
+        pairs = {
+            (vals.get("res_id"), command[2].get("user_id"))
+            for command in vals.get("activity_ids") or ()
+            if command[0] == Command.CREATE
+        }
+        if not batches or batches[-1][1] & pairs:
+            batches.append(([], set()))
+        batches[-1][0].append(vals)
+        batches[-1][1].update(pairs)
+    return [batch for batch, _pairs in batches]

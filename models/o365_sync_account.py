@@ -7,6 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..engine import importer
+from ..engine.locks import lock_accounts, short_transaction
 from ..engine.runner import PULL_LOCK_CLASS, mailbox_lock
 from ..utils import plain_words
 from ..utils.auth import AuthError, MicrosoftLogin, OrganizationLogin
@@ -365,6 +366,7 @@ class O365SyncAccount(models.Model):
         record's create_date with it is exact. Items linked before a Stop resume:
         the changes they queued meanwhile go out now (S4).
         """
+        lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (engine/locks.py)
         for account in self:
             account.sudo().write({"sync_state": "running", "sync_started_at": self.env.cr.now(), "last_error": False})
             # The subscription and the first delta round are the pull job's, after commit:
@@ -381,6 +383,7 @@ class O365SyncAccount(models.Model):
 
         Its secret goes now, so a notification it still brings is refused at once and
         queues nothing."""
+        lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (engine/locks.py)
         for account in self.sudo():
             values = {
                 "subscription_id": False,
@@ -411,7 +414,11 @@ class O365SyncAccount(models.Model):
         organisation's stray subscriptions (O2). Nothing while all sync is paused (S7)."""
         if self._sync_paused():
             return
-        self.env["o365.pull.request"].sudo()._queue(importer.accounts_due_for_renewal(self.env).ids, "renew")
+        due = importer.accounts_due_for_renewal(self.env).ids
+        # In a short transaction of its own: a pull or a user writing one of these accounts
+        # meanwhile must not fail the job (engine/locks.py).
+        with short_transaction(self.env) as env:
+            env["o365.pull.request"]._queue(due, "renew")
         importer.sweep_organization_subscriptions(self.env)
 
     def _o365_run_requests(self, locked=False):

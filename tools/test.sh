@@ -7,7 +7,7 @@
 #   tools/test.sh              everything
 #   tools/test.sh -k connect   extra arguments go to the module's pytest run
 #   O365_TEST_DB=name          test database (default o365_test; kept between runs)
-#   O365_SKIP_LIFECYCLE=1      skip the slow install/uninstall and fault checks (local runs only)
+#   O365_SKIP_LIFECYCLE=1      skip the slow install/uninstall, fault and race checks (local runs only)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
@@ -41,6 +41,8 @@ if [ "${CI:-}" = true ] || [ -z "${O365_SKIP_LIFECYCLE:-}" ]; then
     "$PY" -m pytest -p no:odoo -q tools/lifecycle_test.py --junitxml="$RESULTS/lifecycle.xml"
     say "fault tests on real processes (private PostgreSQL, emulator, odoo-bin; about 6 minutes)"
     "$PY" -m pytest -p no:odoo -q tools/fault_test.py --junitxml="$RESULTS/faults.xml"
+    say "race suite on real processes (two servers, two cron threads each; three passes, about 6 minutes)"
+    "$PY" -m pytest -p no:odoo -q tools/race_test.py --junitxml="$RESULTS/races.xml"
 fi
 
 # The test database keeps the module installed between runs; it is upgraded
