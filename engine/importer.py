@@ -34,7 +34,7 @@ from ..utils.email_domains import is_internal
 from ..utils.graph_client import GraphError
 from ..utils.graph_event import parse_stamp, unreadable
 from ..utils.mappers.meeting import STICKY_REASONS, Directory, decide, is_cancelled, is_removed, page_addresses
-from .locks import is_race, lock_accounts, lock_meetings
+from .locks import is_race, lock_accounts, lock_contacts, lock_meetings
 from .runner import (
     PULL_CRON_XMLIDS,
     PULL_LOCK_CLASS,
@@ -574,6 +574,9 @@ class Importer:
             lock_meetings(self.env.cr, uids)
             for lk in Link.search([("ical_uid", "in", uids), ("account_id", "!=", account.id)], order="id"):
                 copies.setdefault(lk.ical_uid, lk)
+        # The page's customers next (their to-dos' followers: two pulls adding the same user to the
+        # same contact at once would insert that follower twice, and one would fail).
+        lock_contacts(self.env.cr, directory.contacts.values())
         new_meetings = []  # prepared in the loop, created together after it
         for outlook_event in page:
             event_id = outlook_event.get("id")

@@ -16,10 +16,12 @@ The sync therefore orders its writers instead of letting them collide:
    recording a subscription) holds it: ``lock_accounts`` below, in id order. The sign-in
    callback takes it *before* redeeming the code: a conflict then fails before anything
    left Odoo, and the replay starts clean.
-3. **The meeting's iCalUId** (advisory, ``MEETING_LOCK_CLASS``, per iCalUId, in sorted
-   order): held by the pull from "is this meeting logged already?" until the page that
+3. **The meeting's iCalUId, then its customers** (advisory, ``MEETING_LOCK_CLASS`` per
+   iCalUId, then ``CONTACT_LOCK_CLASS`` per contact, each in sorted order, all of a page
+   at once): held by the pull from "is this meeting logged already?" until the page that
    logs or attaches it commits, so two mailboxes' pulls of one meeting make one record
-   (B12).
+   (B12), and two pulls never add the same colleague as a follower of the same customer
+   at the same moment (Odoo would insert that follower twice).
 4. **Rows**: links, queue rows (the push's ``FOR UPDATE [SKIP LOCKED]``), meetings and
    their to-dos, in the order the ORM writes them.
 
@@ -42,6 +44,7 @@ from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 from odoo import SUPERUSER_ID, api, sql_db
 
 MEETING_LOCK_CLASS = 365_003
+CONTACT_LOCK_CLASS = 365_004
 # What PostgreSQL raises when two transactions meet: a serialization failure, a deadlock
 # broken, a lock not available (NOWAIT).
 RACES = (psycopg2.errors.TransactionRollbackError, psycopg2.errors.LockNotAvailable)
@@ -103,3 +106,9 @@ def lock_meetings(cr, ical_uids):
     so two pulls never wait for each other in a circle."""
     for key in sorted({meeting_key(uid) for uid in ical_uids if uid}):
         cr.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MEETING_LOCK_CLASS, key])
+
+
+def lock_contacts(cr, partner_ids):
+    """Step 3 of the order, after the meetings: hold these contacts until the transaction ends."""
+    for partner_id in sorted({int(p) for p in partner_ids if p}):
+        cr.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CONTACT_LOCK_CLASS, partner_id])

@@ -68,7 +68,7 @@ class RaceWorld(ft.World):
         super().__init__(workdir)
         self.servers = []
         self.user_retries = 0
-        self.activities = {}  # activity id -> (summary, user index whose calendar holds it, or None)
+        self.activities = {}  # activity id -> (summary, index of the user whose calendar holds it)
         self.created_at = {}  # activity id -> when it was saved
         self.started_at = {}  # user index -> when they last pressed Start Syncing (after setup)
 
@@ -184,9 +184,7 @@ class RaceWorld(ft.World):
     def reassign(self, activity_id, index):
         uid = self.harness.user_ids[index]
         self.as_user(lambda env: env["mail.activity"].browse(activity_id).write({"user_id": uid}))
-        # S3: a record made before its new assignee's sync start never enters their calendar.
-        entered = self.created_at[activity_id] > self.started_at.get(index, 0)
-        self.activities[activity_id] = (self.activities[activity_id][0], index if entered else None)
+        self.activities[activity_id] = (self.activities[activity_id][0], index)
 
     def press(self, index, button):
         uid = self.harness.user_ids[index]
@@ -221,8 +219,12 @@ class RaceWorld(ft.World):
                 actions.append(lambda n=who, s=f"{tag} a{r}x{k}": self.schedule(n, s))
             mine = [a for a, (_s, n) in self.activities.items() if n in active and tag in _s]
             for activity_id in rng.sample(mine, min(2, len(mine))):
-                who = rng.choice(active)
-                actions.append(lambda a=activity_id, n=who: self.reassign(a, n))
+                # S3: only to a colleague whose sync started before the To-Do was made (else it
+                # rightly never enters their calendar).
+                fits = [n for n in active if self.started_at.get(n, 0) < self.created_at[activity_id]]
+                if fits:
+                    who = rng.choice(fits)
+                    actions.append(lambda a=activity_id, n=who: self.reassign(a, n))
             if stopped is not None:
                 actions.append(lambda n=stopped: self.press(n, "action_o365_start_sync"))
             if stopping is not None:
@@ -291,9 +293,8 @@ class RaceWorld(ft.World):
                     seen.setdefault(found.group(1), []).append(index)
         problems = []
         for summary, index in self.activities.values():
-            expected = [index] if index is not None else None
-            if summary.startswith(tag + " ") and seen.get(summary) != expected:
-                problems.append(f"{summary}: in the calendars of users {seen.get(summary)}, expected {expected}")
+            if summary.startswith(tag + " ") and seen.get(summary) != [index]:
+                problems.append(f"{summary}: in the calendars of users {seen.get(summary)}, expected [{index}]")
         return problems
 
     def subscription_problems(self):
