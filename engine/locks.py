@@ -8,9 +8,11 @@ created a subscription at Graph), and each failure of a job is a traceback in th
 The sync therefore orders its writers instead of letting them collide:
 
 1. **The job's mailbox lock** (advisory, ``PUSH_LOCK_CLASS`` / ``PULL_LOCK_CLASS`` of
-   engine/runner.py, per account): "a pusher / a puller is on this mailbox". Taken with
-   ``pg_try_advisory_xact_lock`` on the job's own lock connection, held for the whole
-   mailbox run, never waited for: a busy mailbox is skipped and its work stays queued.
+   engine/runner.py, per account): "a pusher / a puller is on this mailbox". The push
+   takes it with ``pg_try_advisory_xact_lock`` on its own lock connection, the pull with
+   ``pg_try_advisory_lock`` on its cursor's session (it outlives the pull's step commits,
+   and is released at the end); held for the whole mailbox run, never waited for: a busy
+   mailbox is skipped and its work stays queued.
 2. **The account row** (``o365_sync_account ... FOR UPDATE``): whoever changes what the
    mailbox's sync *is* (Start, Stop, Connect, Disconnect, the sign-in callback, the pull
    recording a subscription) holds it: ``lock_accounts`` below, in id order. The sign-in
@@ -25,8 +27,9 @@ The sync therefore orders its writers instead of letting them collide:
 4. **Rows**: links, queue rows (the push's ``FOR UPDATE [SKIP LOCKED]``), meetings and
    their to-dos, in the order the ORM writes them.
 
-The jobs' own transactions (push rounds, pull rounds, the notification controller's
-queueing) run in READ COMMITTED (``job_cursor``): a statement that waited for a lock
+The jobs' own transactions (push rounds, pull rounds, and the queueing of pulls by the
+notification controller and the renewal cron, ``short_transaction``) run in READ
+COMMITTED (``job_cursor``): a statement that waited for a lock
 reads what the holder committed, instead of failing on it, so the normal concurrency of
 users, push and pull raises no serialization failure in a job. Everything a job decides
 from a row it then writes is either under one of the locks above or re-read under the
