@@ -22,6 +22,7 @@
         "views/mail_activity_views.xml",
         "views/calendar_event_views.xml",
         "views/o365_push_queue_views.xml",
+        "views/oauth_templates.xml",
     ],
     "assets": {
         "web.assets_backend": [

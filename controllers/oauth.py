@@ -8,11 +8,13 @@ their mailbox to another person's Odoo account, or the reverse.
 """
 
 import logging
+import re
 import secrets
 import time
 import warnings
 from urllib.parse import urlencode
 
+from werkzeug import _internal as werkzeug_internal
 from werkzeug.exceptions import Forbidden
 
 from odoo import fields, http
@@ -55,6 +57,37 @@ def _redeem(env, entry, params):
     login.complete(entry["flow"], params)
     _REDEEMED[key] = (now, login.serialized_cache())
     return login
+
+
+class SignInCodeRedactor(logging.Filter):
+    """Keeps Microsoft's authorization code out of the access log (issue 27): werkzeug logs
+    each request line, and the callback's query holds the code. The code is single-use and
+    useless without the PKCE verifier kept in the session, but logs are often shipped
+    elsewhere. Other lines pass unchanged."""
+
+    PATTERN = re.compile(r"([?&](?:code|client_info|session_state)=)[^&\s\"]*")
+
+    def filter(self, record):
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                self.PATTERN.sub(r"\1[hidden]", arg) if isinstance(arg, str) and CALLBACK_PATH in arg else arg
+                for arg in record.args
+            )
+        elif isinstance(record.msg, str) and CALLBACK_PATH in record.msg:
+            record.msg = self.PATTERN.sub(r"\1[hidden]", record.msg)
+        return True
+
+
+def _install_code_redactor():
+    # werkzeug keeps the logger of its first line; it is the registered "werkzeug" logger
+    # unless the logging configuration was reset since.
+    for access_log in {logging.getLogger("werkzeug"), werkzeug_internal._logger} - {None}:
+        # Once per logger, also when the module's code is loaded again for another database.
+        if not any(type(f).__name__ == SignInCodeRedactor.__name__ for f in access_log.filters):
+            access_log.addFilter(SignInCodeRedactor())
+
+
+_install_code_redactor()
 
 
 def redirect_uri(env):
@@ -151,14 +184,20 @@ class O365OAuthController(http.Controller):
             or entry.get("uid") != request.session.uid
             or time.time() - entry.get("at", 0) > FLOW_LIFETIME
         ):
+            # A stray, replayed or foreign link: said once, to the browser that opened it. Nothing
+            # is stored: the opener's own sync and health are none of the link's business.
             _logger.warning("Microsoft 365 sign-in answer refused for user %s: unknown or foreign state", user.id)
-            account.sudo().write(
+            return request.render(
+                "o365_calendar_sync.oauth_refused",
                 {
-                    "last_error": "This Microsoft 365 sign-in was not started by you in this browser, "
-                    "or took too long: press Connect again."
-                }
+                    "message": request.env._(
+                        "This Microsoft 365 sign-in was not started by you in this browser, or took too long. "
+                        "Nothing was changed. To connect your calendar, press Connect Microsoft 365 again."
+                    ),
+                    "back_url": PREFERENCES_URL,
+                },
+                status=403,
             )
-            return request.redirect(PREFERENCES_URL)
         try:
             # Step 2 of the lock order (engine/locks.py), before the code leaves Odoo: a pull or
             # push writing this account makes this request fail (and Odoo replay it) now,

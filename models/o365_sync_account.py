@@ -4,7 +4,7 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..engine import importer
 from ..engine.locks import lock_accounts, short_transaction
@@ -28,6 +28,21 @@ PAUSE_PARAM = "o365_calendar_sync.sync_paused"
 NO_RECONNECT_NOTICE = "o365_no_reconnect_notice"
 # A running sync without a live subscription this long after Start is shown as late (issue 28).
 DEAF_AFTER = timedelta(minutes=2)
+# What a user may change on their own account (the Calendar tab's options). Everything else
+# (which mailbox it opens, its connection and sync state, its errors and health) is written
+# only by the sync itself (as superuser) or by an administrator: readonly=True binds views,
+# not RPC (S5, issue 27).
+OWNER_OPTION_FIELDS = frozenset(
+    {
+        "sync_phonecalls",
+        "sync_tasks",
+        "sync_meetings",
+        "sync_events",
+        "include_categories",
+        "exclude_categories",
+        "sync_holidays",
+    }
+)
 
 
 def _clean_category_list(text):
@@ -78,6 +93,12 @@ class O365SyncAccount(models.Model):
         required=True,
         readonly=True,
         help="Who connected this mailbox: the user, signing in (S2), or the organisation's application (O1).",
+    )
+    organization_lookup_address = fields.Char(
+        readonly=True,
+        copy=False,
+        help="The address the organisation's connection looked this user's mailbox up by (O1): "
+        "when the user's address changes, the next Start looks it up again.",
     )
     mailbox_user_id = fields.Char(
         "Mailbox Owner ID", readonly=True, copy=False, help="Microsoft 365 id of the mailbox's owner (O2)."
@@ -220,6 +241,7 @@ class O365SyncAccount(models.Model):
         return super().create([self._clean_vals(vals) for vals in vals_list])
 
     def write(self, vals):
+        self._check_owner_writes(vals)
         vals = self._clean_vals(vals)
         if vals.get("last_error"):
             vals.setdefault("last_error_at", fields.Datetime.now())
@@ -255,6 +277,20 @@ class O365SyncAccount(models.Model):
                 partner_ids=partner.ids,
                 subject=self.env._("Microsoft 365: reconnect needed"),
                 body=body,
+            )
+
+    def _check_owner_writes(self, vals):
+        """Users change only their options; the rest belongs to the sync and to administrators (S5)."""
+        if self.env.su or self.env.user.has_group(SYSTEM_ONLY):
+            return
+        protected = sorted(set(vals) - OWNER_OPTION_FIELDS)
+        if protected:
+            raise AccessError(
+                self.env._(
+                    "You can change only your sync options here. Connect, Start Syncing and Stop Syncing "
+                    "change the rest (not allowed: %(fields)s).",
+                    fields=", ".join(protected),
+                )
             )
 
     @api.model
@@ -600,6 +636,7 @@ class O365SyncAccount(models.Model):
                 "connected_by": ORGANIZATION_MODE,
                 "connection_state": "connected",
                 "mailbox_address": found,
+                "organization_lookup_address": address,
                 "mailbox_user_id": owner.get("id") or False,
                 "previous_mailbox_address": False,
                 "mailbox_timezone": (settings.get("body") or {}).get("timeZone") or False,
@@ -614,12 +651,22 @@ class O365SyncAccount(models.Model):
         """Start Syncing in organisation mode (O1): connect first when needed, then start.
         Raises UserError with what is wrong when this one account cannot be connected."""
         self.ensure_one()
-        if self.connection_state != "connected":
+        if self.connection_state != "connected" or self._organization_mailbox_changed():
             error = self._connect_through_organization()[self]
             if error:
                 raise UserError(error)
         if self.sync_state != "running":
             self._start_sync()
+
+    def _organization_mailbox_changed(self):
+        """A mailbox the organisation connected that is no longer the one the rules of O1 give
+        this user (their email, or the Microsoft 365 mailbox an administrator set, changed since): checked at every
+        Start, so that only the user's own mailbox is ever opened. No Graph call when it holds."""
+        self.ensure_one()
+        if self.connected_by != ORGANIZATION_MODE:
+            return False  # the user's own sign-in proved the mailbox is theirs
+        looked_up = self.organization_lookup_address or self.mailbox_address
+        return looked_up != self._organization_address()
 
     def _mailbox_out_of_reach(self, answer):
         """Graph refused the organisation's application this mailbox (403: outside its RBAC for

@@ -200,7 +200,7 @@ class ResUsers(models.Model):
     def action_o365_start_sync(self):
         account = self._o365_own_account()
         if self.env["o365.config"]._azure_app().organization:
-            if account.connection_state != "connected":
+            if account.connection_state != "connected" or account._organization_mailbox_changed():
                 account._check_own_mailbox_address()
             account._organization_start()  # O1: no Connect needed
             return True

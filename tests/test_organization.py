@@ -436,7 +436,7 @@ class TestOrganization(PushCase):
 
         self.addCleanup(restore)
         settings = self.env["res.config.settings"].with_user(self.admin).create({})
-        settings.o365_client_secret = False
+        settings.action_o365_forget_client_secret()
         settings.o365_certificate = key_pem + "\n" + cert_pem
         settings.execute()
         params = self.env["ir.config_parameter"].sudo()

@@ -247,19 +247,31 @@ def client_credential(app):
     return {"private_key": app.certificate, "thumbprint": thumbprint}
 
 
-def certificate_thumbprint(pem):
-    """SHA-1 thumbprint (hex, upper case, as Azure shows it) of the first certificate in ``pem``, or ""."""
+def _first_certificate(pem):
+    """The first X.509 certificate in ``pem``, or None."""
     from cryptography import x509  # pylint: disable=import-outside-toplevel  # msal's own dependency
-    from cryptography.hazmat.primitives import hashes  # pylint: disable=import-outside-toplevel
 
     start = (pem or "").find("-----BEGIN CERTIFICATE-----")
     if start < 0:
-        return ""
+        return None
     try:
-        certificate = x509.load_pem_x509_certificate(pem[start:].encode())
+        return x509.load_pem_x509_certificate(pem[start:].encode())
     except ValueError:
-        return ""
-    return certificate.fingerprint(hashes.SHA1()).hex().upper()  # Entra's x5t is SHA-1
+        return None
+
+
+def certificate_thumbprint(pem):
+    """SHA-1 thumbprint (hex, upper case, as Azure shows it) of the first certificate in ``pem``, or ""."""
+    from cryptography.hazmat.primitives import hashes  # pylint: disable=import-outside-toplevel
+
+    certificate = _first_certificate(pem)
+    return certificate.fingerprint(hashes.SHA1()).hex().upper() if certificate else ""  # Entra's x5t is SHA-1
+
+
+def certificate_expiry(pem):
+    """When the first certificate in ``pem`` expires (naive UTC datetime), or None."""
+    certificate = _first_certificate(pem)
+    return certificate.not_valid_after_utc.replace(tzinfo=None) if certificate else None
 
 
 def _describe_error(result):
