@@ -166,7 +166,7 @@ registry.category("web_tour.tours").add("o365_organization_start_sync", {
         },
         {
             content: "The status shows the sync running",
-            trigger: ".o365_sync_state:contains(Running)",
+            trigger: ".o365_health_state:contains(Syncing)",
         },
         screenshot("preferences_organization", ".modal div.o_notebook"),
     ],
