@@ -148,7 +148,8 @@ class O365SyncAccount(models.Model):
     last_error_words = fields.Text("Last Error (plain words)", compute="_compute_error_words")
     last_error_detail = fields.Text("Technical Details", compute="_compute_error_words", groups=SYSTEM_ONLY)
     # Issue 23: the health view's reader is the administrator, not the user ("Reconnect: My Profile…").
-    last_error_admin_words = fields.Text("Last Error for Administrators", compute="_compute_error_words")
+    # A Char: the list keeps it to one line, the whole of it in the cell's tooltip.
+    last_error_admin_words = fields.Char("Last Error for Administrators", compute="_compute_error_words")
 
     _sql_constraints = [("user_unique", "UNIQUE(user_id)", "A user has one Microsoft 365 sync account.")]
 
