@@ -207,6 +207,13 @@ class O365SyncAccount(models.Model):
                     "Microsoft 365 no longer accepts this user's sign-in: only they can reconnect, from My Profile. "
                     "Their changes wait meanwhile."
                 )
+            elif words and account.connection_state == "reconnect":
+                # The organisation's application lost the mailbox: the user was told to ask an administrator.
+                words = self.env._(
+                    "The organisation's Microsoft 365 application may not open this mailbox: add it to the "
+                    "application's scope (Exchange RBAC for Applications) or grant admin consent again, then "
+                    "Restart. Their changes wait meanwhile."
+                )
             account.last_error_admin_words = words or False
 
     @api.model

@@ -164,6 +164,13 @@ class TestUserFacing(PushCase):
             ]
         )
         self.assertEqual(arch.find(".//field[@name='last_error_admin_words']").get("string"), "Last Error")
+        # A mailbox the organisation's application lost: the user asks an administrator, who reads what to do.
+        account.write({"connected_by": "organization"})
+        account._mailbox_out_of_reach({"status": 403, "body": {"error": {"code": "ErrorAccessDenied", "message": "x"}}})
+        self.assertIn("Ask your administrator", account.last_error_words)
+        admin_words = account.with_user(self.admin).last_error_admin_words
+        self.assertIn("add it to the application's scope", admin_words)
+        self.assertNotIn("ask your administrator", admin_words.lower())
         connected_by = arch.find(".//field[@name='connected_by']")
         self.assertTrue(safe_eval(connected_by.get("invisible"), {"connection_state": "disconnected"}))
         self.assertFalse(safe_eval(connected_by.get("invisible"), {"connection_state": "connected"}))
