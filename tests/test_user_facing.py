@@ -113,9 +113,16 @@ class TestUserFacing(PushCase):
 
         account.write({"last_error": "Outlook refused the event's content."})
         self.assertEqual(self._calendar_tab(self.alice), ("failing", ["o365_health_state"], [(STOP, "Stop Syncing")]))
+        account.write({"last_error": False})
+
+        # No live change notification for a while (issue 28's 'late'): the user reads the issue's words.
+        subscription = account.sudo().subscription_id
+        account.sudo().write({"subscription_id": False})
+        self.assertEqual(self._calendar_tab(self.alice), ("late", ["o365_health_state"], [(STOP, "Stop Syncing")]))
         self.assertEqual(
-            dict(self.env["res.users"]._fields["o365_health_state"].selection)["failing"], "Outlook changes delayed"
+            dict(self.env["res.users"]._fields["o365_health_state"].selection)["late"], "Outlook changes delayed"
         )
+        account.sudo().write({"subscription_id": subscription})
 
         account.write({"connection_state": "reconnect", "last_error": "Reconnect needed."})
         self.assertEqual(account.sync_state, "running", "sync resumes by itself once the user reconnects")
