@@ -62,7 +62,7 @@ class ResUsers(models.Model):
     o365_health_state = fields.Selection(
         [
             ("syncing", "Syncing"),
-            # Issue 23: "Outlook changes delayed" when no change notification comes (Outlook's changes come late).
+            # No change notification comes: Outlook's changes arrive late (issue 28), in issue 23's words.
             ("late", "Outlook changes delayed"),
             ("failing", "Syncing, with errors"),
             ("paused", "Paused by your administrator"),
