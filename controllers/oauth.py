@@ -22,7 +22,7 @@ from odoo.exceptions import UserError
 from odoo.http import request
 
 from ..engine.locks import lock_accounts
-from ..utils.auth import AuthError, MicrosoftLogin
+from ..utils.auth import AuthError, MicrosoftLogin, admin_consent_endpoint
 
 _logger = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class O365OAuthController(http.Controller):
         state = secrets.token_urlsafe(24)
         request.session[CONSENT_SESSION_KEY] = {"state": state, "uid": request.env.uid, "at": time.time()}
         query = urlencode({"client_id": app.client_id, "redirect_uri": redirect_uri(request.env), "state": state})
-        return request.redirect(f"{app.authority}/adminconsent?{query}", local=False)
+        return request.redirect(f"{admin_consent_endpoint(app)}?{query}", local=False)
 
     def _admin_consent_answer(self, params):
         """Microsoft's answer to Grant admin consent: keep the outcome for the settings page."""

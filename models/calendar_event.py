@@ -35,6 +35,7 @@ from markupsafe import Markup, escape
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
+from odoo.tools.misc import format_date, format_datetime
 
 from ..engine import importer
 from ..utils import plain_words
@@ -517,7 +518,7 @@ class CalendarEvent(models.Model):
             note = Markup("%s <b>%s</b> (%s)") % (
                 self.env._("Meeting cancelled in Outlook:"),
                 escape(meeting.name),
-                meeting._o365_when(),
+                meeting._o365_when(user),
             )
             meeting._o365_post_on_contacts(note, contacts.ids, author_user_id=user.id)
             meeting.message_post(body=note, subtype_xmlid="mail.mt_note")
@@ -544,6 +545,8 @@ class CalendarEvent(models.Model):
             "stop": times.stop,
             "location": values.location or False,
             "description": values.description or False,
+            # Issue 23: the Teams join link, so that a colleague opening the meeting in Odoo can join.
+            "videocall_location": values.videocall_url or False,
         }
         return values, vals
 
@@ -602,10 +605,16 @@ class CalendarEvent(models.Model):
         for meeting, (_event, _values, vals) in zip(meetings, prepared, strict=True):
             meeting._o365_restore_activity_users(vals)
         importer.link_outlook_events(account, meetings, [event for event, _values, _vals in prepared])
-        for meeting, (_event, values, _vals) in zip(meetings, prepared, strict=True):
+        for meeting, (event, values, _vals) in zip(meetings, prepared, strict=True):
+            meeting._o365_apply_attendee_answers(event, account)  # the organiser attends (issue 23)
             meeting._o365_post_on_contacts(
                 Markup("%s <a href='/odoo/calendar.event/%s'>%s</a> (%s)")
-                % (self.env._("Meeting logged from Outlook:"), meeting.id, meeting.name, meeting._o365_when()),
+                % (
+                    self.env._("Meeting logged from Outlook:"),
+                    meeting.id,
+                    meeting.name,
+                    meeting._o365_when(account.user_id),
+                ),
                 values.contact_ids,
                 author_user_id=values.organizer_user_id,
             )
@@ -661,11 +670,15 @@ class CalendarEvent(models.Model):
         user = self.env["res.users"].sudo().browse(user_id)
         return fields.Datetime.context_timestamp(self.with_context(tz=user.tz or "UTC"), times.start).date()
 
-    def _o365_when(self):
+    def _o365_when(self, user=None):
+        """When the meeting is, for a note on a timeline: in Odoo's date format of the language,
+        and in the time zone of ``user`` (whose mailbox held it, the note's author) with its
+        name, never bare UTC (issue 23). A stored note cannot follow each reader's zone."""
         self.ensure_one()
         if self.allday:
-            return str(self.start_date)
-        return fields.Datetime.to_string(self.start) + " UTC"
+            return format_date(self.env, self.start_date)
+        tz = (user and user.tz) or self.env.user.tz or "UTC"
+        return f"{format_datetime(self.env, self.start, tz=tz, dt_format=False)} ({tz})"
 
     def _o365_post_on_contacts(self, body, contact_ids, author_user_id=None):
         """A note on each matching contact's timeline (B1, B14)."""

@@ -288,7 +288,7 @@ class MailActivity(models.Model):
             raise UserError(
                 self.env._(
                     "This activity cannot go back on an Outlook calendar: its assignee's sync is not running, "
-                    "or does not include this type of activity (Preferences > Calendar)."
+                    "or does not include this type of activity (My Profile > Calendar)."
                 )
             )
         return True

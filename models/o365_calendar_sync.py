@@ -243,7 +243,8 @@ class O365CalendarSync(models.AbstractModel):
         what = plain_words.split(row.last_error)[0]
         if account.connection_state == "reconnect":
             return env._(
-                "Waiting: %(user)s must reconnect Microsoft 365 (Preferences); nothing is lost.",
+                "Waiting: %(user)s must reconnect Microsoft 365 (My Profile > Preferences > Reconnect); "
+                "nothing is lost.",
                 user=account.user_id.name,
             )
         if account.sync_state != "running":
@@ -254,7 +255,8 @@ class O365CalendarSync(models.AbstractModel):
         if account._sync_paused():
             return env._("Waiting: your administrator paused all sync; this goes out when it resumes.")
         if row.last_error:
-            when = format_datetime(env, row.next_attempt_at, dt_format="short")
+            # Odoo's own date and time format of the user's language, as every date field shows (issue 23).
+            when = format_datetime(env, row.next_attempt_at, dt_format=False)
             return env._(
                 "Waiting: %(what)s Odoo tries again by itself at %(when)s; nothing is lost.", what=what, when=when
             )

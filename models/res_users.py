@@ -58,10 +58,12 @@ class ResUsers(models.Model):
         "Connected By",
         compute="_compute_o365_status_words",
     )
+    # Issue 23: the Calendar tab's one state, from the connection and the sync together.
     o365_health_state = fields.Selection(
         [
             ("syncing", "Syncing"),
-            ("late", "Syncing, Outlook changes late"),
+            # No change notification comes: Outlook's changes arrive late (issue 28), in issue 23's words.
+            ("late", "Outlook changes delayed"),
             ("failing", "Syncing, with errors"),
             ("paused", "Paused by your administrator"),
             ("stopped", "Stopped"),
@@ -206,7 +208,9 @@ class ResUsers(models.Model):
             return True
         if account.connection_state != "connected":
             raise UserError(
-                self.env._("Connect your Microsoft 365 account first (Preferences > Microsoft 365 > Connect).")
+                self.env._(
+                    "Connect your Microsoft 365 account first: My Profile > Preferences > Connect Microsoft 365."
+                )
             )
         account._start_sync()
         return True  # the dialog reloads the user and shows the new state

@@ -77,6 +77,25 @@ class _PinnedSession(requests.Session):
         return response
 
 
+def admin_consent_endpoint(app, timeout=10):
+    """Where an administrator's browser grants admin consent (O1): next to the authorization
+    endpoint the login service announces in its discovery document, as Microsoft's pages are
+    (``https://login.microsoftonline.com/{tenant}/adminconsent``). A login service whose browser
+    pages live at another address (the demo emulator's plain-HTTP pages) says so there, as it
+    does for users' sign-ins; without an answer, beside the configured endpoint (issue 23)."""
+    endpoint = ""
+    try:
+        with _PinnedSession(app.verify, timeout) as session:
+            answer = session.request("GET", f"{app.authority}/v2.0/.well-known/openid-configuration")
+            if answer.status_code == 200:
+                endpoint = answer.json().get("authorization_endpoint") or ""
+    except (requests.RequestException, ValueError, AttributeError):
+        endpoint = ""
+    if "/oauth2/" in endpoint:
+        return endpoint.split("/oauth2/", 1)[0] + "/adminconsent"
+    return f"{app.authority}/adminconsent"
+
+
 class MicrosoftLogin:
     # A connection test must ask the login service itself, not a kept answer.
     reuse_discovery = True

@@ -15,7 +15,7 @@ DETAILS_MARKER = "\n\nDetails: "
 
 RETRYING = "Odoo tries again by itself; nothing is lost."
 RECONNECT = (
-    "Reconnect: Preferences > Microsoft 365 > Connect. Nothing is synced until then; "
+    "Reconnect: My Profile > Preferences > Reconnect. Nothing is synced until then; "
     "nothing is lost, waiting changes go out once you are back."
 )
 
@@ -121,7 +121,7 @@ def explain_sign_in(message, reconnect=False):
     if "invalid_client" in text:
         return Words(
             "Microsoft 365 refused Odoo's app credentials (the client secret is wrong or expired).",
-            "Your administrator must correct Settings > Microsoft 365; then connect again from your preferences.",
+            "Your administrator must correct Settings > Microsoft 365; then reconnect from My Profile.",
             False,
         )
     if reconnect or "invalid_grant" in text or "interaction_required" in text or "connect again" in text:

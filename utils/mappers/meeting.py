@@ -297,6 +297,7 @@ class MeetingValues:
     partner_ids: tuple  # internal users' partners, then matching contacts
     contact_ids: tuple  # matching contacts only (their timelines get the meeting)
     company_id: int  # the contacts' common company, or None
+    videocall_url: str = ""  # the Teams join link, "" when none (issue 23: colleagues join from Odoo)
 
 
 def meeting_values(event, *, mailbox_zone, owner_user_id, org_domains, directory):
@@ -326,6 +327,7 @@ def meeting_values(event, *, mailbox_zone, owner_user_id, org_domains, directory
         partner_ids=partner_ids,
         contact_ids=contact_ids,
         company_id=company_id,
+        videocall_url=outlook.online_meeting_url,
     )
 
 
@@ -369,6 +371,9 @@ def attendee_responses(event, mailbox_address):
     answers = outlook.attendee_answers
     if outlook.own_answer and not outlook.is_organizer and mailbox_address:
         answers[mailbox_address.lower()] = outlook.own_answer
+    if outlook.organizer:
+        # The organiser attends their own meeting: never "Needs Action" (issue 23).
+        answers.setdefault(outlook.organizer, "accepted")
     return answers
 
 
