@@ -362,7 +362,7 @@ class CalendarEvent(models.Model):
         ]
         base = self.env["o365.config"]._public_base_url()
         data = MeetingData(
-            subject=meeting_subject(self.name or "", self._o365_company_name()),
+            subject=meeting_subject(self.name or "", self._o365_company_name(), account.user_id.lang),
             start=fields.Datetime.to_datetime(self.start_date) if self.allday else self.start,
             end=fields.Datetime.to_datetime(self.stop_date) if self.allday else self.stop,
             all_day=self.allday,
@@ -371,6 +371,7 @@ class CalendarEvent(models.Model):
             attendees=attendees,
             open_url=f"{base}/odoo/calendar.event/{self.id}",
             online=self.o365_teams_meeting,
+            lang=account.user_id.lang or "",
         )
         meeting = self.sudo()
         if (
@@ -430,7 +431,7 @@ class CalendarEvent(models.Model):
             # Deleted in Outlook: the ERP meeting stays, no longer sent there.
             meeting.sudo().with_context(**{SYNC_CONTEXT: True}).write({"o365_confirmed": False})
             meeting.message_post(
-                body=self.env._("The meeting was deleted in Outlook; it is no longer sent there."),
+                body=link.account_id._owner_env()._("The meeting was deleted in Outlook; it is no longer sent there."),
                 subtype_xmlid="mail.mt_note",
             )
             self.env["o365.push.queue"]._forget(link.account_id, meeting)
@@ -515,7 +516,7 @@ class CalendarEvent(models.Model):
         if meeting.active:
             contacts = meeting.partner_ids.filtered(lambda p: not p.user_ids)
             note = Markup("%s <b>%s</b> (%s)") % (
-                self.env._("Meeting cancelled in Outlook:"),
+                link.account_id._owner_env()._("Meeting cancelled in Outlook:"),
                 escape(meeting.name),
                 meeting._o365_when(),
             )
@@ -602,10 +603,11 @@ class CalendarEvent(models.Model):
         for meeting, (_event, _values, vals) in zip(meetings, prepared, strict=True):
             meeting._o365_restore_activity_users(vals)
         importer.link_outlook_events(account, meetings, [event for event, _values, _vals in prepared])
+        logged = account._owner_env()._("Meeting logged from Outlook:")
         for meeting, (_event, values, _vals) in zip(meetings, prepared, strict=True):
             meeting._o365_post_on_contacts(
                 Markup("%s <a href='/odoo/calendar.event/%s'>%s</a> (%s)")
-                % (self.env._("Meeting logged from Outlook:"), meeting.id, meeting.name, meeting._o365_when()),
+                % (logged, meeting.id, meeting.name, meeting._o365_when()),
                 values.contact_ids,
                 author_user_id=values.organizer_user_id,
             )
@@ -698,7 +700,9 @@ class CalendarEvent(models.Model):
             try:
                 with self.env.cr.savepoint():
                     activity.with_user(activity.user_id).sudo().action_feedback(
-                        feedback=self.env._("Meeting held (closed automatically by the Outlook sync).")
+                        feedback=self.with_context(lang=activity.user_id.lang).env._(
+                            "Meeting held (closed automatically by the Outlook sync)."
+                        )
                     )
                 closed += 1
             except psycopg2.errors.TransactionRollbackError:
