@@ -191,6 +191,7 @@ class O365CalendarSync(models.AbstractModel):
 
     # -- the sync status badge and Retry (issue 15) ------------------------------------------
 
+    @api.depends_context("lang")
     def _compute_o365_sync_status(self):
         failed = self._o365_queue_rows([("state", "=", "failed")])
         badges = self.filtered("id")._o365_sync_badges()

@@ -80,6 +80,7 @@ class O365PushQueue(models.Model):
     ]
 
     @api.depends("last_error", "res_model", "res_id")
+    @api.depends_context("lang")
     def _compute_error_words(self):
         for row in self:
             words, detail = plain_words.split(row.last_error, self.env.lang)

@@ -193,6 +193,7 @@ class O365SyncAccount(models.Model):
             account.waiting_count, account.failed_count, account.oldest_waiting_at = waiting, failed, oldest
 
     @api.depends("last_error")
+    @api.depends_context("lang")
     def _compute_error_words(self):
         for account in self:
             words, detail = plain_words.split(account.last_error, self.env.lang)

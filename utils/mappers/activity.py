@@ -38,15 +38,19 @@ def activity_subject(kind, summary, lang=None):
 
 def activity_body(open_url, contact, notes_html, lang=None):
     """The event body (SPEC A3): link back, contact details, sanitised notes."""
-    label = escape(in_lang(_lt("Open activity"), lang))
+    label = escape(in_lang(_lt("Open activity"), lang), quote=False)
     lines = [f'<p><a href="{escape(open_url, quote=True)}">{label}</a></p>']
     rows = [
-        (in_lang(_lt("Contact"), lang), contact.name),
-        (in_lang(_lt("Company"), lang), contact.company),
-        (in_lang(_lt("Phone"), lang), contact.phone),
-        (in_lang(_lt("Email"), lang), contact.email),
+        (_lt("Contact"), contact.name),
+        (_lt("Company"), contact.company),
+        (_lt("Phone"), contact.phone),
+        (_lt("Email"), contact.email),
     ]
-    details = "".join(f"{label}: {escape(value)}<br/>" for label, value in rows if value)
+    details = "".join(
+        in_lang(_lt("%(kind)s: %(summary)s", kind=label, summary=escape(value)), lang) + "<br/>"
+        for label, value in rows
+        if value
+    )
     if details:
         lines.append(f"<p>{details}</p>")
     notes = clean_html(notes_html)

@@ -27,7 +27,7 @@ def leave_event_payload(*, subject, url, whole_days, first_day, last_day, start_
         start, end = graph_day(first_day, time_zone), graph_day(last_day + timedelta(days=1), time_zone)
     else:
         start, end = graph_time(start_utc), graph_time(end_utc)
-    label = escape(in_lang(_lt("Open time off"), lang))
+    label = escape(in_lang(_lt("Open time off"), lang), quote=False)
     return {
         "subject": subject,
         "body": {"contentType": "html", "content": f'<p><a href="{escape(url, quote=True)}">{label}</a></p>'},

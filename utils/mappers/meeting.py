@@ -68,7 +68,7 @@ def meeting_body(description_html, open_url, lang=None):
     if description:
         parts.append(f"<div>{description}</div>")
     if open_url:
-        label = escape(in_lang(_lt("Open in Odoo"), lang))
+        label = escape(in_lang(_lt("Open in Odoo"), lang), quote=False)
         parts.append(f'<p><a href="{escape(open_url, quote=True)}">{label}</a></p>')
     return "".join(parts)
 
