@@ -536,6 +536,7 @@ class CalendarEvent(models.Model):
             owner_user_id=account.user_id.id,
             org_domains=org_domains,
             directory=directory,
+            lang=account.user_id.lang,
         )
         times = values.times
         vals = {

@@ -306,7 +306,7 @@ class MeetingValues:
     company_id: int  # the contacts' common company, or None
 
 
-def meeting_values(event, *, mailbox_zone, owner_user_id, org_domains, directory):
+def meeting_values(event, *, mailbox_zone, owner_user_id, org_domains, directory, lang=None):
     """Everything the logged meeting shows (B8).
 
     user: the organiser when they are an Odoo user, else the connected user whose
@@ -324,7 +324,7 @@ def meeting_values(event, *, mailbox_zone, owner_user_id, org_domains, directory
     companies = {directory.companies.get(c) for c in contact_ids}
     company_id = companies.pop() if len(companies) == 1 else None
     return MeetingValues(
-        name=outlook.subject or "(no subject)",
+        name=outlook.subject or in_lang(_lt("(no subject)"), lang),
         times=event_times(event, mailbox_zone),
         location=outlook.location,
         description=outlook.description_html,
