@@ -9,7 +9,8 @@
 # <test database>_i18n_export; dropped again at the end) and runs
 #   odoo-bin -d DB --i18n-export=i18n/o365_calendar_sync.pot --modules=o365_calendar_sync --stop-after-init
 # Then every i18n/<lang>.po is merged with the new template by gettext's msgmerge (no fuzzy
-# matching: a changed sentence shows up as untranslated, never as a guess). The script exits
+# matching: a changed sentence shows up as untranslated, never as a guess), with the
+# translations kept ahead in tools/i18n_compendium/<lang>.po for words not exported yet. The script exits
 # non-zero while a .po has untranslated or fuzzy entries, and lists them; tests/test_i18n.py
 # fails in that case too.
 set -euo pipefail
@@ -40,7 +41,11 @@ command -v msgmerge >/dev/null || die "msgmerge (gettext) is missing: install ge
 status=0
 for po in "$REPO"/i18n/*.po; do
     [ -e "$po" ] || continue
-    msgmerge --quiet --no-fuzzy-matching --no-wrap --update --backup=none "$po" "$POT"
+    # Translations written ahead for words not on this branch yet (tools/i18n_compendium/<lang>.po)
+    # fill the entries whose msgid matches exactly.
+    compendium=("$REPO/tools/i18n_compendium/$(basename "$po")")
+    [ -f "${compendium[0]}" ] && compendium=(--compendium="${compendium[0]}") || compendium=()
+    msgmerge --quiet --no-fuzzy-matching --no-wrap --update --backup=none "${compendium[@]}" "$po" "$POT"
     # msgmerge keeps removed entries as "#~" comments: they are history, not translations.
     msgattrib --no-obsolete --no-wrap --output-file="$po" "$po"
     # "12 translated messages, 3 untranslated messages, 1 fuzzy translation."
