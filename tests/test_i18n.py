@@ -161,4 +161,5 @@ class TestFrenchUser(PushCase):
             ]
         )
         self.assertEqual(len(notices), 1)
-        self.assertIn("Ouvrir mes préférences Microsoft 365", notices.body)
+        self.assertIn("Rien n'est perdu", notices.body)
+        self.assertNotIn("Nothing is lost", notices.body)
