@@ -362,7 +362,7 @@ class O365SyncAccount(models.Model):
     def _owner_env(self):
         """The environment in the language of the account's user: the words stored for them to read
         later (last errors, notes, notifications), whoever or whatever (a cron) writes them (issue 23)."""
-        lang = self.sudo().user_id.lang or "en_US"
+        lang = self[:1].sudo().user_id.lang or "en_US"
         return self.env(context=dict(self.env.context, lang=lang))
 
     # -- sync lifecycle (SPEC S3, S4) ---------------------------------------------------
