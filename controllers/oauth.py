@@ -99,7 +99,7 @@ def _require_internal(user):
     """Calendar sync is for employees: portal users get no sync account and no sign-in (S5)."""
     if not user._is_internal():
         _logger.warning("Microsoft 365 sign-in refused for non-internal user %s", user.id)
-        raise Forbidden("Only internal users can connect a Microsoft 365 calendar.")
+        raise Forbidden(user.env._("Only internal users can connect a Microsoft 365 calendar."))
 
 
 class O365OAuthController(http.Controller):
@@ -112,8 +112,9 @@ class O365OAuthController(http.Controller):
         try:
             if app.missing():
                 raise AuthError(
-                    "Microsoft 365 is not set up yet (missing: {}): ask your administrator.".format(
-                        ", ".join(app.missing())
+                    request.env._(
+                        "Microsoft 365 is not set up yet (missing: %(missing)s): ask your administrator.",
+                        missing=", ".join(app.missing()),
                     )
                 )
             with warnings.catch_warnings():
@@ -143,7 +144,7 @@ class O365OAuthController(http.Controller):
         """O1: send an administrator to Microsoft's admin consent page for the saved application.
         Microsoft comes back to the same redirect URI as users' sign-ins (one URI to register)."""
         if not request.env.user.has_group("base.group_system"):
-            raise Forbidden("Only administrators can grant admin consent.")
+            raise Forbidden(request.env._("Only administrators can grant admin consent."))
         app = request.env["o365.config"]._azure_app()
         state = secrets.token_urlsafe(24)
         request.session[CONSENT_SESSION_KEY] = {"state": state, "uid": request.env.uid, "at": time.time()}
@@ -155,14 +156,24 @@ class O365OAuthController(http.Controller):
         entry = request.session.get(CONSENT_SESSION_KEY) or {}
         request.session[CONSENT_SESSION_KEY] = {}  # an answer is good once
         if entry.get("uid") != request.env.uid or time.time() - entry.get("at", 0) > FLOW_LIFETIME:
-            raise Forbidden("This admin consent answer was not asked for by you in this browser.")
+            raise Forbidden(request.env._("This admin consent answer was not asked for by you in this browser."))
         now = fields.Datetime.to_string(fields.Datetime.now())
         if params.get("admin_consent", "").lower() == "true":
-            outcome = f"Granted on {now} UTC by {request.env.user.login} (tenant {params.get('tenant', '?')})."
+            outcome = request.env._(
+                "Granted on %(when)s UTC by %(login)s (tenant %(tenant)s).",
+                when=now,
+                login=request.env.user.login,
+                tenant=params.get("tenant", "?"),
+            )
             _logger.info("o365: admin consent granted by %s", request.env.user.login)
         else:
             description = (params.get("error_description") or "").split(" Trace ID:")[0][:300]
-            outcome = f"Not granted ({now} UTC): {params.get('error', 'no answer')}. {description}".strip()
+            outcome = request.env._(
+                "Not granted (%(when)s UTC): %(error)s. %(description)s",
+                when=now,
+                error=params.get("error") or request.env._("no answer"),
+                description=description,
+            ).strip()
             _logger.warning("o365: admin consent not granted: %s", outcome)
         request.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.admin_consent", outcome)
         return request.redirect(SETTINGS_URL)

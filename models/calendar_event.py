@@ -363,7 +363,7 @@ class CalendarEvent(models.Model):
         ]
         base = self.env["o365.config"]._public_base_url()
         data = MeetingData(
-            subject=meeting_subject(self.name or "", self._o365_company_name()),
+            subject=meeting_subject(self.name or "", self._o365_company_name(), account.user_id.lang),
             start=fields.Datetime.to_datetime(self.start_date) if self.allday else self.start,
             end=fields.Datetime.to_datetime(self.stop_date) if self.allday else self.stop,
             all_day=self.allday,
@@ -372,6 +372,7 @@ class CalendarEvent(models.Model):
             attendees=attendees,
             open_url=f"{base}/odoo/calendar.event/{self.id}",
             online=self.o365_teams_meeting,
+            lang=account.user_id.lang or "",
         )
         meeting = self.sudo()
         if (
@@ -431,7 +432,7 @@ class CalendarEvent(models.Model):
             # Deleted in Outlook: the ERP meeting stays, no longer sent there.
             meeting.sudo().with_context(**{SYNC_CONTEXT: True}).write({"o365_confirmed": False})
             meeting.message_post(
-                body=self.env._("The meeting was deleted in Outlook; it is no longer sent there."),
+                body=link.account_id._owner_env()._("The meeting was deleted in Outlook; it is no longer sent there."),
                 subtype_xmlid="mail.mt_note",
             )
             self.env["o365.push.queue"]._forget(link.account_id, meeting)
@@ -516,7 +517,7 @@ class CalendarEvent(models.Model):
         if meeting.active:
             contacts = meeting.partner_ids.filtered(lambda p: not p.user_ids)
             note = Markup("%s <b>%s</b> (%s)") % (
-                self.env._("Meeting cancelled in Outlook:"),
+                link.account_id._owner_env()._("Meeting cancelled in Outlook:"),
                 escape(meeting.name),
                 meeting._o365_when(user),
             )
@@ -536,6 +537,7 @@ class CalendarEvent(models.Model):
             owner_user_id=account.user_id.id,
             org_domains=org_domains,
             directory=directory,
+            lang=account.user_id.lang,
         )
         times = values.times
         vals = {
@@ -610,7 +612,7 @@ class CalendarEvent(models.Model):
             meeting._o365_post_on_contacts(
                 Markup("%s <a href='/odoo/calendar.event/%s'>%s</a> (%s)")
                 % (
-                    self.env._("Meeting logged from Outlook:"),
+                    account._owner_env()._("Meeting logged from Outlook:"),
                     meeting.id,
                     meeting.name,
                     meeting._o365_when(account.user_id),
@@ -711,7 +713,9 @@ class CalendarEvent(models.Model):
             try:
                 with self.env.cr.savepoint():
                     activity.with_user(activity.user_id).sudo().action_feedback(
-                        feedback=self.env._("Meeting held (closed automatically by the Outlook sync).")
+                        feedback=self.with_context(lang=activity.user_id.lang).env._(
+                            "Meeting held (closed automatically by the Outlook sync)."
+                        )
                     )
                 closed += 1
             except psycopg2.errors.TransactionRollbackError:

@@ -217,9 +217,10 @@ class O365SyncAccount(models.Model):
             account.waiting_count, account.failed_count, account.oldest_waiting_at = waiting, failed, oldest
 
     @api.depends("last_error", "connection_state", "connected_by")
+    @api.depends_context("lang")
     def _compute_error_words(self):
         for account in self:
-            words, detail = plain_words.split(account.last_error)
+            words, detail = plain_words.split(account.last_error, self.env.lang)
             account.last_error_words = words or False
             account.last_error_detail = detail or False
             if words and account.connection_state == "reconnect" and account.connected_by == USER_MODE:
@@ -289,20 +290,21 @@ class O365SyncAccount(models.Model):
             partner = account.user_id.partner_id
             if not partner:
                 continue
+            env = account._owner_env()  # the user's language, also when a cron finds it out
             body = Markup("<p>%s</p><p>%s</p><p><a href='/odoo/microsoft-365-preferences'>%s</a></p>") % (
                 words
-                or self.env._(
+                or env._(
                     "Microsoft 365 no longer accepts your sign-in (it expired, was revoked, or consent was withdrawn)."
                 ),
-                self.env._(
+                env._(
                     "Your Outlook calendar sync waits until you reconnect: open My Profile and press Reconnect on "
                     "the Preferences tab. Nothing is lost; waiting changes go out once you are back."
                 ),
-                self.env._("Open My Profile"),
+                env._("Open My Profile"),
             )
             partner.message_notify(
                 partner_ids=partner.ids,
-                subject=self.env._("Microsoft 365: reconnect needed"),
+                subject=env._("Microsoft 365: reconnect needed"),
                 body=body,
             )
 
@@ -418,7 +420,13 @@ class O365SyncAccount(models.Model):
         """Microsoft refused the sign-in for good (``exc``, an AuthError): only the user can bring
         the sync back. 'reconnect' stops every Graph or token request for the mailbox until
         then, and the user is told once (write, S7)."""
-        self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(exc)})
+        self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(self._owner_env(), exc)})
+
+    def _owner_env(self):
+        """The environment in the language of the account's user: the words stored for them to read
+        later (last errors, notes, notifications), whoever or whatever (a cron) writes them (issue 23)."""
+        lang = self[:1].sudo().user_id.lang or "en_US"
+        return self.env(context=dict(self.env.context, lang=lang))
 
     # -- sync lifecycle (SPEC S3, S4) ---------------------------------------------------
 
@@ -534,7 +542,7 @@ class O365SyncAccount(models.Model):
             raise UserError(
                 self.env._(
                     "Signed in, but Microsoft 365 did not let Odoo read your mailbox: %(error)s",
-                    error=plain_words.explain_exception(exc).sentence(),
+                    error=plain_words.explain_exception(exc).sentence(self.env.lang),
                 )
             ) from None
         address = (me.get("mail") or me.get("userPrincipalName") or "").lower()
@@ -603,7 +611,7 @@ class O365SyncAccount(models.Model):
         try:
             graph = self._organization_graph()
         except AuthError as exc:
-            raise UserError(plain_words.explain_exception(exc).sentence()) from None
+            raise UserError(plain_words.explain_exception(exc).sentence(self.env.lang)) from None
         per_batch = BATCH_LIMIT // len(mailbox_probe(""))
         for start in range(0, len(self), per_batch):
             chunk = self[start : start + per_batch]
@@ -628,7 +636,7 @@ class O365SyncAccount(models.Model):
                 raise UserError(
                     self.env._(
                         "Microsoft 365 could not be asked about these mailboxes: %(error)s",
-                        error=plain_words.explain_exception(exc).sentence(),
+                        error=plain_words.explain_exception(exc).sentence(self.env.lang),
                     )
                 ) from None
             for account in chunk.filtered(lambda a: a not in outcome):
@@ -665,7 +673,8 @@ class O365SyncAccount(models.Model):
             )
         failed = next((a for a in (user, settings, events) if not 200 <= a["status"] < 300), None)
         if failed is not None:
-            return _mailbox_refusal_words(self.env, address, failed, for_administrator=for_administrator)
+            reader_env = self.env if for_administrator else self._owner_env()
+            return _mailbox_refusal_words(reader_env, address, failed, for_administrator=for_administrator)
         owner = user.get("body") or {}
         found = (owner.get("mail") or owner.get("userPrincipalName") or address).lower()
         taken = self._other_account_on(found, owner.get("id"))
@@ -730,7 +739,7 @@ class O365SyncAccount(models.Model):
         Applications scope, or a permission withdrawn). Only an administrator can fix it: the
         mailbox stops until then, the user is told once (S7), and other mailboxes go on (O1)."""
         self.ensure_one()
-        words = _mailbox_refusal_words(self.env, self.mailbox_address, answer)
+        words = _mailbox_refusal_words(self._owner_env(), self.mailbox_address, answer)
         self.sudo().write({"connection_state": "reconnect", "last_error": words})
 
     def _other_account_on(self, address, owner_id=None):
@@ -923,12 +932,13 @@ def _mailbox_refusal_words(env, address, answer, for_administrator=False):
         words = env._(
             "Microsoft 365 did not answer about the mailbox %(address)s: %(what)s",
             address=address,
-            what=plain_words.explain_answer(answer)[0].what,
+            what=plain_words.explain_answer(answer)[0].what.in_lang(env.lang),
         )
     return plain_words.compose(words, detail)
 
 
-def _reconnect_words(exc):
-    """What the user reads when only they can bring their sync back (S7); the detail stays for the log."""
+def _reconnect_words(env, exc):
+    """What the user reads when only they can bring their sync back (S7), in the language of
+    ``env``; the detail stays for the log."""
     words = plain_words.explain_sign_in(str(exc), reconnect=True)
-    return plain_words.compose(f"Reconnect needed. {words.sentence()}", str(exc))
+    return plain_words.compose(env._("Reconnect needed. %(words)s", words=words.sentence(env.lang)), str(exc))

@@ -177,7 +177,7 @@ class ResConfigSettings(models.TransientModel):
         self.ensure_one()
         user = self.env.user.sudo()
         mailbox = (user.o365_mailbox or user.email or "").strip().lower()
-        return check_connection(self._o365_app(), self.o365_redirect_uri, mailbox=mailbox)
+        return check_connection(self._o365_app(), self.o365_redirect_uri, mailbox=mailbox, lang=self.env.lang)
 
     def _o365_check_notification(self, result):
         return {
