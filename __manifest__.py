@@ -21,12 +21,16 @@
         "data/push_cron_data.xml",
         "views/mail_activity_views.xml",
         "views/calendar_event_views.xml",
+        "views/hr_leave_views.xml",
         "views/o365_push_queue_views.xml",
+        "views/oauth_templates.xml",
     ],
     "assets": {
         "web.assets_backend": [
             "o365_calendar_sync/static/src/settings/*",
             "o365_calendar_sync/static/src/calendar/*",
+            "o365_calendar_sync/static/src/health/*",
+            "o365_calendar_sync/static/src/activity/*",
         ],
         "web.assets_tests": ["o365_calendar_sync/static/tests/tours/*.js"],
     },

@@ -22,6 +22,8 @@ notification is never answered 4xx.
 import hmac
 import json
 import logging
+import threading
+import time
 
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -34,6 +36,51 @@ from ..engine.locks import short_transaction
 _logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024  # Graph batches are far smaller; anything bigger is not Graph
+# An anonymous client that keeps sending what is refused (forged, unknown or malformed
+# notifications) is answered 429 without its body being read or the database asked,
+# once it has had REFUSED_PER_WINDOW refusals in REFUSAL_WINDOW seconds (per worker
+# process, per client address: behind a reverse proxy, run Odoo with --proxy-mode so
+# that the address is the client's). Graph's own deliveries are never refused while
+# their subscription is live, so they never count.
+REFUSED_PER_WINDOW = 120
+REFUSAL_WINDOW = 60.0
+
+
+class RefusalLimiter:
+    """Counts refused requests per client address in fixed windows (issue 27)."""
+
+    MAX_ADDRESSES = 10_000  # the table is emptied of old windows before it grows past this
+
+    def __init__(self, limit=REFUSED_PER_WINDOW, window=REFUSAL_WINDOW):
+        self.limit, self.window = limit, window
+        self._windows = {}  # address -> [window start, refusals]
+        self._lock = threading.Lock()
+
+    def blocked(self, address):
+        """True while this address has used up its refusals for the current window."""
+        with self._lock:
+            entry = self._windows.get(address)
+            return bool(entry) and time.monotonic() - entry[0] < self.window and entry[1] >= self.limit
+
+    def refused(self, address):
+        """Count one refusal; True when it is the one that uses up the window (log it once)."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._windows) >= self.MAX_ADDRESSES:
+                self._windows = {a: e for a, e in self._windows.items() if now - e[0] < self.window}
+            entry = self._windows.get(address)
+            if not entry or now - entry[0] >= self.window:
+                entry = self._windows[address] = [now, 0]
+            entry[1] += 1
+            return entry[1] == self.limit
+
+    def clear(self):
+        with self._lock:
+            self._windows.clear()
+
+
+refusals = RefusalLimiter()
+
 LIFECYCLE_KINDS = {
     "reauthorizationRequired": "renew",
     "subscriptionRemoved": "recreate",
@@ -67,11 +114,20 @@ class O365Notifications(http.Controller):
             return _text(token, 200)
         if request.httprequest.method != "POST":
             return _text("POST Graph change notifications here.", 405)
+        address = request.httprequest.remote_addr or "?"
+        if refusals.blocked(address):
+            return request.make_response(
+                "Too many refused notifications from this address: try again later.",
+                status=429,
+                headers=[("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", str(int(REFUSAL_WINDOW)))],
+            )
         items, error = self._o365_read_items()
         if error:
+            self._o365_refused(address)
             return _text(*error)
         verified = self._o365_verified_items(items)
         if not verified:
+            self._o365_refused(address)
             return _text("No notification matched a known subscription with its clientState.", 403)
         if not lifecycle:
             verified = self._o365_without_echoes(verified)
@@ -94,6 +150,15 @@ class O365Notifications(http.Controller):
         with short_transaction(request.env) as env:
             for kind, account_ids in by_kind.items():
                 env["o365.pull.request"]._queue(account_ids, kind)
+
+    def _o365_refused(self, address):
+        if refusals.refused(address):
+            _logger.warning(
+                "o365: %s sent %s refused notification requests within %s s: answering 429 until the window ends",
+                address,
+                refusals.limit,
+                int(refusals.window),
+            )
 
     def _o365_read_items(self):
         """The notifications of the body, or (message, status) saying what is wrong with it."""
@@ -129,17 +194,27 @@ class O365Notifications(http.Controller):
             .search_fetch([("subscription_id", "in", list(ids))], ["subscription_id", "subscription_secret"])
         )
         by_sub = {a.subscription_id: a for a in accounts}
-        verified = []
+        verified, unknown, forged = [], 0, 0
         for item in items:
             account = by_sub.get(item.get("subscriptionId"))
             state = item.get("clientState")
             if not account or not account.subscription_secret or not isinstance(state, str):
-                _logger.info("o365: ignored a notification for an unknown subscription")
-                continue
-            if not hmac.compare_digest(state.encode(), account.subscription_secret.encode()):
-                _logger.warning("o365: ignored a notification with a wrong clientState")
-                continue
-            verified.append((account.id, item))
+                unknown += 1
+            elif not hmac.compare_digest(state.encode(), account.subscription_secret.encode()):
+                forged += 1
+            else:
+                verified.append((account.id, item))
+        # One line per request, whatever its size (a forged 1 MB batch is one line, not 14,000).
+        if forged:
+            _logger.warning(
+                "o365: ignored %s notification(s) with a wrong clientState and %s for an unknown subscription "
+                "(from %s)",
+                forged,
+                unknown,
+                request.httprequest.remote_addr,
+            )
+        elif unknown:
+            _logger.info("o365: ignored %s notification(s) for an unknown subscription", unknown)
         return verified
 
     def _o365_without_echoes(self, verified):

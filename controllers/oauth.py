@@ -8,11 +8,13 @@ their mailbox to another person's Odoo account, or the reverse.
 """
 
 import logging
+import re
 import secrets
 import time
 import warnings
 from urllib.parse import urlencode
 
+from werkzeug import _internal as werkzeug_internal
 from werkzeug.exceptions import Forbidden
 
 from odoo import fields, http
@@ -20,7 +22,7 @@ from odoo.exceptions import UserError
 from odoo.http import request
 
 from ..engine.locks import lock_accounts
-from ..utils.auth import AuthError, MicrosoftLogin
+from ..utils.auth import AuthError, MicrosoftLogin, admin_consent_endpoint
 
 _logger = logging.getLogger(__name__)
 
@@ -57,6 +59,37 @@ def _redeem(env, entry, params):
     return login
 
 
+class SignInCodeRedactor(logging.Filter):
+    """Keeps Microsoft's authorization code out of the access log (issue 27): werkzeug logs
+    each request line, and the callback's query holds the code. The code is single-use and
+    useless without the PKCE verifier kept in the session, but logs are often shipped
+    elsewhere. Other lines pass unchanged."""
+
+    PATTERN = re.compile(r"([?&](?:code|client_info|session_state)=)[^&\s\"]*")
+
+    def filter(self, record):
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                self.PATTERN.sub(r"\1[hidden]", arg) if isinstance(arg, str) and CALLBACK_PATH in arg else arg
+                for arg in record.args
+            )
+        elif isinstance(record.msg, str) and CALLBACK_PATH in record.msg:
+            record.msg = self.PATTERN.sub(r"\1[hidden]", record.msg)
+        return True
+
+
+def _install_code_redactor():
+    # werkzeug keeps the logger of its first line; it is the registered "werkzeug" logger
+    # unless the logging configuration was reset since.
+    for access_log in {logging.getLogger("werkzeug"), werkzeug_internal._logger} - {None}:
+        # Once per logger, also when the module's code is loaded again for another database.
+        if not any(type(f).__name__ == SignInCodeRedactor.__name__ for f in access_log.filters):
+            access_log.addFilter(SignInCodeRedactor())
+
+
+_install_code_redactor()
+
+
 def redirect_uri(env):
     """The address to register in Azure as the app's redirect URI (Web platform)."""
     return env["o365.config"]._public_base_url() + CALLBACK_PATH
@@ -66,7 +99,7 @@ def _require_internal(user):
     """Calendar sync is for employees: portal users get no sync account and no sign-in (S5)."""
     if not user._is_internal():
         _logger.warning("Microsoft 365 sign-in refused for non-internal user %s", user.id)
-        raise Forbidden("Only internal users can connect a Microsoft 365 calendar.")
+        raise Forbidden(user.env._("Only internal users can connect a Microsoft 365 calendar."))
 
 
 class O365OAuthController(http.Controller):
@@ -79,8 +112,9 @@ class O365OAuthController(http.Controller):
         try:
             if app.missing():
                 raise AuthError(
-                    "Microsoft 365 is not set up yet (missing: {}): ask your administrator.".format(
-                        ", ".join(app.missing())
+                    request.env._(
+                        "Microsoft 365 is not set up yet (missing: %(missing)s): ask your administrator.",
+                        missing=", ".join(app.missing()),
                     )
                 )
             with warnings.catch_warnings():
@@ -110,26 +144,36 @@ class O365OAuthController(http.Controller):
         """O1: send an administrator to Microsoft's admin consent page for the saved application.
         Microsoft comes back to the same redirect URI as users' sign-ins (one URI to register)."""
         if not request.env.user.has_group("base.group_system"):
-            raise Forbidden("Only administrators can grant admin consent.")
+            raise Forbidden(request.env._("Only administrators can grant admin consent."))
         app = request.env["o365.config"]._azure_app()
         state = secrets.token_urlsafe(24)
         request.session[CONSENT_SESSION_KEY] = {"state": state, "uid": request.env.uid, "at": time.time()}
         query = urlencode({"client_id": app.client_id, "redirect_uri": redirect_uri(request.env), "state": state})
-        return request.redirect(f"{app.authority}/adminconsent?{query}", local=False)
+        return request.redirect(f"{admin_consent_endpoint(app)}?{query}", local=False)
 
     def _admin_consent_answer(self, params):
         """Microsoft's answer to Grant admin consent: keep the outcome for the settings page."""
         entry = request.session.get(CONSENT_SESSION_KEY) or {}
         request.session[CONSENT_SESSION_KEY] = {}  # an answer is good once
         if entry.get("uid") != request.env.uid or time.time() - entry.get("at", 0) > FLOW_LIFETIME:
-            raise Forbidden("This admin consent answer was not asked for by you in this browser.")
+            raise Forbidden(request.env._("This admin consent answer was not asked for by you in this browser."))
         now = fields.Datetime.to_string(fields.Datetime.now())
         if params.get("admin_consent", "").lower() == "true":
-            outcome = f"Granted on {now} UTC by {request.env.user.login} (tenant {params.get('tenant', '?')})."
+            outcome = request.env._(
+                "Granted on %(when)s UTC by %(login)s (tenant %(tenant)s).",
+                when=now,
+                login=request.env.user.login,
+                tenant=params.get("tenant", "?"),
+            )
             _logger.info("o365: admin consent granted by %s", request.env.user.login)
         else:
             description = (params.get("error_description") or "").split(" Trace ID:")[0][:300]
-            outcome = f"Not granted ({now} UTC): {params.get('error', 'no answer')}. {description}".strip()
+            outcome = request.env._(
+                "Not granted (%(when)s UTC): %(error)s. %(description)s",
+                when=now,
+                error=params.get("error") or request.env._("no answer"),
+                description=description,
+            ).strip()
             _logger.warning("o365: admin consent not granted: %s", outcome)
         request.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.admin_consent", outcome)
         return request.redirect(SETTINGS_URL)
@@ -151,14 +195,20 @@ class O365OAuthController(http.Controller):
             or entry.get("uid") != request.session.uid
             or time.time() - entry.get("at", 0) > FLOW_LIFETIME
         ):
+            # A stray, replayed or foreign link: said once, to the browser that opened it. Nothing
+            # is stored: the opener's own sync and health are none of the link's business.
             _logger.warning("Microsoft 365 sign-in answer refused for user %s: unknown or foreign state", user.id)
-            account.sudo().write(
+            return request.render(
+                "o365_calendar_sync.oauth_refused",
                 {
-                    "last_error": "This Microsoft 365 sign-in was not started by you in this browser, "
-                    "or took too long: press Connect again."
-                }
+                    "message": request.env._(
+                        "This Microsoft 365 sign-in was not started by you in this browser, or took too long. "
+                        "Nothing was changed. To connect your calendar, press Connect Microsoft 365 again."
+                    ),
+                    "back_url": PREFERENCES_URL,
+                },
+                status=403,
             )
-            return request.redirect(PREFERENCES_URL)
         try:
             # Step 2 of the lock order (engine/locks.py), before the code leaves Odoo: a pull or
             # push writing this account makes this request fail (and Odoo replay it) now,

@@ -237,8 +237,9 @@ def report_error(account, what, exc):
         if account.connection_state == "connected":
             account._flag_reconnect_needed(exc)
         return
-    words = plain_words.explain_exception(exc)
-    account.write({"last_error": plain_words.compose(f"{what}. {words.sentence()}", str(exc))})
+    env = account._owner_env()  # stored for the user to read: in their language (issue 23)
+    words = plain_words.explain_exception(exc).sentence(env.lang)
+    account.write({"last_error": plain_words.compose(env._("%(what)s. %(words)s", what=what, words=words), str(exc))})
 
 
 class Importer:
@@ -311,7 +312,7 @@ class Importer:
                 return False
             # A bug met on one user's data must not stall everyone else's pull (E6).
             _logger.exception("o365 account %s: pull failed", account.id)
-            account.write({"last_error": self.env._("Reading your Outlook calendar failed unexpectedly.")})
+            account.write({"last_error": account._owner_env()._("Reading your Outlook calendar failed unexpectedly.")})
             return False
         return True
 
@@ -340,7 +341,7 @@ class Importer:
                 {"status": 403, "body": {"error": {"code": exc.code, "message": exc.message}}}
             )
             return
-        report_error(account, self.env._("Reading your Outlook calendar failed"), exc)
+        report_error(account, account._owner_env()._("Reading your Outlook calendar failed"), exc)
         if isinstance(exc, GraphError) and exc.transient:
             self.env["o365.pull.request"].sudo()._queue(account.ids, "pull", wake=False)
 
@@ -392,7 +393,7 @@ class Importer:
             expires = fields.Datetime.now() + timedelta(minutes=SUBSCRIPTION_MINUTES)
             subscription = client.create_subscription(notify_url, secret, expires, lifecycle_url=lifecycle_url)
         except (AuthError, GraphError) as exc:
-            report_error(account, self.env._("Outlook change notifications could not be set up"), exc)
+            report_error(account, account._owner_env()._("Outlook change notifications could not be set up"), exc)
             self.retry_subscription_soon(account)
             return False
         if not self.record_subscription(account, client, subscription, expires, secret):
@@ -458,7 +459,7 @@ class Importer:
         account = account.sudo()
         if not account.subscription_id:
             return self.subscribe(account)
-        what = self.env._("Outlook change notifications could not be renewed")
+        what = account._owner_env()._("Outlook change notifications could not be renewed")
         try:
             client = account._graph_client()
             expires = fields.Datetime.now() + timedelta(minutes=SUBSCRIPTION_MINUTES)

@@ -467,6 +467,8 @@ class PushRound:
             return None  # the record was unlinked from Outlook meanwhile
         attempts, failing_since = current[0] + 1, current[1] or self.now
         status, message = answer["status"], _answer_message(answer)
+        env = account._owner_env()  # the user's sync status, in their language (issue 23)
+        what = plain_words.reword(message, env.lang)
         values = {"attempts": attempts, "failing_since": failing_since, "last_status": status, "last_error": message}
         retry_hours = self.queue._param_int("push_retry_hours")
         if transient and self.now - failing_since < timedelta(hours=retry_hours):
@@ -477,24 +479,24 @@ class PushRound:
             row.write({**values, "next_attempt_at": self.now + timedelta(seconds=wait)})
             self.stats["retried"] += 1
             return plain_words.compose(
-                self.env._(
+                env._(
                     "A calendar change is waiting for Outlook: %(what)s Odoo tries again by itself; nothing is lost.",
-                    what=plain_words.words_of(message),
+                    what=what,
                 ),
                 plain_words.detail_of(message),
             )
         if transient:
-            words = self.env._(
+            words = env._(
                 "An Outlook calendar update could not be delivered for %(hours)s hours: %(what)s "
                 "It goes out by itself once Outlook answers again, or use Retry.",
                 hours=retry_hours,
-                what=plain_words.words_of(message),
+                what=what,
             )
         else:
-            words = self.env._(
+            words = env._(
                 "Outlook refused a calendar update: %(what)s %(todo)s",
-                what=plain_words.words_of(message),
-                todo=plain_words.explain_answer(answer)[0].todo,
+                what=what,
+                todo=plain_words.explain_answer(answer)[0].todo.in_lang(env.lang),
             )
         words = plain_words.compose(words, plain_words.detail_of(message))
         row.write({**values, "state": "failed", "resume_on_recovery": transient})

@@ -1,4 +1,5 @@
 from . import o365_config
+from . import ir_config_parameter
 from . import o365_event_link
 from . import o365_sync_account
 from . import o365_pull_request

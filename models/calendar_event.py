@@ -35,6 +35,7 @@ from markupsafe import Markup, escape
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
+from odoo.tools.misc import format_date, format_datetime
 
 from ..engine import importer
 from ..utils import plain_words
@@ -362,7 +363,7 @@ class CalendarEvent(models.Model):
         ]
         base = self.env["o365.config"]._public_base_url()
         data = MeetingData(
-            subject=meeting_subject(self.name or "", self._o365_company_name()),
+            subject=meeting_subject(self.name or "", self._o365_company_name(), account.user_id.lang),
             start=fields.Datetime.to_datetime(self.start_date) if self.allday else self.start,
             end=fields.Datetime.to_datetime(self.stop_date) if self.allday else self.stop,
             all_day=self.allday,
@@ -371,6 +372,7 @@ class CalendarEvent(models.Model):
             attendees=attendees,
             open_url=f"{base}/odoo/calendar.event/{self.id}",
             online=self.o365_teams_meeting,
+            lang=account.user_id.lang or "",
         )
         meeting = self.sudo()
         if (
@@ -430,7 +432,7 @@ class CalendarEvent(models.Model):
             # Deleted in Outlook: the ERP meeting stays, no longer sent there.
             meeting.sudo().with_context(**{SYNC_CONTEXT: True}).write({"o365_confirmed": False})
             meeting.message_post(
-                body=self.env._("The meeting was deleted in Outlook; it is no longer sent there."),
+                body=link.account_id._owner_env()._("The meeting was deleted in Outlook; it is no longer sent there."),
                 subtype_xmlid="mail.mt_note",
             )
             self.env["o365.push.queue"]._forget(link.account_id, meeting)
@@ -515,9 +517,9 @@ class CalendarEvent(models.Model):
         if meeting.active:
             contacts = meeting.partner_ids.filtered(lambda p: not p.user_ids)
             note = Markup("%s <b>%s</b> (%s)") % (
-                self.env._("Meeting cancelled in Outlook:"),
+                link.account_id._owner_env()._("Meeting cancelled in Outlook:"),
                 escape(meeting.name),
-                meeting._o365_when(),
+                meeting._o365_when(user),
             )
             meeting._o365_post_on_contacts(note, contacts.ids, author_user_id=user.id)
             meeting.message_post(body=note, subtype_xmlid="mail.mt_note")
@@ -535,6 +537,7 @@ class CalendarEvent(models.Model):
             owner_user_id=account.user_id.id,
             org_domains=org_domains,
             directory=directory,
+            lang=account.user_id.lang,
         )
         times = values.times
         vals = {
@@ -544,6 +547,8 @@ class CalendarEvent(models.Model):
             "stop": times.stop,
             "location": values.location or False,
             "description": values.description or False,
+            # Issue 23: the Teams join link, so that a colleague opening the meeting in Odoo can join.
+            "videocall_location": values.videocall_url or False,
         }
         return values, vals
 
@@ -602,10 +607,16 @@ class CalendarEvent(models.Model):
         for meeting, (_event, _values, vals) in zip(meetings, prepared, strict=True):
             meeting._o365_restore_activity_users(vals)
         importer.link_outlook_events(account, meetings, [event for event, _values, _vals in prepared])
-        for meeting, (_event, values, _vals) in zip(meetings, prepared, strict=True):
+        for meeting, (event, values, _vals) in zip(meetings, prepared, strict=True):
+            meeting._o365_apply_attendee_answers(event, account)  # the organiser attends (issue 23)
             meeting._o365_post_on_contacts(
                 Markup("%s <a href='/odoo/calendar.event/%s'>%s</a> (%s)")
-                % (self.env._("Meeting logged from Outlook:"), meeting.id, meeting.name, meeting._o365_when()),
+                % (
+                    account._owner_env()._("Meeting logged from Outlook:"),
+                    meeting.id,
+                    meeting.name,
+                    meeting._o365_when(account.user_id),
+                ),
                 values.contact_ids,
                 author_user_id=values.organizer_user_id,
             )
@@ -661,11 +672,15 @@ class CalendarEvent(models.Model):
         user = self.env["res.users"].sudo().browse(user_id)
         return fields.Datetime.context_timestamp(self.with_context(tz=user.tz or "UTC"), times.start).date()
 
-    def _o365_when(self):
+    def _o365_when(self, user=None):
+        """When the meeting is, for a note on a timeline: in Odoo's date format of the language,
+        and in the time zone of ``user`` (whose mailbox held it, the note's author) with its
+        name, never bare UTC (issue 23). A stored note cannot follow each reader's zone."""
         self.ensure_one()
         if self.allday:
-            return str(self.start_date)
-        return fields.Datetime.to_string(self.start) + " UTC"
+            return format_date(self.env, self.start_date)
+        tz = (user and user.tz) or self.env.user.tz or "UTC"
+        return f"{format_datetime(self.env, self.start, tz=tz, dt_format=False)} ({tz})"
 
     def _o365_post_on_contacts(self, body, contact_ids, author_user_id=None):
         """A note on each matching contact's timeline (B1, B14)."""
@@ -698,7 +713,9 @@ class CalendarEvent(models.Model):
             try:
                 with self.env.cr.savepoint():
                     activity.with_user(activity.user_id).sudo().action_feedback(
-                        feedback=self.env._("Meeting held (closed automatically by the Outlook sync).")
+                        feedback=self.with_context(lang=activity.user_id.lang).env._(
+                            "Meeting held (closed automatically by the Outlook sync)."
+                        )
                     )
                 closed += 1
             except psycopg2.errors.TransactionRollbackError:

@@ -53,10 +53,12 @@ class HrLeave(models.Model):
 
     def _o365_graph_payload(self, account):
         self.ensure_one()
-        leave = self.sudo()
+        lang = account.user_id.lang
+        leave = self.sudo().with_context(lang=lang)  # the employee's words in their Outlook
         base_url = self.env["o365.config"]._public_base_url()
         return leave_event_payload(
-            subject=leave_subject(leave.holiday_status_id.name, leave.private_name),
+            lang=lang,
+            subject=leave_subject(leave.holiday_status_id.name, leave.private_name, lang),
             url=f"{base_url}/odoo/action-hr_holidays.hr_leave_action_my/{leave.id}",
             whole_days=not (leave.request_unit_half or leave.request_unit_hours),
             first_day=leave.request_date_from,

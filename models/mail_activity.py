@@ -240,7 +240,7 @@ class MailActivity(models.Model):
         summary = self.summary or self.activity_type_id.name or self.res_name or ""
         start = self.o365_start
         end = self.o365_end if self.o365_end and self.o365_end > start else start + DEFAULT_DURATION
-        return activity_event(kind, summary, start, end, open_url, contact, self.note)
+        return activity_event(kind, summary, start, end, open_url, contact, self.note, account.user_id.lang)
 
     # -- Outlook's side (called by the inbound pull, A5, A6) ------------------------------
 
@@ -270,7 +270,7 @@ class MailActivity(models.Model):
         record = self.env[self.res_model].sudo().browse(self.res_id).exists()
         if record and hasattr(record, "message_post"):
             record.message_post(
-                body=self.env._(
+                body=account._owner_env()._(
                     "Activity “%(name)s”: %(error)s",
                     name=self.summary or self.activity_type_id.name,
                     error=plain_words.words_of(message),
@@ -288,7 +288,7 @@ class MailActivity(models.Model):
             raise UserError(
                 self.env._(
                     "This activity cannot go back on an Outlook calendar: its assignee's sync is not running, "
-                    "or does not include this type of activity (Preferences > Calendar)."
+                    "or does not include this type of activity (My Profile > Calendar)."
                 )
             )
         return True

@@ -191,6 +191,7 @@ class O365CalendarSync(models.AbstractModel):
 
     # -- the sync status badge and Retry (issue 15) ------------------------------------------
 
+    @api.depends_context("lang")
     def _compute_o365_sync_status(self):
         failed = self._o365_queue_rows([("state", "=", "failed")])
         badges = self.filtered("id")._o365_sync_badges()
@@ -219,11 +220,12 @@ class O365CalendarSync(models.AbstractModel):
             failed = mine.filtered(lambda row: row.state == "failed")
             if failed:
                 row = failed[0]
-                what, detail = plain_words.split(row.last_error)
+                what, detail = plain_words.split(row.last_error, env.lang)
                 if row.resume_on_recovery:
                     todo = env._("It goes out by itself once Outlook answers again, or use Retry.")
                 else:
-                    todo = plain_words.explain_detail(detail).todo or env._("Use Retry once it is fixed.")
+                    todo = plain_words.explain_detail(detail).in_lang(env.lang).todo
+                    todo = todo or env._("Use Retry once it is fixed.")
                 badges[res_id] = ("failed", env._("Failed: %(what)s %(todo)s", what=what, todo=todo), detail)
                 continue
             if mine:
@@ -240,10 +242,11 @@ class O365CalendarSync(models.AbstractModel):
         """Why the change of queue ``row`` still waits, in plain words."""
         env = self.env
         account = row.account_id
-        what = plain_words.split(row.last_error)[0]
+        what = plain_words.reword(row.last_error, env.lang)
         if account.connection_state == "reconnect":
             return env._(
-                "Waiting: %(user)s must reconnect Microsoft 365 (Preferences); nothing is lost.",
+                "Waiting: %(user)s must reconnect Microsoft 365 (My Profile > Preferences > Reconnect); "
+                "nothing is lost.",
                 user=account.user_id.name,
             )
         if account.sync_state != "running":
@@ -254,7 +257,8 @@ class O365CalendarSync(models.AbstractModel):
         if account._sync_paused():
             return env._("Waiting: your administrator paused all sync; this goes out when it resumes.")
         if row.last_error:
-            when = format_datetime(env, row.next_attempt_at, dt_format="short")
+            # Odoo's own date and time format of the user's language, as every date field shows (issue 23).
+            when = format_datetime(env, row.next_attempt_at, dt_format=False)
             return env._(
                 "Waiting: %(what)s Odoo tries again by itself at %(when)s; nothing is lost.", what=what, when=when
             )

@@ -80,9 +80,10 @@ class O365PushQueue(models.Model):
     ]
 
     @api.depends("last_error", "res_model", "res_id")
+    @api.depends_context("lang")
     def _compute_error_words(self):
         for row in self:
-            words, detail = plain_words.split(row.last_error)
+            words, detail = plain_words.split(row.last_error, self.env.lang)
             row.last_error_words = words or False
             row.last_error_detail = detail or False
             record = self.env[row.res_model].browse(row.res_id).exists() if row.res_model in self.env else None

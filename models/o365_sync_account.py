@@ -4,7 +4,7 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..engine import importer
 from ..engine.locks import lock_accounts, short_transaction
@@ -28,6 +28,21 @@ PAUSE_PARAM = "o365_calendar_sync.sync_paused"
 NO_RECONNECT_NOTICE = "o365_no_reconnect_notice"
 # A running sync without a live subscription this long after Start is shown as late (issue 28).
 DEAF_AFTER = timedelta(minutes=2)
+# What a user may change on their own account (the Calendar tab's options). Everything else
+# (which mailbox it opens, its connection and sync state, its errors and health) is written
+# only by the sync itself (as superuser) or by an administrator: readonly=True binds views,
+# not RPC (S5, issue 27).
+OWNER_OPTION_FIELDS = frozenset(
+    {
+        "sync_phonecalls",
+        "sync_tasks",
+        "sync_meetings",
+        "sync_events",
+        "include_categories",
+        "exclude_categories",
+        "sync_holidays",
+    }
+)
 
 
 def _clean_category_list(text):
@@ -78,6 +93,12 @@ class O365SyncAccount(models.Model):
         required=True,
         readonly=True,
         help="Who connected this mailbox: the user, signing in (S2), or the organisation's application (O1).",
+    )
+    organization_lookup_address = fields.Char(
+        readonly=True,
+        copy=False,
+        help="The address the organisation's connection looked this user's mailbox up by (O1): "
+        "when the user's address changes, the next Start looks it up again.",
     )
     mailbox_user_id = fields.Char(
         "Mailbox Owner ID", readonly=True, copy=False, help="Microsoft 365 id of the mailbox's owner (O2)."
@@ -147,6 +168,9 @@ class O365SyncAccount(models.Model):
     )
     last_error_words = fields.Text("Last Error (plain words)", compute="_compute_error_words")
     last_error_detail = fields.Text("Technical Details", compute="_compute_error_words", groups=SYSTEM_ONLY)
+    # Issue 23: the health view's reader is the administrator, not the user ("Reconnect: My Profile…").
+    # A Char: the list keeps it to one line, the whole of it in the cell's tooltip.
+    last_error_admin_words = fields.Char("Last Error for Administrators", compute="_compute_error_words")
 
     _sql_constraints = [("user_unique", "UNIQUE(user_id)", "A user has one Microsoft 365 sync account.")]
 
@@ -192,12 +216,35 @@ class O365SyncAccount(models.Model):
             waiting, failed, oldest = stats.get(account.id, (0, 0, False))
             account.waiting_count, account.failed_count, account.oldest_waiting_at = waiting, failed, oldest
 
-    @api.depends("last_error")
+    @api.depends("last_error", "connection_state", "connected_by")
+    @api.depends_context("lang")
     def _compute_error_words(self):
         for account in self:
-            words, detail = plain_words.split(account.last_error)
+            words, detail = plain_words.split(account.last_error, self.env.lang)
             account.last_error_words = words or False
             account.last_error_detail = detail or False
+            if words and account.connection_state == "reconnect" and account.connected_by == USER_MODE:
+                # Only the user can sign in again; the administrator reads what that means.
+                words = self.env._(
+                    "Microsoft 365 no longer accepts this user's sign-in: only they can reconnect, from My Profile. "
+                    "Their changes wait meanwhile."
+                )
+            elif words and account.connection_state == "reconnect":
+                # The organisation's application lost the mailbox: the user was told to ask an administrator.
+                words = self.env._(
+                    "The organisation's Microsoft 365 application may not open this mailbox: add it to the "
+                    "application's scope (Exchange RBAC for Applications) or grant admin consent again, then "
+                    "Restart. Their changes wait meanwhile."
+                )
+            account.last_error_admin_words = words or False
+
+    @api.model
+    def o365_health_list_info(self):
+        """What the health list's header needs (static/src/health/health_list.js): whether all
+        sync is paused, so that it offers Pause or Resume, not both, and whether the organisation
+        connects mailboxes (Start Syncing Users) (issue 23). Nothing secret: every user's
+        Calendar tab says both, so the list never fails to open over it."""
+        return {"paused": self._sync_paused(), "organization": self.env["o365.config"]._azure_app().organization}
 
     @api.model
     def _sync_paused(self):
@@ -220,9 +267,12 @@ class O365SyncAccount(models.Model):
         return super().create([self._clean_vals(vals) for vals in vals_list])
 
     def write(self, vals):
+        self._check_owner_writes(vals)
         vals = self._clean_vals(vals)
         if vals.get("last_error"):
             vals.setdefault("last_error_at", fields.Datetime.now())
+        elif "last_error" in vals:
+            vals.setdefault("last_error_at", False)  # recovered: no "Last Error At" of nothing (issue 23)
         newly = self.browse()
         if vals.get("connection_state") == "reconnect" and not self.env.context.get(NO_RECONNECT_NOTICE):
             # One notification per transition (S7): later failures find 'reconnect' already.
@@ -240,21 +290,36 @@ class O365SyncAccount(models.Model):
             partner = account.user_id.partner_id
             if not partner:
                 continue
+            env = account._owner_env()  # the user's language, also when a cron finds it out
             body = Markup("<p>%s</p><p>%s</p><p><a href='/odoo/microsoft-365-preferences'>%s</a></p>") % (
                 words
-                or self.env._(
+                or env._(
                     "Microsoft 365 no longer accepts your sign-in (it expired, was revoked, or consent was withdrawn)."
                 ),
-                self.env._(
-                    "Your Outlook calendar sync is paused until you reconnect: open your preferences and press "
-                    "Connect on the Microsoft 365 block. Nothing is lost; waiting changes go out once you are back."
+                env._(
+                    "Your Outlook calendar sync waits until you reconnect: open My Profile and press Reconnect on "
+                    "the Preferences tab. Nothing is lost; waiting changes go out once you are back."
                 ),
-                self.env._("Open my Microsoft 365 preferences"),
+                env._("Open My Profile"),
             )
             partner.message_notify(
                 partner_ids=partner.ids,
-                subject=self.env._("Microsoft 365: reconnect needed"),
+                subject=env._("Microsoft 365: reconnect needed"),
                 body=body,
+            )
+
+    def _check_owner_writes(self, vals):
+        """Users change only their options; the rest belongs to the sync and to administrators (S5)."""
+        if self.env.su or self.env.user.has_group(SYSTEM_ONLY):
+            return
+        protected = sorted(set(vals) - OWNER_OPTION_FIELDS)
+        if protected:
+            raise AccessError(
+                self.env._(
+                    "You can change only your sync options here. Connect, Start Syncing and Stop Syncing "
+                    "change the rest (not allowed: %(fields)s).",
+                    fields=", ".join(protected),
+                )
             )
 
     @api.model
@@ -313,7 +378,7 @@ class O365SyncAccount(models.Model):
         if not app.organization:
             raise AuthError(
                 "Your organisation no longer connects Microsoft 365 mailboxes for you: connect your own account "
-                "from your preferences.",
+                "in My Profile.",
                 reconnect=True,
             )
         login = OrganizationLogin(app)
@@ -355,7 +420,13 @@ class O365SyncAccount(models.Model):
         """Microsoft refused the sign-in for good (``exc``, an AuthError): only the user can bring
         the sync back. 'reconnect' stops every Graph or token request for the mailbox until
         then, and the user is told once (write, S7)."""
-        self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(exc)})
+        self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(self._owner_env(), exc)})
+
+    def _owner_env(self):
+        """The environment in the language of the account's user: the words stored for them to read
+        later (last errors, notes, notifications), whoever or whatever (a cron) writes them (issue 23)."""
+        lang = self[:1].sudo().user_id.lang or "en_US"
+        return self.env(context=dict(self.env.context, lang=lang))
 
     # -- sync lifecycle (SPEC S3, S4) ---------------------------------------------------
 
@@ -471,7 +542,7 @@ class O365SyncAccount(models.Model):
             raise UserError(
                 self.env._(
                     "Signed in, but Microsoft 365 did not let Odoo read your mailbox: %(error)s",
-                    error=plain_words.explain_exception(exc).sentence(),
+                    error=plain_words.explain_exception(exc).sentence(self.env.lang),
                 )
             ) from None
         address = (me.get("mail") or me.get("userPrincipalName") or "").lower()
@@ -527,18 +598,20 @@ class O365SyncAccount(models.Model):
             )
         )
 
-    def _connect_through_organization(self):
+    def _connect_through_organization(self, for_administrator=False):
         """Connect these users' mailboxes through the organisation's application, without any
         sign-in (O1). Checks each mailbox with Graph (a few users per $batch) first.
 
         Returns {account: None when connected, else what is wrong in plain words}; a failed
         account is left as it was, with the words as its last error. Raises UserError when the
-        organisation's connection itself does not work (nobody can be connected)."""
-        outcome = {}
+        organisation's connection itself does not work (nobody can be connected).
+        ``for_administrator``: an administrator started these users, and reads the returned words
+        (what they can do); each user's last error keeps the words for the user (issue 23)."""
+        outcome, for_admin = {}, {}
         try:
             graph = self._organization_graph()
         except AuthError as exc:
-            raise UserError(plain_words.explain_exception(exc).sentence()) from None
+            raise UserError(plain_words.explain_exception(exc).sentence(self.env.lang)) from None
         per_batch = BATCH_LIMIT // len(mailbox_probe(""))
         for start in range(0, len(self), per_batch):
             chunk = self[start : start + per_batch]
@@ -547,6 +620,10 @@ class O365SyncAccount(models.Model):
                 address = account._organization_address()
                 if not address:
                     outcome[account] = self.env._(
+                        "Odoo knows no email address of yours: ask your administrator to set your Microsoft 365 "
+                        "mailbox on your user."
+                    )
+                    for_admin[account] = self.env._(
                         "%(user)s has no email address: set it, or their Microsoft 365 mailbox, on the user.",
                         user=account.user_id.name,
                     )
@@ -559,24 +636,36 @@ class O365SyncAccount(models.Model):
                 raise UserError(
                     self.env._(
                         "Microsoft 365 could not be asked about these mailboxes: %(error)s",
-                        error=plain_words.explain_exception(exc).sentence(),
+                        error=plain_words.explain_exception(exc).sentence(self.env.lang),
                     )
                 ) from None
             for account in chunk.filtered(lambda a: a not in outcome):
-                outcome[account] = account._apply_mailbox_probe(
-                    {key: answers.get(f"{account.id}-{key}") or {"status": 0} for key in ("user", "settings", "events")}
-                )
+                probe = {
+                    key: answers.get(f"{account.id}-{key}") or {"status": 0} for key in ("user", "settings", "events")
+                }
+                outcome[account] = account._apply_mailbox_probe(probe)
+                if outcome[account] and for_administrator:
+                    for_admin[account] = account._mailbox_probe_problem(probe, for_administrator=True)
         for account, error in outcome.items():
             if error:
                 account.sudo().with_context(**{NO_RECONNECT_NOTICE: True}).write({"last_error": error})
+        if for_administrator:
+            return {account: error and (for_admin.get(account) or error) for account, error in outcome.items()}
         return outcome
 
-    def _apply_mailbox_probe(self, answers):
-        """Connect this account to the mailbox the probe found, or say why not (O1)."""
+    def _mailbox_probe_problem(self, answers, for_administrator=False):
+        """What keeps the probed mailbox from being connected, in plain words for the user or,
+        ``for_administrator``, for the administrator who started them; None when nothing does."""
         self.ensure_one()
         address = self._organization_address()
         user, settings, events = answers["user"], answers["settings"], answers["events"]
         if user["status"] == 404 or settings["status"] == 404:
+            if for_administrator:
+                return self.env._(
+                    "Microsoft 365 has no mailbox %(address)s: set the user's Microsoft 365 mailbox (Settings > "
+                    "Users > the user > Calendar tab).",
+                    address=address,
+                )
             return self.env._(
                 "Microsoft 365 has no mailbox %(address)s: ask your administrator to set your Microsoft 365 mailbox "
                 "on your user.",
@@ -584,7 +673,8 @@ class O365SyncAccount(models.Model):
             )
         failed = next((a for a in (user, settings, events) if not 200 <= a["status"] < 300), None)
         if failed is not None:
-            return _mailbox_refusal_words(self.env, address, failed)
+            reader_env = self.env if for_administrator else self._owner_env()
+            return _mailbox_refusal_words(reader_env, address, failed, for_administrator=for_administrator)
         owner = user.get("body") or {}
         found = (owner.get("mail") or owner.get("userPrincipalName") or address).lower()
         taken = self._other_account_on(found, owner.get("id"))
@@ -594,12 +684,25 @@ class O365SyncAccount(models.Model):
                 address=found,
                 user=taken.user_id.name,
             )
+        return None
+
+    def _apply_mailbox_probe(self, answers):
+        """Connect this account to the mailbox the probe found, or say why not (O1)."""
+        self.ensure_one()
+        problem = self._mailbox_probe_problem(answers)
+        if problem:
+            return problem
+        address = self._organization_address()
+        user, settings = answers["user"], answers["settings"]
+        owner = user.get("body") or {}
+        found = (owner.get("mail") or owner.get("userPrincipalName") or address).lower()
         self._leave_previous_mailbox(found)
         self.sudo().with_context(**{NO_RECONNECT_NOTICE: True}).write(
             {
                 "connected_by": ORGANIZATION_MODE,
                 "connection_state": "connected",
                 "mailbox_address": found,
+                "organization_lookup_address": address,
                 "mailbox_user_id": owner.get("id") or False,
                 "previous_mailbox_address": False,
                 "mailbox_timezone": (settings.get("body") or {}).get("timeZone") or False,
@@ -614,19 +717,29 @@ class O365SyncAccount(models.Model):
         """Start Syncing in organisation mode (O1): connect first when needed, then start.
         Raises UserError with what is wrong when this one account cannot be connected."""
         self.ensure_one()
-        if self.connection_state != "connected":
+        if self.connection_state != "connected" or self._organization_mailbox_changed():
             error = self._connect_through_organization()[self]
             if error:
                 raise UserError(error)
         if self.sync_state != "running":
             self._start_sync()
 
+    def _organization_mailbox_changed(self):
+        """A mailbox the organisation connected that is no longer the one the rules of O1 give
+        this user (their email, or the Microsoft 365 mailbox an administrator set, changed since): checked at every
+        Start, so that only the user's own mailbox is ever opened. No Graph call when it holds."""
+        self.ensure_one()
+        if self.connected_by != ORGANIZATION_MODE:
+            return False  # the user's own sign-in proved the mailbox is theirs
+        looked_up = self.organization_lookup_address or self.mailbox_address
+        return looked_up != self._organization_address()
+
     def _mailbox_out_of_reach(self, answer):
         """Graph refused the organisation's application this mailbox (403: outside its RBAC for
         Applications scope, or a permission withdrawn). Only an administrator can fix it: the
         mailbox stops until then, the user is told once (S7), and other mailboxes go on (O1)."""
         self.ensure_one()
-        words = _mailbox_refusal_words(self.env, self.mailbox_address, answer)
+        words = _mailbox_refusal_words(self._owner_env(), self.mailbox_address, answer)
         self.sudo().write({"connection_state": "reconnect", "last_error": words})
 
     def _other_account_on(self, address, owner_id=None):
@@ -704,8 +817,8 @@ class O365SyncAccount(models.Model):
         if not ready and self.filtered(lambda account: account.connection_state != "connected"):
             raise UserError(
                 self.env._(
-                    "Sync can only start for connected users: these users must connect (or reconnect) "
-                    "from their preferences first."
+                    "Sync can only start for connected users: these users must connect (or reconnect) Microsoft 365 "
+                    "themselves first, in My Profile."
                 )
             )
         ready._start_sync()
@@ -727,14 +840,14 @@ class O365SyncAccount(models.Model):
             raise UserError(
                 self.env._(
                     "Starting sync for other users needs the organisation-wide connection (Settings > Microsoft 365 "
-                    "Sync > Connection). With per-user connections, each user connects from their preferences."
+                    "Sync > Connection). With per-user connections, each user connects from My Profile."
                 )
             )
         accounts = self.browse([self._for_user(user).id for user in users if user._is_internal()])
         refused = {
             account: error
             for account, error in accounts.filtered(lambda account: account.connection_state != "connected")
-            ._connect_through_organization()
+            ._connect_through_organization(for_administrator=True)
             .items()
             if error
         }
@@ -743,11 +856,18 @@ class O365SyncAccount(models.Model):
         running = accounts.filtered(lambda a: a.sync_state == "running" and a.connection_state == "connected")
         lines = [self.env._("%(count)s of %(total)s users sync.", count=len(running), total=len(accounts))]
         lines += [f"{account.user_id.name}: {plain_words.words_of(error)}" for account, error in refused.items()]
+        # The title says what happened (issue 23): not "started" when nobody did.
+        if not running:
+            title = self.env._("Microsoft 365 sync did not start")
+        elif refused:
+            title = self.env._("Microsoft 365 sync started for some users")
+        else:
+            title = self.env._("Microsoft 365 sync started")
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "title": self.env._("Microsoft 365 sync started"),
+                "title": title,
                 "message": "\n".join(lines),
                 "type": "warning" if refused else "success",
                 "sticky": bool(refused),
@@ -755,7 +875,9 @@ class O365SyncAccount(models.Model):
             },
         }
 
-    @api.model
+    # Not @api.model: the health list's header button sends the selected rows (or none), and
+    # a model method would refuse that argument (issue 23). The rows play no part: the pause is
+    # for everyone.
     def action_pause_all_sync(self):
         """Company-wide pause (S7): nothing goes to or comes from Outlook until Resume; changes wait."""
         self._check_administrator()
@@ -763,8 +885,9 @@ class O365SyncAccount(models.Model):
         _logger.warning("o365: all sync paused by %s", self.env.user.login)
         return {"type": "ir.actions.client", "tag": "soft_reload"}
 
-    @api.model
     def action_resume_all_sync(self):
+        """End the company-wide pause (S7); what waited goes out now. Like Pause, a button of the
+        health list's header: the selected rows play no part."""
         self._check_administrator()
         self.env["ir.config_parameter"].sudo().set_param(PAUSE_PARAM, False)
         _logger.warning("o365: all sync resumed by %s", self.env.user.login)
@@ -785,12 +908,20 @@ class O365SyncAccount(models.Model):
         return {"type": "ir.actions.client", "tag": "soft_reload"}
 
 
-def _mailbox_refusal_words(env, address, answer):
-    """Plain words for Graph refusing the organisation's application a mailbox (O1)."""
+def _mailbox_refusal_words(env, address, answer, for_administrator=False):
+    """Plain words for Graph refusing the organisation's application a mailbox (O1), for the
+    user or, ``for_administrator``, for the administrator who can fix it (issue 23)."""
     body = answer.get("body") if isinstance(answer.get("body"), dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     detail = f"HTTP {answer.get('status')} {error.get('code', '')}: {error.get('message', '')}".strip()
-    if answer.get("status") == 403:
+    if answer.get("status") == 403 and for_administrator:
+        words = env._(
+            "The organisation's Microsoft 365 application may not open the mailbox %(address)s: add it to the "
+            "mailboxes the application may reach (Exchange RBAC for Applications), or grant admin consent again "
+            "in Settings > Microsoft 365 Sync.",
+            address=address,
+        )
+    elif answer.get("status") == 403:
         words = env._(
             "The organisation's Microsoft 365 application may not open the mailbox %(address)s: it is outside the "
             "mailboxes the application may reach (Exchange RBAC for Applications), or a permission was not granted. "
@@ -801,12 +932,13 @@ def _mailbox_refusal_words(env, address, answer):
         words = env._(
             "Microsoft 365 did not answer about the mailbox %(address)s: %(what)s",
             address=address,
-            what=plain_words.explain_answer(answer)[0].what,
+            what=plain_words.explain_answer(answer)[0].what.in_lang(env.lang),
         )
     return plain_words.compose(words, detail)
 
 
-def _reconnect_words(exc):
-    """What the user reads when only they can bring their sync back (S7); the detail stays for the log."""
+def _reconnect_words(env, exc):
+    """What the user reads when only they can bring their sync back (S7), in the language of
+    ``env``; the detail stays for the log."""
     words = plain_words.explain_sign_in(str(exc), reconnect=True)
-    return plain_words.compose(f"Reconnect needed. {words.sentence()}", str(exc))
+    return plain_words.compose(env._("Reconnect needed. %(words)s", words=words.sentence(env.lang)), str(exc))

@@ -2,7 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
 from ..controllers.oauth import ADMIN_CONSENT_START_PATH, CALLBACK_PATH
-from ..utils.auth import OrganizationLogin, certificate_thumbprint
+from ..utils.auth import OrganizationLogin, certificate_expiry, certificate_thumbprint
 from ..utils.connection_check import check_connection
 from ..utils.email_domains import parse_domains
 from ..utils.settings import (
@@ -44,21 +44,32 @@ class ResConfigSettings(models.TransientModel):
         "The whole organisation: the application's own permissions, granted once by an administrator; "
         "users only press Start Syncing (SPEC O1).",
     )
+    # The credentials are write-only (models/ir_config_parameter.py): these two fields are
+    # never filled from what is saved, only typed to replace it (set_values), and emptied
+    # again once saved; the form shows whether one is saved instead.
     o365_certificate = fields.Char(
         "Certificate (PEM)",
-        config_parameter="o365_calendar_sync.certificate",
+        groups="base.group_system",
         help="Instead of a client secret (organisation-wide connection only): the certificate's private key "
         "and the certificate itself, in PEM, one after the other. Upload the certificate (.cer or .pem, "
-        "without the key) to the app registration under Certificates & secrets.",
+        "without the key) to the app registration under Certificates & secrets. Once saved it is never "
+        "shown again: paste a new one to replace it.",
     )
+    o365_certificate_saved = fields.Char("Saved Certificate", compute="_compute_o365_saved_credentials")
     o365_certificate_thumbprint = fields.Char(
         "Certificate Thumbprint",
         config_parameter="o365_calendar_sync.certificate_thumbprint",
+        groups="base.group_system",
         help="Filled in from the certificate; type it (as Azure shows it) only when the PEM holds the key alone.",
     )
     o365_admin_consent = fields.Char("Admin Consent", compute="_compute_o365_admin_consent")
     o365_client_id = fields.Char("Azure Client ID", config_parameter="o365_calendar_sync.client_id")
-    o365_client_secret = fields.Char("Azure Client Secret", config_parameter="o365_calendar_sync.client_secret")
+    o365_client_secret = fields.Char(
+        "Azure Client Secret",
+        groups="base.group_system",
+        help="Once saved it is never shown again, to anyone: type a new one to replace it.",
+    )
+    o365_client_secret_saved = fields.Char("Saved Client Secret", compute="_compute_o365_saved_credentials")
     o365_tenant = fields.Char(
         "Azure Tenant",
         config_parameter="o365_calendar_sync.tenant",
@@ -111,6 +122,28 @@ class ResConfigSettings(models.TransientModel):
             settings.o365_redirect_uri = base + CALLBACK_PATH
 
     @api.depends("o365_connection_mode")  # a settings form is a new record: no dependency, no value
+    def _compute_o365_saved_credentials(self):
+        """What the form may say of the saved credentials: whether there is one, and the
+        certificate's thumbprint and expiry; never a byte of the secret or the key."""
+        config = self.env["o365.config"]
+        secret = config._param("client_secret")
+        certificate = config._param("certificate")
+        if certificate:
+            expiry = certificate_expiry(certificate)
+            certificate_words = self.env._(
+                "A certificate is saved (thumbprint %(thumbprint)s, valid until %(expiry)s).",
+                thumbprint=config._param("certificate_thumbprint") or certificate_thumbprint(certificate) or "?",
+                expiry=expiry.strftime("%Y-%m-%d") if expiry else self.env._("unknown"),
+            )
+        else:
+            certificate_words = self.env._("No certificate saved.")
+        for settings in self:
+            settings.o365_client_secret_saved = (
+                self.env._("A client secret is saved.") if secret else self.env._("No client secret saved.")
+            )
+            settings.o365_certificate_saved = certificate_words
+
+    @api.depends("o365_connection_mode")  # a settings form is a new record: no dependency, no value
     def _compute_o365_admin_consent(self):
         consent = self.env["ir.config_parameter"].sudo().get_param("o365_calendar_sync.admin_consent") or ""
         for settings in self:
@@ -124,17 +157,19 @@ class ResConfigSettings(models.TransientModel):
         return {"type": "ir.actions.act_url", "url": ADMIN_CONSENT_START_PATH, "target": "self"}
 
     def _o365_app(self):
-        """The Azure app as typed in the form, saved or not."""
+        """The Azure app as typed in the form, saved or not; the saved secret and certificate
+        stand in for the ones not typed again (the form never holds them)."""
         self.ensure_one()
+        config = self.env["o365.config"]
         return AzureAppSettings(
             client_id=(self.o365_client_id or "").strip(),
-            client_secret=self.o365_client_secret or "",
+            client_secret=(self.o365_client_secret or "").strip() or config._param("client_secret"),
             tenant=(self.o365_tenant or "common").strip(),
             login_endpoint=(self.o365_login_endpoint or MICROSOFT_LOGIN_ENDPOINT).strip(),
             graph_endpoint=(self.o365_graph_endpoint or MICROSOFT_GRAPH_ENDPOINT).strip(),
             ca_bundle=(self.o365_ca_bundle or "").strip(),
             connection_mode=self.o365_connection_mode or USER_MODE,
-            certificate=(self.o365_certificate or "").strip(),
+            certificate=(self.o365_certificate or "").strip() or config._param("certificate"),
             certificate_thumbprint=(self.o365_certificate_thumbprint or "").strip(),
         )
 
@@ -142,7 +177,7 @@ class ResConfigSettings(models.TransientModel):
         self.ensure_one()
         user = self.env.user.sudo()
         mailbox = (user.o365_mailbox or user.email or "").strip().lower()
-        return check_connection(self._o365_app(), self.o365_redirect_uri, mailbox=mailbox)
+        return check_connection(self._o365_app(), self.o365_redirect_uri, mailbox=mailbox, lang=self.env.lang)
 
     def _o365_check_notification(self, result):
         return {
@@ -196,16 +231,41 @@ class ResConfigSettings(models.TransientModel):
         res["o365_org_domains"] = ", ".join(self.env["o365.config"]._org_domains())
         return res
 
+    def action_o365_forget_client_secret(self):
+        """Remove the saved client secret (e.g. to sign in with the certificate alone)."""
+        self._o365_forget_credential("client_secret")
+
+    def action_o365_forget_certificate(self):
+        """Remove the saved certificate: the organisation's connection goes back to the client secret."""
+        self._o365_forget_credential("certificate")
+        self.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.certificate_thumbprint", False)
+
+    def _o365_forget_credential(self, key):
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(self.env._("Only administrators can change the Microsoft 365 credentials."))
+        self.env["ir.config_parameter"].sudo().set_param(f"o365_calendar_sync.{key}", False)
+        OrganizationLogin.forget_all()
+
     def set_values(self):
         was_paused = self.env["o365.sync.account"]._sync_paused()
+        params = self.env["ir.config_parameter"].sudo()
+        # Write-only credentials: a typed one replaces the saved one, an empty field keeps it.
         # The certificate in the PEM decides the thumbprint (a renewed one replaces the old); a typed
         # thumbprint serves only a PEM that holds the key alone.
-        if self.o365_certificate and certificate_thumbprint(self.o365_certificate):
-            self.o365_certificate_thumbprint = certificate_thumbprint(self.o365_certificate)
+        secret, certificate = (self.o365_client_secret or "").strip(), (self.o365_certificate or "").strip()
+        if certificate and certificate_thumbprint(certificate):
+            self.o365_certificate_thumbprint = certificate_thumbprint(certificate)
         res = super().set_values()
+        if secret:
+            params.set_param("o365_calendar_sync.client_secret", secret)
+        if certificate:
+            params.set_param("o365_calendar_sync.certificate", certificate)
+        if secret or certificate:
+            # Not kept in this (transient) record either: a later read of it gets nothing.
+            self.write({"o365_client_secret": False, "o365_certificate": False})
         OrganizationLogin.forget_all()  # a changed credential takes effect at once (this process)
         if was_paused and not self.o365_sync_paused:
             self.env["o365.sync.account"].action_resume_all_sync()  # wake the jobs: what waited goes now
         domains = ", ".join(parse_domains(self.o365_org_domains))
-        self.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.org_domains", domains)
+        params.set_param("o365_calendar_sync.org_domains", domains)
         return res

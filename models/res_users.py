@@ -58,10 +58,12 @@ class ResUsers(models.Model):
         "Connected By",
         compute="_compute_o365_status_words",
     )
+    # Issue 23: the Calendar tab's one state, from the connection and the sync together.
     o365_health_state = fields.Selection(
         [
             ("syncing", "Syncing"),
-            ("late", "Syncing, Outlook changes late"),
+            # No change notification comes: Outlook's changes arrive late (issue 28), in issue 23's words.
+            ("late", "Outlook changes delayed"),
             ("failing", "Syncing, with errors"),
             ("paused", "Paused by your administrator"),
             ("stopped", "Stopped"),
@@ -200,13 +202,15 @@ class ResUsers(models.Model):
     def action_o365_start_sync(self):
         account = self._o365_own_account()
         if self.env["o365.config"]._azure_app().organization:
-            if account.connection_state != "connected":
+            if account.connection_state != "connected" or account._organization_mailbox_changed():
                 account._check_own_mailbox_address()
             account._organization_start()  # O1: no Connect needed
             return True
         if account.connection_state != "connected":
             raise UserError(
-                self.env._("Connect your Microsoft 365 account first (Preferences > Microsoft 365 > Connect).")
+                self.env._(
+                    "Connect your Microsoft 365 account first: My Profile > Preferences > Connect Microsoft 365."
+                )
             )
         account._start_sync()
         return True  # the dialog reloads the user and shows the new state

@@ -19,3 +19,5 @@ from . import test_chaos
 from . import test_plain_words
 from . import test_sync_health
 from . import test_tour_health
+from . import test_access_credentials
+from . import test_access_account_identity

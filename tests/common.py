@@ -27,6 +27,7 @@ from graph_emulator.events import to_immutable
 from odoo.sql_db import TestCursor
 from odoo.tests import HttpCase, new_test_user
 
+from ..controllers.notifications import refusals
 from ..utils.auth import OrganizationLogin
 
 # The organisation-wide connection (SPEC O1) asks for these application permissions.
@@ -205,6 +206,7 @@ class O365Case(HttpCase):
         # The database rolls back after each test; the mailboxes must start clean too.
         self.clear_mailboxes()
         self.emulator.state.clear_faults()
+        refusals.clear()  # the webhook's per-address limit of refused requests (issue 27)
 
     def clear_mailboxes(self):
         """Empty every mailbox of the tenant (its users and subscriptions stay)."""

@@ -1,9 +1,11 @@
 """S1-S4: setting up, connecting and controlling sync from the Odoo UI, over real HTTP."""
 
 import json
+import logging
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
+from werkzeug import _internal as werkzeug_internal
 
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import new_test_user, tagged
@@ -176,15 +178,29 @@ class TestConnect(ConnectMixin, O365Case):
         answer = browser.get(f"{self.base_url()}{parts.path}?{parts.query}", allow_redirects=False, timeout=20)
         self.assertEqual(urlsplit(answer.headers["Location"]).path, PREFERENCES_URL)
 
+    def _open_stray(self, callback_url, browser=None):
+        """Open a sign-in answer this browser did not ask for: refused once, on the page itself."""
+        parts = urlsplit(callback_url)
+        url = f"{parts.path}?{parts.query}"
+        if browser is None:
+            answer = self.url_open(url, allow_redirects=False)
+        else:
+            answer = browser.get(self.base_url() + url, allow_redirects=False, timeout=20)
+        self.assertEqual(answer.status_code, 403, answer.text[:300])
+        self.assertIn("not started by you in this browser", answer.text)
+        self.assertIn("Nothing was changed", answer.text)
+        return answer
+
     def test_callback_of_another_user_is_refused(self):
         """S2: a sign-in answer is bound to the user and session that started it; nobody else can use it."""
         ann_browser, ben_browser = self._browser_session("ann"), self._browser_session("ben")
         start = ann_browser.get(self.base_url() + START_PATH, allow_redirects=False, timeout=20)
         callback = self._consent(start.headers["Location"], "ann@contoso.example")
-        # Ben opens the link Ann's browser was sent back with.
-        self._finish_in(ben_browser, callback)
+        # Ben opens the link Ann's browser was sent back with: told on the page, nothing stored for him
+        # (issue 27: a link must not set an error on the opener's account).
+        self._open_stray(callback, ben_browser)
         self.assertEqual(self._account(self.ben).connection_state, "disconnected")
-        self.assertIn("not started by you", self._account(self.ben).last_error)
+        self.assertFalse(self._account(self.ben).last_error)
         self.assertEqual(self._account(self.ann).connection_state, "disconnected")
         # The answer is still good for Ann, in her own session, and connects Ann only.
         self._finish_in(ann_browser, callback)
@@ -196,14 +212,42 @@ class TestConnect(ConnectMixin, O365Case):
         self.authenticate("ann", "ann")
         callback = self._consent(self._begin(), "ann@contoso.example")
         query = dict(parse_qsl(urlsplit(callback).query))
-        self._finish(f"{CALLBACK_PATH}?code={query['code']}&state=forged")
+        self._open_stray(f"{CALLBACK_PATH}?code={query['code']}&state=forged")
         self.assertEqual(self._account(self.ann).connection_state, "disconnected")
         self._finish(callback)
         self.assertEqual(self._account(self.ann).connection_state, "connected")
         self._account(self.ann)._disconnect()
-        self._finish(callback)  # the same answer again
+        last_error = self._account(self.ann).last_error
+        self._open_stray(callback)  # the same answer again
         self.assertEqual(self._account(self.ann).connection_state, "disconnected")
-        self.assertIn("press Connect again", self._account(self.ann).last_error)
+        self.assertEqual(self._account(self.ann).last_error, last_error, "a refused answer stores nothing")
+
+    def test_stray_callback_leaves_a_syncing_account_alone(self):
+        """S7, issue 27 item 4: a used or foreign sign-in link opened by a syncing user changes nothing
+        stored: no error, and their health stays Syncing."""
+        self._connect_in_browser("ann", "ann@contoso.example")
+        account = self._account(self.ann)
+        account._start_sync()
+        account.write({"last_error": False})
+        self._open_stray(f"{CALLBACK_PATH}?code=someone-elses-code&state=someone-elses-state")
+        account = self._account(self.ann)
+        self.assertFalse(account.last_error)
+        self.assertEqual(account.health_state, "syncing")
+
+    def test_access_log_holds_no_authorization_code(self):
+        """S5, issue 27 item 5: the access log line of the callback carries no authorization code."""
+        self.authenticate("ann", "ann")
+        callback = self._consent(self._begin(), "ann@contoso.example")
+        code = dict(parse_qsl(urlsplit(callback).query))["code"]
+        # The logger werkzeug writes its access log to (the object it keeps since its first line).
+        access_log = werkzeug_internal._logger or logging.getLogger("werkzeug")
+        self.assertIn("SignInCodeRedactor", [type(f).__name__ for f in access_log.filters])
+        with self.assertLogs(access_log, logging.INFO) as logs:
+            self._finish(callback)
+        lines = [record.getMessage() for record in logs.records]
+        self.assertTrue(any(CALLBACK_PATH in line for line in lines), lines)
+        self.assertFalse([line for line in lines if code in line], "the code reached the access log")
+        self.assertTrue(any("code=[hidden]" in line for line in lines), lines)
 
     def test_cancelled_consent_is_explained(self):
         """S2: refusing consent on Microsoft's page leaves the user disconnected with a plain reason."""

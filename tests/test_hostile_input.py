@@ -7,6 +7,7 @@ rendering, and still reach Odoo over the real delta pull.
 """
 
 import json
+import logging
 import time
 from contextlib import contextmanager
 from datetime import timedelta
@@ -16,7 +17,9 @@ from graph_emulator import events as emulator_events
 from graph_emulator.events import to_immutable
 from odoo.tests import tagged
 
+from ..controllers import notifications
 from ..engine import importer
+from ..utils.graph_event import GraphEvent
 from .common import ORG_DOMAIN
 from .test_pull_pipeline import CUSTOMER, PullCase
 
@@ -296,6 +299,54 @@ class TestHostileInput(PullCase):
         self.env.flush_all()
         return self.url_open(NOTIFY, data=data, headers={"Content-Type": "application/json", **(headers or {})})
 
+    def test_flood_of_unknown_subscriptions_is_one_log_line(self):
+        """E7, issue 27 item 3: one 1 MB request of ~14,000 items with unknown subscription ids is refused
+        with one log line, not one per item (the review counted 13,795 lines for one request)."""
+        item = {"subscriptionId": "00000000-0000-0000-0000-000000000000", "clientState": "x"}
+        body = json.dumps({"value": [item] * 13_795}, separators=(",", ":")).encode()
+        self.assertLess(len(body), MEGABYTE)
+        # logging.INFO, not "INFO": Odoo names its RUNBOT level (25) "INFO" too.
+        with self.assertLogs(notifications._logger, logging.INFO) as logs:
+            answer = self._post(body)
+        self.assertEqual(answer.status_code, 403)
+        self.assertEqual(len(logs.output), 1, logs.output[:3])
+        self.assertIn("ignored 13795 notification(s) for an unknown subscription", logs.output[0])
+
+    def test_refused_requests_are_rate_limited(self):
+        """E7, issue 27 item 3: an address that keeps sending refused notifications is answered 429 (with
+        Retry-After) without its body being read, logged once when it trips the limit; others go on."""
+        forged = json.dumps({"value": [{"subscriptionId": "unknown", "clientState": "x"}]}).encode()
+        alice = self.account(self.alice).sudo()
+        genuine = json.dumps(
+            {"value": [{"subscriptionId": alice.subscription_id, "clientState": alice.subscription_secret}]}
+        ).encode()
+        with patch.object(notifications.refusals, "limit", 5):
+            with self.assertLogs(notifications._logger, "WARNING") as logs:
+                statuses = [self._post(forged).status_code for _ in range(5)]
+                statuses += [self._post(b"not json").status_code, self._post(forged).status_code]
+            self.assertEqual(statuses, [403] * 5 + [429, 429])
+            self.assertEqual(len([line for line in logs.output if "answering 429" in line]), 1)
+            answer = self._post(genuine)
+            self.assertEqual(answer.status_code, 429, "the whole address waits out the window")
+            self.assertEqual(answer.headers["Retry-After"], "60")
+            self.assertFalse(self.env["o365.pull.request"].sudo().search([("account_id", "=", alice.id)]))
+            notifications.refusals.clear()  # the window is over
+            self.assertEqual(self._post(genuine).status_code, 202)
+
+    def test_embedded_elements_keep_the_text_around_them(self):
+        """B8, issue 27: sanitising an Outlook body removes <object>, <embed> and their kin but keeps the
+        text around and inside them (an unclosed <embed> used to swallow the rest of the body)."""
+        body = (
+            "<p>Agenda</p><object data='x.swf'><param name='a' value='b'>Fallback text</object>"
+            "<p>after object</p><embed src='y.swf'><p>after embed</p><iframe src='https://evil.example'>"
+            "<p>after iframe</p>"
+        )
+        html = GraphEvent({"id": "x", "body": {"contentType": "html", "content": body}}).description_html
+        for text in ("Agenda", "Fallback text", "after object", "after embed", "after iframe"):
+            self.assertIn(text, html)
+        for tag in ("<object", "<embed", "<param", "<iframe", "swf", "evil.example"):
+            self.assertNotIn(tag, html)
+
     def test_malformed_notification_bodies(self):
         """E3, issue 8: deeply nested JSON, non-object items, a JSON list or string, wrong types of fields,
         an empty body and a huge forged batch are answered 400/403 with a reason and queue nothing;
@@ -324,6 +375,8 @@ class TestHostileInput(PullCase):
         self.assertEqual(answer.status_code, 403)
         self.assertLess(time.monotonic() - started, 3, "refused well within Graph's 3 s")
         self.assertIn("wrong clientState", logs.output[0])
+        self.assertEqual(len(logs.output), 1, "one line per request, not one per forged item (issue 27)")
+        self.assertIn("ignored 2000 notification(s) with a wrong clientState", logs.output[0])
         self.assertEqual(Request.search_count([]), 0)
         # Mixed batch: Bob's item is forged (Alice's secret), Alice's is genuine.
         mixed = [

@@ -16,7 +16,7 @@ from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 
 from ..utils.auth import OrganizationLogin
-from .common import APPLICATION_PERMISSIONS, CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN
+from .common import APPLICATION_PERMISSIONS, CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN, TENANT
 from .test_push_base import PushCase
 
 
@@ -127,7 +127,9 @@ class TestOrganization(PushCase):
 
     def test_administrator_starts_many_users_at_once(self):
         """O1: from the health list, an administrator starts sync for several users in one go; a user whose
-        mailbox is outside the application's scope is named with the reason and the others sync."""
+        mailbox is outside the application's scope is named with the reason and the others sync.
+        Issue 23: the administrator reads what they can do (never "ask your administrator"), and the
+        title says the sync started for some users only; the user keeps words meant for them."""
         users = [self._employee(f"bulk_{n}_org") for n in range(3)]
         self.emulator.state.set_app_mailbox_scope(CLIENT_ID, [u.email for u in users[:2]])
         wizard = (
@@ -144,8 +146,15 @@ class TestOrganization(PushCase):
         message = notification["params"]["message"]
         self.assertIn("2 of 3 users sync.", message)
         self.assertIn(users[2].name, message)
-        self.assertIn("outside the mailboxes the application may reach", message)
+        self.assertIn("add it to the mailboxes the application may reach", message)
+        self.assertNotIn("ask your administrator", message.lower())
+        self.assertEqual(notification["params"]["title"], "Microsoft 365 sync started for some users")
         self.assertIn("outside the mailboxes", accounts[2].last_error_words)
+        self.assertIn("Ask your administrator", accounts[2].last_error_words)
+
+        # Nobody started: the title does not say "started" (issue 23).
+        nobody = self.env["o365.sync.start.users"].with_user(self.admin).create({"user_ids": [(6, 0, users[2].ids)]})
+        self.assertEqual(nobody.action_start()["params"]["title"], "Microsoft 365 sync did not start")
 
         # Once the administrator widened the scope, Restart on the health list connects and starts it.
         self.emulator.state.set_app_mailbox_scope(CLIENT_ID, None)
@@ -385,13 +394,16 @@ class TestOrganization(PushCase):
 
     def test_grant_admin_consent_comes_back_to_settings(self):
         """O1: Grant admin consent sends the administrator to Microsoft's admin consent page for this
-        application; accepting there comes back to the settings, which say it was granted."""
+        application; accepting there comes back to the settings, which say it was granted. Issue 23:
+        the page is where the login service sends browsers (its discovery document's authorization
+        endpoint), as for users' sign-ins: the demo emulator's plain-HTTP pages, no certificate warning."""
         self.emulator.state.revoke_admin_consent(CLIENT_ID)
         self.authenticate("olga_admin", "olga_admin")
         answer = self.url_open("/o365_calendar_sync/admin_consent/start", allow_redirects=False)
         self.assertEqual(answer.status_code, 303, answer.text[:300])
         consent_url = answer.headers["Location"]
-        self.assertTrue(consent_url.startswith(self.emulator.base_url), consent_url)
+        self.assertTrue(consent_url.startswith(f"{self.emulator.browser_base_url}/{TENANT}/adminconsent?"), consent_url)
+        self.assertTrue(consent_url.startswith("http://"), "the browser pages, not the HTTPS API")
         query = dict(parse_qsl(urlsplit(consent_url).query))
         self.assertEqual(query["client_id"], CLIENT_ID)
         page = requests.get(consent_url, timeout=10, verify=self.emulator.ca_path)
@@ -436,7 +448,7 @@ class TestOrganization(PushCase):
 
         self.addCleanup(restore)
         settings = self.env["res.config.settings"].with_user(self.admin).create({})
-        settings.o365_client_secret = False
+        settings.action_o365_forget_client_secret()
         settings.o365_certificate = key_pem + "\n" + cert_pem
         settings.execute()
         params = self.env["ir.config_parameter"].sudo()

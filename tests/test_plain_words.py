@@ -50,7 +50,7 @@ class TestPlainWords(BaseCase):
         revoked = AuthError("Microsoft refused the sign-in (expired or revoked) (invalid_grant: AADSTS)", True)
         words = pw.explain_exception(revoked)
         self.assertIn("no longer accepts your sign-in", words.what)
-        self.assertIn("Preferences > Microsoft 365 > Connect", words.todo)
+        self.assertIn("My Profile > Preferences > Reconnect", words.todo)  # Odoo 18's words (issue 23)
         secret = pw.explain_exception(AuthError("The Azure client ID or secret is wrong (invalid_client: x)", True))
         self.assertIn("administrator", secret.todo)
         offline = pw.explain_exception(AuthError("Cannot reach the login endpoint: ConnectTimeout"))

@@ -2,11 +2,11 @@
 an administrator sets it up and a user starts syncing without ever signing in. Tours:
 static/tests/tours/o365_organization_tour.js.
 
-Microsoft's admin consent page is the emulator's. Grant admin consent sends the browser to the
-login endpoint itself (the emulator's HTTPS listener, as Microsoft's is HTTPS), not to the plain
-HTTP listener the discovery document names for sign-ins: the test's browser lets that listener
-through and trusts its certificate, as a real browser trusts Microsoft's. On the consent page it
-picks the administrator's account and presses Accept, through a script the test installs in it.
+Microsoft's admin consent page is the emulator's. Grant admin consent sends the browser where the
+discovery document sends browsers (issue 23), as sign-ins do: the emulator's plain-HTTP pages. The
+test's browser still lets the HTTPS listener through and trusts its certificate, as a real browser
+trusts Microsoft's. On the consent page it picks the administrator's account and presses Accept,
+through a script the test installs in it.
 
 With O365_SCREENSHOTS=1 the tours also save static/description/screenshots/*.png.
 """
@@ -110,8 +110,9 @@ class TestTourOrganization(O365Case):
             self.start_tour(url, tour, login=login, timeout=120)
 
     def test_administrator_connects_the_organisation_and_a_user_syncs(self):
-        """O1, S1: an administrator picks the organisation-wide connection, grants admin consent on
-        Microsoft's page as a tenant administrator and sees every check of Test connection pass
+        """O1, S1: an administrator picks the organisation-wide connection and, without saving first
+        (issue 23: one press saves and goes on), grants admin consent on Microsoft's page as a tenant
+        administrator and sees every check of Test connection pass
         (application permissions, reading a mailbox); a user who never signs in presses Start Syncing
         in Preferences, is told which mailbox the organisation connected, and their To-Do reaches it."""
         self.assertFalse(self.emulator.state.app(CLIENT_ID).granted_roles)

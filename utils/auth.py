@@ -77,6 +77,25 @@ class _PinnedSession(requests.Session):
         return response
 
 
+def admin_consent_endpoint(app, timeout=10):
+    """Where an administrator's browser grants admin consent (O1): next to the authorization
+    endpoint the login service announces in its discovery document, as Microsoft's pages are
+    (``https://login.microsoftonline.com/{tenant}/adminconsent``). A login service whose browser
+    pages live at another address (the demo emulator's plain-HTTP pages) says so there, as it
+    does for users' sign-ins; without an answer, beside the configured endpoint (issue 23)."""
+    endpoint = ""
+    try:
+        with _PinnedSession(app.verify, timeout) as session:
+            answer = session.request("GET", f"{app.authority}/v2.0/.well-known/openid-configuration")
+            if answer.status_code == 200:
+                endpoint = answer.json().get("authorization_endpoint") or ""
+    except (requests.RequestException, ValueError, AttributeError):
+        endpoint = ""
+    if "/oauth2/" in endpoint:
+        return endpoint.split("/oauth2/", 1)[0] + "/adminconsent"
+    return f"{app.authority}/adminconsent"
+
+
 class MicrosoftLogin:
     # A connection test must ask the login service itself, not a kept answer.
     reuse_discovery = True
@@ -247,19 +266,31 @@ def client_credential(app):
     return {"private_key": app.certificate, "thumbprint": thumbprint}
 
 
-def certificate_thumbprint(pem):
-    """SHA-1 thumbprint (hex, upper case, as Azure shows it) of the first certificate in ``pem``, or ""."""
+def _first_certificate(pem):
+    """The first X.509 certificate in ``pem``, or None."""
     from cryptography import x509  # pylint: disable=import-outside-toplevel  # msal's own dependency
-    from cryptography.hazmat.primitives import hashes  # pylint: disable=import-outside-toplevel
 
     start = (pem or "").find("-----BEGIN CERTIFICATE-----")
     if start < 0:
-        return ""
+        return None
     try:
-        certificate = x509.load_pem_x509_certificate(pem[start:].encode())
+        return x509.load_pem_x509_certificate(pem[start:].encode())
     except ValueError:
-        return ""
-    return certificate.fingerprint(hashes.SHA1()).hex().upper()  # Entra's x5t is SHA-1
+        return None
+
+
+def certificate_thumbprint(pem):
+    """SHA-1 thumbprint (hex, upper case, as Azure shows it) of the first certificate in ``pem``, or ""."""
+    from cryptography.hazmat.primitives import hashes  # pylint: disable=import-outside-toplevel
+
+    certificate = _first_certificate(pem)
+    return certificate.fingerprint(hashes.SHA1()).hex().upper() if certificate else ""  # Entra's x5t is SHA-1
+
+
+def certificate_expiry(pem):
+    """When the first certificate in ``pem`` expires (naive UTC datetime), or None."""
+    certificate = _first_certificate(pem)
+    return certificate.not_valid_after_utc.replace(tzinfo=None) if certificate else None
 
 
 def _describe_error(result):

@@ -17,6 +17,7 @@ import requests
 from .auth import AuthError, MicrosoftLogin, OrganizationLogin
 from .graph_client import GraphClient, GraphError, mailbox_probe, user_mailbox
 from .settings import APPLICATION_PERMISSIONS, GRAPH_SCOPES
+from .translation import _lt, in_lang
 
 TIMEOUT = 10
 # A refresh token no service ever issued: the token endpoint checks the client
@@ -26,25 +27,27 @@ PROBE_REFRESH_TOKEN = "o365-calendar-sync-connection-test"
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 MARKS = {PASS: "✔", FAIL: "✘", SKIP: "○"}
+NEEDS_LOGIN = _lt("Not checked: needs the sign-in service.")
 
 # The checks, in order: (key, what it checks, in the user's words).
 CHECKS = (
-    ("settings", "Settings filled in"),
-    ("login", "Microsoft sign-in service"),
-    ("client", "Client ID and secret"),
-    ("redirect", "Redirect URI"),
-    ("graph", "Microsoft Graph"),
+    ("settings", _lt("Settings filled in")),
+    ("login", _lt("Microsoft sign-in service")),
+    ("client", _lt("Client ID and secret")),
+    ("redirect", _lt("Redirect URI")),
+    ("graph", _lt("Microsoft Graph")),
     # Organisation-wide connection only (SPEC O1).
-    ("permissions", "Application permissions"),
-    ("mailbox", "Reading a mailbox"),
+    ("permissions", _lt("Application permissions")),
+    ("mailbox", _lt("Reading a mailbox")),
 )
 
 
 @dataclass
 class CheckResult:
-    """One line per check, in the order of CHECKS: (key, label, status, text)."""
+    """One line per check, in the order of CHECKS: (key, label, status, text), in language ``lang``."""
 
     checks: list = field(default_factory=list)
+    lang: str = ""
 
     def good(self, key, text):
         self._add(key, PASS, text)
@@ -56,8 +59,8 @@ class CheckResult:
         self._add(key, SKIP, text)
 
     def _add(self, key, status, text):
-        label = dict(CHECKS)[key]
-        self.checks.append({"key": key, "label": label, "status": status, "text": text})
+        label = in_lang(dict(CHECKS)[key], self.lang)
+        self.checks.append({"key": key, "label": label, "status": status, "text": in_lang(text, self.lang)})
 
     @property
     def ok(self):
@@ -79,11 +82,20 @@ class CheckResult:
     def summary(self):
         """A title: all passed, or which check failed first."""
         if self.ok:
-            return f"All {len(self.checks)} checks passed"
+            return in_lang(_lt("All %(count)s checks passed", count=len(self.checks)), self.lang)
         failed = self.failed
         first = failed[0]["label"] if failed else ""
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        return f"{len(failed)} of {len(self.checks)} checks failed: {first}{more}"
+        if len(failed) > 1:
+            first = in_lang(_lt("%(first)s (and %(more)s more)", first=first, more=len(failed) - 1), self.lang)
+        return in_lang(
+            _lt(
+                "%(failed)s of %(count)s checks failed: %(first)s",
+                failed=len(failed),
+                count=len(self.checks),
+                first=first,
+            ),
+            self.lang,
+        )
 
 
 class _ProbeLogin(MicrosoftLogin):
@@ -117,29 +129,30 @@ def _aadsts(text):
     return digits
 
 
-def check_connection(app, callback_url, mailbox=None):
+def check_connection(app, callback_url, mailbox=None, lang=None):
     """Run every check against ``app`` (AzureAppSettings); return a CheckResult.
 
     Every check gets a line, so the administrator sees what works as well as
     what does not; a check that needs an earlier one to pass says so. In
     organisation mode (O1) ``mailbox`` is the address whose mailbox the
-    application should be able to read (the administrator's own).
+    application should be able to read (the administrator's own). The words are in
+    language ``lang`` (English when None).
     """
-    result = CheckResult()
+    result = CheckResult(lang=lang or "")
     missing = app.missing()
     keys = [key for key, _label in CHECKS if app.organization or key not in ("permissions", "mailbox")]
     if missing:
-        result.bad("settings", "Fill in: {}.".format(", ".join(missing)))
+        result.bad("settings", _lt("Fill in: %(missing)s.", missing=", ".join(missing)))
         for key in keys[1:]:
-            result.skipped(key, "Not checked: fill in the settings first.")
+            result.skipped(key, _lt("Not checked: fill in the settings first."))
         return result
     if app.organization:
         return _check_organization(app, callback_url, mailbox, result)
-    result.good("settings", "Client ID, secret, tenant and endpoints are filled in.")
+    result.good("settings", _lt("Client ID, secret, tenant and endpoints are filled in."))
     login = _check_login(app, result)
     if login is None:
         for key in ("client", "redirect"):
-            result.skipped(key, "Not checked: needs the sign-in service.")
+            result.skipped(key, NEEDS_LOGIN)
     else:
         _check_client(app, login, result)
         _check_redirect(app, login, callback_url, result)
@@ -154,16 +167,19 @@ def _check_login(app, result):
     except AuthError as exc:
         text = str(exc)
         if "SSLError" in text:
-            text += " The server's certificate is not trusted: check the CA bundle setting."
+            text = _lt("%(error)s The server's certificate is not trusted: check the CA bundle setting.", error=text)
         elif "does not answer as" in text:
-            text = (
-                f"{app.login_endpoint} is not a Microsoft identity provider (no OpenID discovery document "
-                f"at {app.authority}/v2.0/.well-known/openid-configuration), or the tenant '{app.tenant}' "
-                "does not exist: check the login endpoint and the tenant."
+            text = _lt(
+                "%(endpoint)s is not a Microsoft identity provider (no OpenID discovery document "
+                "at %(authority)s/v2.0/.well-known/openid-configuration), or the tenant '%(tenant)s' "
+                "does not exist: check the login endpoint and the tenant.",
+                endpoint=app.login_endpoint,
+                authority=app.authority,
+                tenant=app.tenant,
             )
         result.bad("login", text)
         return None
-    result.good("login", f"The login service at {app.authority} answers.")
+    result.good("login", _lt("The login service at %(authority)s answers.", authority=app.authority))
     return login
 
 
@@ -172,24 +188,44 @@ def _check_client(app, login, result):
     error, description = login.probe_client()
     code = _aadsts(description)
     if error == "unreachable":
-        result.bad("client", f"The token endpoint of {app.authority} cannot be reached ({description}).")
+        result.bad(
+            "client",
+            _lt(
+                "The token endpoint of %(authority)s cannot be reached (%(error)s).",
+                authority=app.authority,
+                error=description,
+            ),
+        )
     elif error == "invalid_client":
         result.bad(
             "client",
-            "The client secret is wrong or expired: copy the secret's Value (not its ID) from Azure "
-            "(Certificates & secrets) into the Client Secret field.",
+            _lt(
+                "The client secret is wrong or expired: copy the secret's Value (not its ID) from Azure "
+                "(Certificates & secrets) into the Client Secret field."
+            ),
         )
     elif error == "unauthorized_client" or code in ("700016", "90002"):
         result.bad(
             "client",
-            f"No application with client ID '{app.client_id}' exists in tenant '{app.tenant}': "
-            "copy the Application (client) ID from the Azure app registration.",
+            _lt(
+                "No application with client ID '%(client_id)s' exists in tenant '%(tenant)s': "
+                "copy the Application (client) ID from the Azure app registration.",
+                client_id=app.client_id,
+                tenant=app.tenant,
+            ),
         )
     elif error in ("invalid_grant", "invalid_request", "ok"):
         # The client was accepted; only the made-up refresh token was refused.
-        result.good("client", "Client ID and secret are accepted.")
+        result.good("client", _lt("Client ID and secret are accepted."))
     else:
-        result.bad("client", f"The token endpoint refused the client ID and secret ({error}: {description[:200]}).")
+        result.bad(
+            "client",
+            _lt(
+                "The token endpoint refused the client ID and secret (%(error)s: %(description)s).",
+                error=error,
+                description=description[:200],
+            ),
+        )
 
 
 def _check_redirect(app, login, callback_url, result):
@@ -211,22 +247,39 @@ def _check_redirect(app, login, callback_url, result):
         )
     except requests.RequestException as exc:
         result.bad(
-            "redirect", f"The sign-in page {login.authorization_endpoint} cannot be reached ({type(exc).__name__})."
+            "redirect",
+            _lt(
+                "The sign-in page %(url)s cannot be reached (%(error)s).",
+                url=login.authorization_endpoint,
+                error=type(exc).__name__,
+            ),
         )
         return
     code = _aadsts(answer.text) or _aadsts(answer.headers.get("Location", ""))
     if code == "50011":
         result.bad(
             "redirect",
-            f"Azure does not accept the redirect URI {callback_url}: add it, exactly, under "
-            "Authentication > Web > Redirect URIs of the app registration (or fix the public base URL).",
+            _lt(
+                "Azure does not accept the redirect URI %(url)s: add it, exactly, under "
+                "Authentication > Web > Redirect URIs of the app registration (or fix the public base URL).",
+                url=callback_url,
+            ),
         )
     elif code in ("700016", "90002"):
-        result.bad("redirect", f"The sign-in page does not know the client ID '{app.client_id}'.")
+        result.bad(
+            "redirect", _lt("The sign-in page does not know the client ID '%(client_id)s'.", client_id=app.client_id)
+        )
     elif answer.status_code >= 400:
-        result.bad("redirect", f"The sign-in page answered HTTP {answer.status_code} (AADSTS{code or '?'}).")
+        result.bad(
+            "redirect",
+            _lt(
+                "The sign-in page answered HTTP %(status)s (AADSTS%(code)s).",
+                status=answer.status_code,
+                code=code or "?",
+            ),
+        )
     else:
-        result.good("redirect", f"The redirect URI {callback_url} is registered.")
+        result.good("redirect", _lt("The redirect URI %(url)s is registered.", url=callback_url))
 
 
 def _check_graph(app, result):
@@ -234,20 +287,30 @@ def _check_graph(app, result):
     try:
         answer = requests.get(app.graph_endpoint.rstrip("/") + "/me", timeout=TIMEOUT, verify=app.verify)
     except requests.RequestException as exc:
-        hint = " Its certificate is not trusted: check the CA bundle." if "SSL" in type(exc).__name__ else ""
-        result.bad("graph", f"The Graph endpoint {app.graph_endpoint} cannot be reached ({type(exc).__name__}).{hint}")
+        text = _lt(
+            "The Graph endpoint %(url)s cannot be reached (%(error)s).",
+            url=app.graph_endpoint,
+            error=type(exc).__name__,
+        )
+        if "SSL" in type(exc).__name__:
+            text = _lt("%(error)s Its certificate is not trusted: check the CA bundle.", error=text)
+        result.bad("graph", text)
         return
     try:
         body = answer.json()
     except ValueError:
         body = {}
     if answer.status_code == 401 and isinstance(body, dict) and isinstance(body.get("error"), dict):
-        result.good("graph", f"The Graph endpoint {app.graph_endpoint} answers.")
+        result.good("graph", _lt("The Graph endpoint %(url)s answers.", url=app.graph_endpoint))
     else:
         result.bad(
             "graph",
-            f"{app.graph_endpoint} does not answer like Microsoft Graph (HTTP {answer.status_code}): "
-            "check the Graph endpoint (normally https://graph.microsoft.com/v1.0).",
+            _lt(
+                "%(url)s does not answer like Microsoft Graph (HTTP %(status)s): "
+                "check the Graph endpoint (normally https://graph.microsoft.com/v1.0).",
+                url=app.graph_endpoint,
+                status=answer.status_code,
+            ),
         )
 
 
@@ -256,11 +319,11 @@ def _check_graph(app, result):
 
 def _check_organization(app, callback_url, mailbox, result):
     """The application's own token, its granted permissions, and one mailbox it should reach."""
-    result.good("settings", "Client ID, credential, tenant and endpoints are filled in.")
+    result.good("settings", _lt("Client ID, credential, tenant and endpoints are filled in."))
     login = _check_login(app, result)
     if login is None:
-        result.skipped("client", "Not checked: needs the sign-in service.")
-        result.skipped("redirect", "Not checked: needs the sign-in service.")
+        result.skipped("client", NEEDS_LOGIN)
+        result.skipped("redirect", NEEDS_LOGIN)
     else:
         _check_redirect(app, login, callback_url, result)
     _check_graph(app, result)
@@ -273,30 +336,36 @@ def _check_organization(app, callback_url, mailbox, result):
             result.bad("client", _organization_sign_in_words(app, str(exc)))
     else:
         if login is not None:
-            result.good("client", "The application signs in with its own credential (client credentials).")
+            result.good("client", _lt("The application signs in with its own credential (client credentials)."))
     # CHECKS order: the client line goes before the redirect line.
     result.checks.sort(key=lambda check: [key for key, _label in CHECKS].index(check["key"]))
     if token is None:
-        result.skipped("permissions", "Not checked: the application must sign in first.")
-        result.skipped("mailbox", "Not checked: the application must sign in first.")
+        result.skipped("permissions", _lt("Not checked: the application must sign in first."))
+        result.skipped("mailbox", _lt("Not checked: the application must sign in first."))
         return result
     reads_mailbox = _check_mailbox(app, token, mailbox, result)
     missing = [role for role in APPLICATION_PERMISSIONS if role not in _token_roles(token)]
     if not missing:
-        result.good("permissions", "Granted: {}.".format(", ".join(APPLICATION_PERMISSIONS)))
+        result.good("permissions", _lt("Granted: %(permissions)s.", permissions=", ".join(APPLICATION_PERMISSIONS)))
     elif reads_mailbox and "User.Read.All" not in missing:
         # Exchange RBAC for Applications grants the mailbox permissions outside the token (its
         # documentation asks to remove the Entra grants): the mailbox read above is the proof.
         result.good(
             "permissions",
-            "Granted: User.Read.All in Entra; {} through Exchange (RBAC for Applications), as the mailbox "
-            "read shows.".format(", ".join(missing)),
+            _lt(
+                "Granted: User.Read.All in Entra; %(permissions)s through Exchange (RBAC for Applications), as the "
+                "mailbox read shows.",
+                permissions=", ".join(missing),
+            ),
         )
     else:
         result.bad(
             "permissions",
-            "Not granted: {}. Add them as Application permissions of Microsoft Graph in the app registration, "
-            "then press Grant admin consent.".format(", ".join(missing)),
+            _lt(
+                "Not granted: %(permissions)s. Add them as Application permissions of Microsoft Graph in the app "
+                "registration, then press Grant admin consent.",
+                permissions=", ".join(missing),
+            ),
         )
     result.checks.sort(key=lambda check: [key for key, _label in CHECKS].index(check["key"]))
     return result
@@ -304,16 +373,18 @@ def _check_organization(app, callback_url, mailbox, result):
 
 def _organization_sign_in_words(app, text):
     if "invalid_client" in text:
-        return (
+        return _lt(
             "Microsoft refused the application's credential: the client secret is wrong or expired, or the "
             "certificate was not uploaded to the app registration (Certificates & secrets)."
         )
     if "unauthorized_client" in text or "700016" in text or "90002" in text:
-        return (
-            f"No application with client ID '{app.client_id}' exists in tenant '{app.tenant}': copy the "
-            "Application (client) ID and the Directory (tenant) ID from the app registration."
+        return _lt(
+            "No application with client ID '%(client_id)s' exists in tenant '%(tenant)s': copy the "
+            "Application (client) ID and the Directory (tenant) ID from the app registration.",
+            client_id=app.client_id,
+            tenant=app.tenant,
         )
-    return f"The application cannot sign in: {text}"
+    return _lt("The application cannot sign in: %(error)s", error=text)
 
 
 def _token_roles(token):
@@ -330,30 +401,44 @@ def _check_mailbox(app, token, mailbox, result):
     """One mailbox read as the users' sync will read it (Exchange's RBAC scope answers here).
     Returns True when the application reads it."""
     if not mailbox:
-        result.skipped("mailbox", "Not checked: your user has no email address to try.")
+        result.skipped("mailbox", _lt("Not checked: your user has no email address to try."))
         return False
     graph = GraphClient(app.graph_endpoint, lambda _force: token, verify=app.verify, timeout=TIMEOUT)
     try:
         answers = graph.batch(mailbox_probe(user_mailbox(mailbox)))
     except GraphError as exc:
-        result.bad("mailbox", f"Graph did not answer ({exc.status} {exc.code}).")
+        result.bad("mailbox", _lt("Graph did not answer (%(status)s %(code)s).", status=exc.status, code=exc.code))
         return False
     refused = next((a for a in answers.values() if not 200 <= a.get("status", 0) < 300), None)
     if refused is None:
-        result.good("mailbox", f"The application reads the mailbox {mailbox}.")
+        result.good("mailbox", _lt("The application reads the mailbox %(mailbox)s.", mailbox=mailbox))
         return True
     error = (refused.get("body") or {}).get("error") or {}
     if refused["status"] == 404:
-        result.bad("mailbox", f"Microsoft 365 has no mailbox {mailbox}: check your user's email address.")
+        result.bad(
+            "mailbox",
+            _lt("Microsoft 365 has no mailbox %(mailbox)s: check your user's email address.", mailbox=mailbox),
+        )
     elif refused["status"] == 403:
         result.bad(
             "mailbox",
-            f"The application may not open the mailbox {mailbox}: it is outside the mailboxes the application "
-            "may reach (Exchange RBAC for Applications scope), or the permissions above were not granted. "
-            f"({error.get('code', '')}: {error.get('message', '')})",
+            _lt(
+                "The application may not open the mailbox %(mailbox)s: it is outside the mailboxes the application "
+                "may reach (Exchange RBAC for Applications scope), or the permissions above were not granted. "
+                "(%(code)s: %(message)s)",
+                mailbox=mailbox,
+                code=error.get("code", ""),
+                message=error.get("message", ""),
+            ),
         )
     else:
         result.bad(
-            "mailbox", f"Reading the mailbox {mailbox} failed (HTTP {refused['status']} {error.get('code', '')})."
+            "mailbox",
+            _lt(
+                "Reading the mailbox %(mailbox)s failed (HTTP %(status)s %(code)s).",
+                mailbox=mailbox,
+                status=refused["status"],
+                code=error.get("code", ""),
+            ),
         )
     return False

@@ -10,6 +10,7 @@ Plain Python: no ORM. The only Odoo imports are the address normaliser (B2 match
 addresses whatever their case) and the HTML sanitiser (B8).
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from markupsafe import escape
 
 from odoo.tools import email_normalize, html_sanitize
+
+# Elements that embed other content (plugins, frames): removed as tags before sanitising,
+# so that the text around and inside them is kept (issue 27).
+_EMBEDDING_TAGS = re.compile(r"</?(?:object|embed|param|applet|iframe)\b[^>]*>", re.IGNORECASE)
 
 # Windows zone names Graph may report for a mailbox or an event (CLDR windowsZones,
 # territory 001), and the spellings of UTC it uses; IANA names are used as they are.
@@ -234,6 +239,9 @@ class GraphEvent:
             return ""
         if (body.get("contentType") or "html").lower() == "text":
             content = str(escape(content)).replace("\n", "<br/>")
+        # The sanitiser drops embedded content with everything inside it, and an <embed> or
+        # <object> left open swallows the rest of the body: their tags go first, their text stays.
+        content = _EMBEDDING_TAGS.sub("", content)
         return html_sanitize(content, strip_style=True, strip_classes=True) or ""
 
     @property

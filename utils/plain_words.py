@@ -6,16 +6,22 @@ technical detail is kept after a marker line, for the log and for the
 administrators' "details" toggle: ``compose()`` joins both, ``split()`` takes
 them apart again, so one stored text serves both readers.
 
-Plain Python, no database: tested by tests/test_plain_words.py.
+Plain Python, no database: tested by tests/test_plain_words.py. Every sentence is a
+``_lt`` term (utils/translation.py): a str in English, that ``Words.in_lang(lang)`` or
+``translation.in_lang(term, lang)`` puts in the reader's language.
 """
 
 from typing import NamedTuple
 
+from .translation import _lt, in_lang
+
 DETAILS_MARKER = "\n\nDetails: "
 
-RETRYING = "Odoo tries again by itself; nothing is lost."
-RECONNECT = (
-    "Reconnect: Preferences > Microsoft 365 > Connect. Nothing is synced until then; "
+RETRYING = _lt("Odoo tries again by itself; nothing is lost.")
+RETRY_OR_TELL = _lt("Use Retry; tell your administrator if it fails again.")
+TELL_ADMIN = _lt("Tell your administrator; the details below say why.")
+RECONNECT = _lt(
+    "Reconnect: My Profile > Preferences > Reconnect. Nothing is synced until then; "
     "nothing is lost, waiting changes go out once you are back."
 )
 
@@ -31,19 +37,24 @@ class Words(NamedTuple):
     todo: str  # what to do, and when it fixes itself
     transient: bool  # True when it passes by itself
 
-    def sentence(self):
-        return f"{self.what} {self.todo}".strip()
+    def sentence(self, lang=None):
+        """What happened and what to do, in language ``lang`` (English when None)."""
+        return f"{in_lang(self.what, lang)} {in_lang(self.todo, lang)}".strip()
+
+    def in_lang(self, lang):
+        """The same words in language ``lang``."""
+        return Words(in_lang(self.what, lang), in_lang(self.todo, lang), self.transient)
 
 
 def _network_reason(message):
     text = (message or "").lower()
     if "timeout" in text or "timed out" in text:
-        return "timed out"
+        return _lt("timed out")
     if "ssl" in text or "certificate" in text:
-        return "the secure connection failed"
+        return _lt("the secure connection failed")
     if "name or service" in text or "nodename" in text or "resolve" in text:
-        return "the address was not found"
-    return "no connection"
+        return _lt("the address was not found")
+    return _lt("no connection")
 
 
 def explain(status, code=None, message=None):
@@ -55,53 +66,52 @@ def explain(status, code=None, message=None):
         if code == "AuthError":
             return explain_sign_in(message)
         if code == "NoAnswer":
-            return Words("Outlook gave no answer for this change.", RETRYING, True)
-        return Words(f"Outlook could not be reached ({_network_reason(message)}).", RETRYING, True)
+            return Words(_lt("Outlook gave no answer for this change."), RETRYING, True)
+        reason = _network_reason(message)
+        return Words(_lt("Outlook could not be reached (%(reason)s).", reason=reason), RETRYING, True)
     if code == "InvalidRecord":
         return Words(
-            "Odoo could not turn this record into an Outlook event.",
-            "Check its dates and text, then use Retry; tell your administrator if it fails again.",
+            _lt("Odoo could not turn this record into an Outlook event."),
+            _lt("Check its dates and text, then use Retry; tell your administrator if it fails again."),
             False,
         )
     if status == 429:
-        return Words("Outlook asked Odoo to slow down (too many changes at once).", RETRYING, True)
+        return Words(_lt("Outlook asked Odoo to slow down (too many changes at once)."), RETRYING, True)
     if status in (412, 409) and lowered != "errorduplicatetransactionid":
-        return Words("The Outlook event was changed at the same moment.", RETRYING, True)
+        return Words(_lt("The Outlook event was changed at the same moment."), RETRYING, True)
     if status == 424:
-        return Words("Outlook held this change back because another one failed.", RETRYING, True)
+        return Words(_lt("Outlook held this change back because another one failed."), RETRYING, True)
     if status in (500, 502, 503, 504):
-        return Words("Outlook had a temporary problem.", RETRYING, True)
+        return Words(_lt("Outlook had a temporary problem."), RETRYING, True)
     if status == 401:
-        return Words("Microsoft 365 did not accept Odoo's sign-in for this mailbox.", RECONNECT, False)
+        return Words(_lt("Microsoft 365 did not accept Odoo's sign-in for this mailbox."), RECONNECT, False)
     if status == 403 or "accessdenied" in lowered:
         return Words(
-            "Microsoft 365 does not let Odoo write to this calendar.",
-            "Ask your administrator to check the app's calendar permissions in Azure, then use Retry.",
+            _lt("Microsoft 365 does not let Odoo write to this calendar."),
+            _lt("Ask your administrator to check the app's calendar permissions in Azure, then use Retry."),
             False,
         )
     if "quota" in lowered or status == 507:
         return Words(
-            "The Outlook mailbox is full.", "Free some space in the mailbox (or ask IT), then use Retry.", False
+            _lt("The Outlook mailbox is full."),
+            _lt("Free some space in the mailbox (or ask IT), then use Retry."),
+            False,
         )
     if status == 404 or "notfound" in lowered:
+        return Words(_lt("The Outlook calendar or event was not found."), RETRY_OR_TELL, False)
+    if status == 413:
         return Words(
-            "The Outlook calendar or event was not found.",
-            "Use Retry; tell your administrator if it fails again.",
+            _lt("The event is too large for Outlook."),
+            _lt("Shorten the notes or description, then use Retry."),
             False,
         )
-    if status == 413:
-        return Words("The event is too large for Outlook.", "Shorten the notes or description, then use Retry.", False)
     if status == 400:
         return Words(
-            "Outlook refused the event's content.",
-            "Check the record's dates and text, then use Retry; tell your administrator if it fails again.",
+            _lt("Outlook refused the event's content."),
+            _lt("Check the record's dates and text, then use Retry; tell your administrator if it fails again."),
             False,
         )
-    return Words(
-        f"Outlook refused the change (error {status}).",
-        "Use Retry; tell your administrator if it fails again.",
-        status >= 500,
-    )
+    return Words(_lt("Outlook refused the change (error %(status)s).", status=status), RETRY_OR_TELL, status >= 500)
 
 
 def explain_sign_in(message, reconnect=False):
@@ -110,29 +120,31 @@ def explain_sign_in(message, reconnect=False):
     if ORGANIZATION_FAILURE in text:
         # The organisation's application (SPEC O1): no user can fix it, an administrator can.
         return Words(
-            "The organisation's Microsoft 365 connection does not work.",
-            "Your administrator must fix it in Settings > Microsoft 365 (Test connection says what is wrong). "
-            "Nothing is lost: changes wait and go out by themselves once it works.",
+            _lt("The organisation's Microsoft 365 connection does not work."),
+            _lt(
+                "Your administrator must fix it in Settings > Microsoft 365 (Test connection says what is wrong). "
+                "Nothing is lost: changes wait and go out by themselves once it works."
+            ),
             True,
         )
     if ORGANIZATION_STOPPED in text:
         # The administrator went back to per-user sign-ins (SPEC O1, S2).
-        return Words("Your organisation no longer connects your Microsoft 365 mailbox.", RECONNECT, False)
+        return Words(_lt("Your organisation no longer connects your Microsoft 365 mailbox."), RECONNECT, False)
     if "invalid_client" in text:
         return Words(
-            "Microsoft 365 refused Odoo's app credentials (the client secret is wrong or expired).",
-            "Your administrator must correct Settings > Microsoft 365; then connect again from your preferences.",
+            _lt("Microsoft 365 refused Odoo's app credentials (the client secret is wrong or expired)."),
+            _lt("Your administrator must correct Settings > Microsoft 365; then reconnect from My Profile."),
             False,
         )
     if reconnect or "invalid_grant" in text or "interaction_required" in text or "connect again" in text:
         return Words(
-            "Microsoft 365 no longer accepts your sign-in (it expired, was revoked, or consent was withdrawn).",
+            _lt("Microsoft 365 no longer accepts your sign-in (it expired, was revoked, or consent was withdrawn)."),
             RECONNECT,
             False,
         )
     if "Cannot reach the login endpoint" in text:
-        return Words("The Microsoft sign-in service could not be reached.", RETRYING, True)
-    return Words("Microsoft refused the sign-in.", "Tell your administrator; the details below say why.", False)
+        return Words(_lt("The Microsoft sign-in service could not be reached."), RETRYING, True)
+    return Words(_lt("Microsoft refused the sign-in."), TELL_ADMIN, False)
 
 
 def explain_exception(exc):
@@ -141,7 +153,7 @@ def explain_exception(exc):
         return explain_sign_in(str(exc), reconnect=exc.reconnect)
     if hasattr(exc, "status"):
         return explain(exc.status, getattr(exc, "code", None), getattr(exc, "message", None))
-    return Words("Something unexpected went wrong.", "Tell your administrator; the details below say why.", False)
+    return Words(_lt("Something unexpected went wrong."), TELL_ADMIN, False)
 
 
 def technical(status, code=None, message=None):
@@ -158,8 +170,11 @@ def compose(words, detail=None):
     return f"{words}{DETAILS_MARKER}{detail}"
 
 
-def split(text):
-    """(words, detail) of a stored text; an older raw text is all detail, with generic words."""
+def split(text, lang=None):
+    """(words, detail) of a stored text; an older raw text is all detail, with generic words.
+    With ``lang``, the words are said in that language where they can be (``reword``)."""
+    if lang:
+        return reword(text, lang), split(text)[1]
     text = text or ""
     if DETAILS_MARKER in text:
         words, _, detail = text.partition(DETAILS_MARKER)
@@ -173,6 +188,20 @@ def words_of(text):
 
 def detail_of(text):
     return split(text)[1]
+
+
+def reword(text, lang=None):
+    """The plain words of a stored text, in language ``lang`` when they can be said again from
+    its technical detail (the words of a push's answer, stored in English on the queue), else
+    as stored (texts stored for one reader are written in that reader's language)."""
+    words, detail = split(text)
+    if detail:
+        again = explain_detail(detail)
+        if again.what and words == again.what:
+            return in_lang(again.what, lang)
+        if again.what and words == again.sentence():
+            return again.sentence(lang)
+    return words
 
 
 def explain_answer(answer):

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from html import escape
 
 from ..graph_event import GraphEvent
+from ..translation import _lt, in_lang
 from .common import clean_html, graph_time
 
 # Subject prefixes of activity events (SPEC A2): the kind, not the type's own name,
-# so "To-Do" or a custom type still reads as a task in the calendar.
-KIND_LABELS = {"phonecall": "Phone Call", "task": "Task"}
+# so "To-Do" or a custom type still reads as a task in the calendar. They are put in the
+# assignee's language (i18n/*.po: "Appel", "Anruf", as Odoo names its Call type).
+KIND_LABELS = {"phonecall": _lt("Phone Call"), "task": _lt("Task")}
 
 
 @dataclass
@@ -28,21 +30,27 @@ class Contact:
 # -- to Graph --------------------------------------------------------------------------------
 
 
-def activity_subject(kind, summary):
-    """`Task: Create a quote`, `Phone Call: Follow up on offer` (SPEC A2)."""
-    return f"{KIND_LABELS[kind]}: {summary}".strip()
+def activity_subject(kind, summary, lang=None):
+    """`Task: Create a quote`, `Phone Call: Follow up on offer` (SPEC A2), in language ``lang``
+    (French: `Appel : Relancer l'offre`)."""
+    return in_lang(_lt("%(kind)s: %(summary)s", kind=KIND_LABELS[kind], summary=summary), lang).strip()
 
 
-def activity_body(open_url, contact, notes_html):
+def activity_body(open_url, contact, notes_html, lang=None):
     """The event body (SPEC A3): link back, contact details, sanitised notes."""
-    lines = [f'<p><a href="{escape(open_url, quote=True)}">Open activity</a></p>']
+    label = escape(in_lang(_lt("Open activity"), lang), quote=False)
+    lines = [f'<p><a href="{escape(open_url, quote=True)}">{label}</a></p>']
     rows = [
-        ("Contact", contact.name),
-        ("Company", contact.company),
-        ("Phone", contact.phone),
-        ("Email", contact.email),
+        (_lt("Contact"), contact.name),
+        (_lt("Company"), contact.company),
+        (_lt("Phone"), contact.phone),
+        (_lt("Email"), contact.email),
     ]
-    details = "".join(f"{label}: {escape(value)}<br/>" for label, value in rows if value)
+    details = "".join(
+        in_lang(_lt("%(kind)s: %(summary)s", kind=label, summary=escape(value)), lang) + "<br/>"
+        for label, value in rows
+        if value
+    )
     if details:
         lines.append(f"<p>{details}</p>")
     notes = clean_html(notes_html)
@@ -51,11 +59,11 @@ def activity_body(open_url, contact, notes_html):
     return "".join(lines)
 
 
-def activity_event(kind, summary, start, end, open_url, contact, notes_html):
-    """Graph JSON for a phone call or task activity (SPEC A1-A3)."""
+def activity_event(kind, summary, start, end, open_url, contact, notes_html, lang=None):
+    """Graph JSON for a phone call or task activity (SPEC A1-A3), in the assignee's language ``lang``."""
     return {
-        "subject": activity_subject(kind, summary),
-        "body": {"contentType": "html", "content": activity_body(open_url, contact, notes_html)},
+        "subject": activity_subject(kind, summary, lang),
+        "body": {"contentType": "html", "content": activity_body(open_url, contact, notes_html, lang)},
         "start": graph_time(start),
         "end": graph_time(end),
         "isAllDay": False,

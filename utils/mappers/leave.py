@@ -3,16 +3,20 @@
 from datetime import timedelta
 from html import escape
 
+from ..translation import _lt, in_lang
 from .common import graph_day, graph_time
 
 
-def leave_subject(leave_type, description):
-    """``<leave type>: <description>``, or the type alone when there is no description."""
+def leave_subject(leave_type, description, lang=None):
+    """``<leave type>: <description>``, or the type alone when there is no description
+    (in language ``lang``: French puts a space before the colon)."""
     description = (description or "").strip()
-    return f"{leave_type}: {description}" if description else leave_type
+    if not description:
+        return leave_type
+    return in_lang(_lt("%(kind)s: %(summary)s", kind=leave_type, summary=description), lang)
 
 
-def leave_event_payload(*, subject, url, whole_days, first_day, last_day, start_utc, end_utc, time_zone):
+def leave_event_payload(*, subject, url, whole_days, first_day, last_day, start_utc, end_utc, time_zone, lang=None):
     """The event for a leave.
 
     Whole-day leaves are all-day events from the first day to the day after the
@@ -23,9 +27,10 @@ def leave_event_payload(*, subject, url, whole_days, first_day, last_day, start_
         start, end = graph_day(first_day, time_zone), graph_day(last_day + timedelta(days=1), time_zone)
     else:
         start, end = graph_time(start_utc), graph_time(end_utc)
+    label = escape(in_lang(_lt("Open time off"), lang), quote=False)
     return {
         "subject": subject,
-        "body": {"contentType": "html", "content": f'<p><a href="{escape(url, quote=True)}">Open time off</a></p>'},
+        "body": {"contentType": "html", "content": f'<p><a href="{escape(url, quote=True)}">{label}</a></p>'},
         "start": start,
         "end": end,
         "isAllDay": whole_days,

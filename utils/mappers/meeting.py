@@ -24,9 +24,10 @@ from html import escape
 
 from ..email_domains import is_internal
 from ..graph_event import GraphEvent
+from ..translation import _lt, in_lang
 from .common import clean_html, graph_day, graph_time
 
-MEETING_PREFIX = "Meeting"
+MEETING_PREFIX = _lt("Meeting")
 
 
 @dataclass
@@ -47,25 +48,28 @@ class MeetingData:
     attendees: list = field(default_factory=list)
     open_url: str = ""  # the meeting in Odoo, linked from the event body (A14)
     online: bool = False  # a Teams meeting (A14)
+    lang: str = ""  # the organiser's language, for the words the body adds
 
 
 # -- to Graph --------------------------------------------------------------------------------
 
 
-def meeting_subject(subject, company_name):
-    """`Meeting: <subject> - <company name>` (SPEC A10); no dangling dash without a company."""
-    text = f"{MEETING_PREFIX}: {subject}"
+def meeting_subject(subject, company_name, lang=None):
+    """`Meeting: <subject> - <company name>` (SPEC A10); no dangling dash without a company.
+    In the organiser's language ``lang`` (French: `Réunion : <subject> - <company name>`)."""
+    text = in_lang(_lt("%(kind)s: %(summary)s", kind=MEETING_PREFIX, summary=subject), lang)
     return f"{text} - {company_name}" if company_name else text
 
 
-def meeting_body(description_html, open_url):
+def meeting_body(description_html, open_url, lang=None):
     """The meeting's description, then a link back to it in Odoo (A14)."""
     parts = []
     description = clean_html(description_html)
     if description:
         parts.append(f"<div>{description}</div>")
     if open_url:
-        parts.append(f'<p><a href="{escape(open_url, quote=True)}">Open in Odoo</a></p>')
+        label = escape(in_lang(_lt("Open in Odoo"), lang), quote=False)
+        parts.append(f'<p><a href="{escape(open_url, quote=True)}">{label}</a></p>')
     return "".join(parts)
 
 
@@ -88,7 +92,10 @@ def meeting_event(meeting):
         start, end = graph_time(meeting.start), graph_time(meeting.end)
     event = {
         "subject": meeting.subject,
-        "body": {"contentType": "html", "content": meeting_body(meeting.description_html, meeting.open_url)},
+        "body": {
+            "contentType": "html",
+            "content": meeting_body(meeting.description_html, meeting.open_url, meeting.lang),
+        },
         "start": start,
         "end": end,
         "isAllDay": bool(meeting.all_day),
@@ -297,9 +304,10 @@ class MeetingValues:
     partner_ids: tuple  # internal users' partners, then matching contacts
     contact_ids: tuple  # matching contacts only (their timelines get the meeting)
     company_id: int  # the contacts' common company, or None
+    videocall_url: str = ""  # the Teams join link, "" when none (issue 23: colleagues join from Odoo)
 
 
-def meeting_values(event, *, mailbox_zone, owner_user_id, org_domains, directory):
+def meeting_values(event, *, mailbox_zone, owner_user_id, org_domains, directory, lang=None):
     """Everything the logged meeting shows (B8).
 
     user: the organiser when they are an Odoo user, else the connected user whose
@@ -317,7 +325,7 @@ def meeting_values(event, *, mailbox_zone, owner_user_id, org_domains, directory
     companies = {directory.companies.get(c) for c in contact_ids}
     company_id = companies.pop() if len(companies) == 1 else None
     return MeetingValues(
-        name=outlook.subject or "(no subject)",
+        name=outlook.subject or in_lang(_lt("(no subject)"), lang),
         times=event_times(event, mailbox_zone),
         location=outlook.location,
         description=outlook.description_html,
@@ -326,6 +334,7 @@ def meeting_values(event, *, mailbox_zone, owner_user_id, org_domains, directory
         partner_ids=partner_ids,
         contact_ids=contact_ids,
         company_id=company_id,
+        videocall_url=outlook.online_meeting_url,
     )
 
 
@@ -369,6 +378,9 @@ def attendee_responses(event, mailbox_address):
     answers = outlook.attendee_answers
     if outlook.own_answer and not outlook.is_organizer and mailbox_address:
         answers[mailbox_address.lower()] = outlook.own_answer
+    if outlook.organizer:
+        # The organiser attends their own meeting: never "Needs Action" (issue 23).
+        answers.setdefault(outlook.organizer, "accepted")
     return answers
 
 

@@ -5,6 +5,7 @@
  */
 import { Component, onWillStart, useState } from "@odoo/owl";
 import { AttendeeCalendarController } from "@calendar/views/attendee_calendar/attendee_calendar_controller";
+import { _t } from "@web/core/l10n/translation";
 import { useService } from "@web/core/utils/hooks";
 
 const CLASSES = {
@@ -39,7 +40,11 @@ export class O365SyncIndicator extends Component {
 
     get title() {
         const info = this.state.info;
-        return [info.error, info.waiting ? `${info.waiting} waiting` : "", info.failed ? `${info.failed} failed` : ""]
+        return [
+            info.error,
+            info.waiting ? _t("%s waiting", info.waiting) : "",
+            info.failed ? _t("%s failed", info.failed) : "",
+        ]
             .filter(Boolean)
             .join(" · ");
     }

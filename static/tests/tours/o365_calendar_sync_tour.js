@@ -144,7 +144,7 @@ registry.category("web_tour.tours").add("o365_calendar_sync_connect", {
         },
         {
             content: "The status shows the sync running, since when",
-            trigger: ".o365_sync_state:contains(Running)",
+            trigger: ".o365_health_state:contains(Syncing)",
             // Under the test server the webhook handshake waits for the emulator's timeout.
             timeout: 40000,
         },
@@ -160,7 +160,7 @@ registry.category("web_tour.tours").add("o365_calendar_sync_connect", {
         },
         {
             content: "The status shows the sync stopped",
-            trigger: ".o365_sync_state:contains(Stopped)",
+            trigger: ".o365_health_state:contains(Stopped)",
         },
         {
             content: "Start is offered again",

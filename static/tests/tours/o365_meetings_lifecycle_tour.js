@@ -80,7 +80,7 @@ registry.category("web_tour.tours").add("o365_stop_then_start", {
         },
         {
             content: "Stopped",
-            trigger: ".o365_sync_state:contains(Stopped)",
+            trigger: ".o365_health_state:contains(Stopped)",
         },
         {
             content: "The tab says what stopping means",
@@ -93,7 +93,7 @@ registry.category("web_tour.tours").add("o365_stop_then_start", {
         },
         {
             content: "Running again",
-            trigger: ".o365_sync_state:contains(Running)",
+            trigger: ".o365_health_state:contains(Syncing)",
         },
     ],
 });

@@ -51,20 +51,14 @@ registry.category("web_tour.tours").add("o365_organization_settings", {
             trigger: ".o365_admin_consent:contains(Not granted from Odoo yet)",
         },
         {
-            content: "Save the settings (the page reloads)",
+            content: "The change is not saved yet",
             trigger: ".o_control_panel .o_form_button_save",
-            run(helpers) {
-                document.body.classList.add("o365-before-save");
-                return helpers.click();
-            },
         },
         {
-            content: "Saved: the organisation connects the mailboxes",
-            trigger: "body:not(.o365-before-save) div[name=o365_connection_mode] input[data-value=organization]:checked",
-        },
-        {
-            content: "Grant admin consent",
-            trigger: "body:not(:has(.o_dirty_warning)) button.o365_grant_admin_consent",
+            // Issue 23: one press saves the page and goes on to Microsoft's page (no "save your
+            // changes?" stop that only saved).
+            content: "Grant admin consent, unsaved",
+            trigger: "button.o365_grant_admin_consent",
             run(helpers) {
                 document.body.classList.add("o365-before-consent");
                 return helpers.click();
@@ -166,7 +160,7 @@ registry.category("web_tour.tours").add("o365_organization_start_sync", {
         },
         {
             content: "The status shows the sync running",
-            trigger: ".o365_sync_state:contains(Running)",
+            trigger: ".o365_health_state:contains(Syncing)",
         },
         screenshot("preferences_organization", ".modal div.o_notebook"),
     ],

@@ -9,6 +9,10 @@ registry.category("web_tour.tours").add("o365_calendar_sync_settings_unsaved", {
     url: "/odoo/action-o365_calendar_sync.action_o365_config_settings",
     steps: () => [
         {
+            content: "The saved secret is never shown, only that one is saved (issue 27)",
+            trigger: ".o365_client_secret_saved:contains(A client secret is saved.)",
+        },
+        {
             content: "Type a wrong client secret, without saving",
             trigger: "div[name=o365_client_secret] input",
             run: "edit not-the-secret",
