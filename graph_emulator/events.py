@@ -668,6 +668,13 @@ def render(ev, prefs, base_url):
         out["id"] = to_immutable(ev["id"])
         if out.get("seriesMasterId"):
             out["seriesMasterId"] = to_immutable(out["seriesMasterId"])
+    if ev["type"] == "seriesMaster":
+        # "occurrenceId property values of cancelled instances in a recurring series, if the event is the
+        # series master" (https://learn.microsoft.com/en-us/graph/api/resources/event, cancelledOccurrences;
+        # facts §11: OID.<masterId>.<date>).
+        out["cancelledOccurrences"] = [
+            f"OID.{out['id']}.{day.isoformat()}" for day in sorted(ev.get("_deleted_occurrences") or ())
+        ]
     wanted = prefs.get("expand_svep")
     if wanted:
         # Only the properties named in $expand=singleValueExtendedProperties($filter=id eq '…') come back;

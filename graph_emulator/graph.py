@@ -536,8 +536,9 @@ def _list_events(ctx, owner, link):
 
 def _calendar_view(ctx, owner, link):
     q = ctx.req.query
-    start = timezones.parse_query_datetime(q.get("startDateTime") or q.get("StartDateTime"), "startDateTime")
-    end = timezones.parse_query_datetime(q.get("endDateTime") or q.get("EndDateTime"), "endDateTime")
+    # Option names are read case-insensitively (httpio.Query): "startdatetime" works as in Graph.
+    start = timezones.parse_query_datetime(q.get("startDateTime"), "startDateTime")
+    end = timezones.parse_query_datetime(q.get("endDateTime"), "endDateTime")
     with ctx.state.lock:
         items = _filter(E.calendar_view(owner.events, start, end), q.get("$filter"))
         return _paged(ctx, items, link, {"startDateTime": q.get("startDateTime"), "endDateTime": q.get("endDateTime")})

@@ -25,13 +25,36 @@ class Headers(dict):
         return super().__contains__(key.lower())
 
 
+class Query(dict):
+    """Query options as sent, read case-insensitively: Graph's query option names are (Graph
+    Explorer's own sample is ``/me/calendarview?startdatetime=…&enddatetime=…``; [D]
+    https://learn.microsoft.com/en-us/graph/query-parameters: "the names of query options are
+    case-insensitive" for v1.0 with or without the ``$`` prefix). Keys keep their spelling when
+    iterated (OAuth parameters, which are case-sensitive, are read as sent)."""
+
+    def _key(self, key):
+        if dict.__contains__(self, key):
+            return key
+        low = key.lower()
+        return next((k for k in self if k.lower() == low), key)
+
+    def __getitem__(self, key):
+        return super().__getitem__(self._key(key))
+
+    def get(self, key, default=None):
+        return super().get(self._key(key), default)
+
+    def __contains__(self, key):
+        return super().__contains__(self._key(key))
+
+
 class Request:
     def __init__(self, method, target, headers=None, body=b"", base_url="", scheme="https", in_batch=False):
         parts = urlsplit(target)
         self.method = method.upper()
         self.path = parts.path
         self.raw_query = parts.query
-        self.query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        self.query = Query({k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()})
         self.headers = Headers(headers or {})
         self.body = body or b""
         self.base_url = base_url

@@ -138,6 +138,7 @@ def update_event(state, mb, event_id, payload, if_match=None):
     # Validate on a scratch copy first so a failed PATCH changes nothing.
     scratch = copy.deepcopy(ev)
     changed = E.apply_input(scratch, payload, state.settings, creating=False)
+    before = {k: copy.deepcopy(ev.get(k)) for k in ("_start", "_end", "recurrence")}
     was_stored_occurrence = ev["type"] == "occurrence"
     target = _materialize(mb, ev) if was_stored_occurrence else ev
     previous_attendees = copy.deepcopy(target["attendees"])
@@ -149,17 +150,48 @@ def update_event(state, mb, event_id, payload, if_match=None):
     elif target["type"] == "seriesMaster" and not target.get("recurrence") and "recurrence" in payload:
         target["type"] = "singleInstance"
         _drop_exceptions(state, mb, target)
-    if target["type"] == "seriesMaster" and changed & {"start", "end", "recurrence"}:
-        # Exchange discards exceptions when the pattern or the series times change.
+    if target["type"] == "seriesMaster" and changed & {"start", "end", "recurrence"} and _regenerates(before, target):
+        # "Changing the master's pattern or start regenerates the occurrences and drops the exceptions of
+        # the old pattern" (facts §11). The same values sent again change nothing (a PATCH carrying the
+        # whole event, as a sync sends it, keeps the exceptions); a new range end keeps those inside it.
         _drop_exceptions(state, mb, target)
     E.touch(target)
     if target["type"] == "exception":
-        E.touch(mb.events[target["seriesMasterId"]])
-    state.notify(mb, "updated", target)
+        master = mb.events[target["seriesMasterId"]]
+        E.touch(master)
+        # "A change to one occurrence is notified with the master's id as the resource" (facts §11,
+        # Microsoft Q&A 1445179).
+        state.notify(mb, "updated", master)
+    else:
+        state.notify(mb, "updated", target)
     if _is_meeting_organizer(target) and (target["attendees"] or previous_attendees):
-        _send_updates(state, mb, target, previous_attendees, set(payload) & (E.MEETING_FIELDS | {"attendees"}))
+        carried = set(payload) & (E.MEETING_FIELDS | {"attendees"})
+        _send_updates(state, mb, target, previous_attendees, carried)
+        if target["type"] == "seriesMaster" and carried & E.MEETING_FIELDS:
+            _send_exception_updates(state, mb, target)
         _sync_copies(state, mb, target, previous_attendees)
     return target
+
+
+def _regenerates(before, master):
+    """True when a master's pattern, start or end changed (not only its range)."""
+    old_rec, new_rec = before.get("recurrence") or {}, master.get("recurrence") or {}
+    return (
+        before["_start"] != master["_start"]
+        or before["_end"] != master["_end"]
+        or old_rec.get("pattern") != new_rec.get("pattern")
+        or bool(old_rec) != bool(new_rec)
+    )
+
+
+def _send_exception_updates(state, mb, master):
+    """PATCHing the master of a series with separately edited instances sends one update per such
+    instance too (facts §11: "sends several notification emails")."""
+    me = mb.upn.lower()
+    for ex in [v for v in mb.events.values() if v.get("seriesMasterId") == master["id"] and v["type"] == "exception"]:
+        for att in ex["attendees"]:
+            if _addr(att) != me:
+                state.record_invitation("update", mb.email(), att["emailAddress"], ex)
 
 
 def _drop_exceptions(state, mb, master):

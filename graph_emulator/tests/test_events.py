@@ -220,6 +220,20 @@ def test_calendar_view_requires_window_and_filters(alex):
     assert_graph_error(alex.get("/me/calendarView"), 400, "ErrorInvalidParameter")
 
 
+def test_query_option_names_are_case_insensitive(alex):
+    """Graph Explorer's own sample is /me/calendarview?startdatetime=…&enddatetime=…: option names are
+    case-insensitive (https://learn.microsoft.com/en-us/graph/query-parameters)."""
+    alex.post("/me/events", json=event_payload("in", "2030-05-02T10:00:00", "2030-05-02T11:00:00"))
+    alex.post("/me/events", json=event_payload("in too", "2030-05-03T10:00:00", "2030-05-03T11:00:00"))
+    view = alex.get(
+        "/me/calendarview",
+        params={"startdatetime": "2030-05-01T00:00:00Z", "ENDDATETIME": "2030-05-31T00:00:00Z", "$TOP": "1"},
+    )
+    assert view.status_code == 200, view.text
+    assert [e["subject"] for e in view.json()["value"]] == ["in"]
+    assert "@odata.nextLink" in view.json()
+
+
 def test_recurrence_expansion_exceptions_and_deleted_occurrences(alex):
     master = alex.post(
         "/me/events",

@@ -135,3 +135,65 @@ def test_recurring_meeting_copy_and_occurrence_delete(alex, tenant):
     alex.delete(f"/me/events/{view[1]['id']}")
     sam_view = tenant.calendar_view(SAM, "2030-03-01T00:00:00Z", "2030-03-10T00:00:00Z")
     assert [e["start"]["dateTime"][:10] for e in sam_view] == ["2030-03-04", "2030-03-06"]
+
+
+def _weekly_series(alex, attendees, count=4):
+    return alex.post(
+        "/me/events",
+        json=event_payload(
+            "Weekly review",
+            "2030-03-05T09:00:00",
+            "2030-03-05T10:00:00",
+            "Europe/London",
+            attendees=attendees,
+            recurrence={
+                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["tuesday"]},
+                "range": {"type": "numbered", "startDate": "2030-03-05", "numberOfOccurrences": count},
+            },
+        ),
+    ).json()
+
+
+def _instances(alex, master):
+    window = {"startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-05-01T00:00:00Z", "$top": 50}
+    return alex.get(f"/me/events/{master['id']}/instances", params=window).json()["value"]
+
+
+def test_series_invitations_exceptions_and_cancelled_occurrences(alex, tenant):
+    """Facts §11: one request per attendee for the whole series; PATCH of an occurrence makes an exception and
+    updates that date only; DELETE of an occurrence cancels that date and the master lists it in
+    cancelledOccurrences; a master PATCH sends one update for the series plus one per edited instance, and keeps
+    the exceptions unless the pattern or the series' times change."""
+    master = _weekly_series(alex, [att("jane@acme.example")])
+    assert [(i["kind"], i["to"]) for i in tenant.list_invitations()] == [("request", "jane@acme.example")]
+    occ = _instances(alex, master)
+    assert len(occ) == 4 and {o["type"] for o in occ} == {"occurrence"}
+    tenant.clear_invitations()
+    moved = alex.patch(f"/me/events/{occ[1]['id']}", json={"location": {"displayName": "Room 2"}}).json()
+    assert moved["type"] == "exception" and moved["seriesMasterId"] == master["id"]
+    assert [(i["kind"], i["eventId"]) for i in tenant.list_invitations()] == [("update", occ[1]["id"])]
+    tenant.clear_invitations()
+    assert alex.delete(f"/me/events/{occ[2]['id']}").status_code == 204
+    assert [i["kind"] for i in tenant.list_invitations()] == ["cancel"]
+    got = alex.get(f"/me/events/{master['id']}").json()
+    assert got["cancelledOccurrences"] == [f"OID.{master['id']}.2030-03-19"]
+    assert len(_instances(alex, master)) == 3
+    tenant.clear_invitations()
+    # The whole event sent again with a new subject: the same pattern and times, the exception stays.
+    same = {k: master[k] for k in ("start", "end", "recurrence")}
+    alex.patch(f"/me/events/{master['id']}", json=dict(same, subject="Weekly review v2"))
+    assert [i["kind"] for i in tenant.list_invitations()] == ["update", "update"], "series + edited instance"
+    assert [o["type"] for o in _instances(alex, master)].count("exception") == 1
+    # A new range end keeps the exception inside it.
+    shorter = dict(master["recurrence"], range=dict(master["recurrence"]["range"], numberOfOccurrences=3))
+    alex.patch(f"/me/events/{master['id']}", json={"recurrence": shorter})
+    assert [o["type"] for o in _instances(alex, master)].count("exception") == 1
+    # A new start regenerates the occurrences: the exception is gone.
+    alex.patch(
+        f"/me/events/{master['id']}",
+        json={
+            "start": {"dateTime": "2030-03-05T11:00:00", "timeZone": "Europe/London"},
+            "end": {"dateTime": "2030-03-05T12:00:00", "timeZone": "Europe/London"},
+        },
+    )
+    assert {o["type"] for o in _instances(alex, master)} == {"occurrence"}

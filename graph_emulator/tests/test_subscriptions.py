@@ -155,3 +155,27 @@ def test_lifecycle_notifications(emu, alex, hook, tenant):
     assert sorted(events) == ["missed", "reauthorizationRequired", "subscriptionRemoved"]
     assert all(n["subscriptionId"] == sub["id"] and n["clientState"] == "s3cret" for n in hook.notifications())
     assert_graph_error(alex.get(f"/subscriptions/{sub['id']}"), 404)
+
+
+def test_occurrence_change_is_notified_with_the_master_id(emu, alex, hook, tenant, outlook):
+    """Facts §11 (Microsoft Q&A 1445179): a change to one occurrence of a series is notified with the series
+    master's id as the resource."""
+    master = alex.post(
+        "/me/events",
+        json=event_payload(
+            "Series",
+            "2030-03-05T09:00:00",
+            "2030-03-05T10:00:00",
+            recurrence={
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {"type": "numbered", "startDate": "2030-03-05", "numberOfOccurrences": 3},
+            },
+        ),
+    ).json()
+    window = {"startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-04-01T00:00:00Z"}
+    occ = alex.get(f"/me/events/{master['id']}/instances", params=window).json()["value"]
+    _sub(alex, hook)
+    outlook("alex@contoso.example").patch(f"/me/events/{occ[1]['id']}", json={"subject": "moved in Outlook"})
+    assert emu.wait_for_notifications(10)
+    notes = hook.notifications()
+    assert [(n["changeType"], n["resourceData"]["id"]) for n in notes] == [("updated", master["id"])]
