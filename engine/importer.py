@@ -597,6 +597,14 @@ class Importer:
             with self.isolated(account, _logger.exception, "skipped Outlook event %s it could not apply", event_id):
                 if link:
                     self.apply_outlook_change(account, link, outlook_event, directory)
+                elif outlook_event.get("seriesMasterId") and (
+                    series := self.series_made_in_odoo(account, outlook_event)
+                ):
+                    # One occurrence of a series made in Odoo (A16): applied to that occurrence if Outlook
+                    # changed it alone; never logged as a meeting of its own (B5).
+                    occurrence = series._o365_link_occurrence(account, outlook_event)
+                    if occurrence:
+                        self.apply_outlook_change(account, occurrence, outlook_event, directory)
                 elif (
                     event_id not in excluded
                     and account.sync_events
@@ -632,6 +640,22 @@ class Importer:
             record._o365_apply_outlook_update(link, outlook_event, directory)
         else:
             record._o365_apply_outlook_change(link, outlook_event)
+
+    def series_made_in_odoo(self, account, outlook_event):
+        """The calendar.recurrence whose Outlook series this occurrence belongs to (A16), or None."""
+        master = (
+            self.env["o365.event.link"]
+            .sudo()
+            .search(
+                [
+                    ("account_id", "=", account.id),
+                    ("res_model", "=", "calendar.recurrence"),
+                    ("graph_event_id", "=", outlook_event["seriesMasterId"]),
+                ],
+                limit=1,
+            )
+        )
+        return self.env["calendar.recurrence"].sudo().browse(master.res_id).exists() if master else None
 
     def apply_outlook_removal(self, account, link, client):
         """A tombstone: deleted, or only moved out of the window (facts §2.1): ask Graph which."""

@@ -24,7 +24,7 @@ own hooks' business (``_o365_pushed``, ``_o365_push_failed``, ...).
 import logging
 import random
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 
@@ -234,6 +234,10 @@ class PushRound:
         plan, settled = [], self.queue.browse()
         for row in rows:
             request = self.request(account, row)
+            if request and request["kind"] == "later":
+                # Its series is not in Outlook yet (its create waits or goes in this batch): next round.
+                row.write({"next_attempt_at": self.now + RESCHEDULE_FLOOR})
+                continue
             if request is None:
                 settled |= row
             else:
@@ -245,6 +249,8 @@ class PushRound:
         """The Graph request that brings this row's change to Outlook (an item of a $batch), or None."""
         link = self.queue._find_link(account, row.res_model, row.res_id)
         requests_ = account._event_requests()
+        if row.occurrence_of and not (row.graph_event_id or link.graph_event_id):
+            return self.occurrence_request(account, row, requests_)
         if row.operation == "delete":
             event_id = row.graph_event_id or link.graph_event_id
             if event_id:
@@ -360,6 +366,10 @@ class PushRound:
         status, body = answer["status"], answer.get("body") or {}
         code = _error_code(answer)
         kind = request["kind"]
+        if kind == "occurrence":
+            if not 200 <= status < 300:
+                return "failed"
+            return self.apply_occurrence(account, row, body.get("value") or [], answer)
         if kind == "lookup":
             if not 200 <= status < 300:
                 return "failed"
@@ -413,6 +423,57 @@ class PushRound:
         # The event holds the version that create carried; a newer one is pushed next.
         self.cr.execute("SELECT seq FROM o365_push_queue WHERE id = %s", [row.id])
         return "done" if self.cr.fetchone()[0] == row.create_seq else "again"
+
+    # -- one occurrence of a series (SPEC A16) ---------------------------------------------------
+    # A change or a removal of one occurrence of a recurring meeting (``row.occurrence_of``:
+    # "<calendar.recurrence id>|<the occurrence's original start, naive UTC ISO>") goes to that
+    # Outlook occurrence: first its id, listed by the series' ``instances`` (facts §11: use the id
+    # the listing returns), then the PATCH (it becomes an exception) or the DELETE (that date is
+    # cancelled) in the next round.
+
+    def occurrence_request(self, account, row, requests_):
+        recurrence_id, original = _occurrence_key(row.occurrence_of)
+        series = self.queue._find_link(account, "calendar.recurrence", recurrence_id)
+        if not series.graph_event_id:
+            waiting = self.queue.search_count(
+                [
+                    ("account_id", "=", account.id),
+                    ("res_model", "=", "calendar.recurrence"),
+                    ("res_id", "=", recurrence_id),
+                    ("operation", "=", "upsert"),
+                    ("state", "=", "pending"),
+                ]
+            )
+            return {"kind": "later"} if waiting and row.operation == "upsert" else None
+        return {
+            "kind": "occurrence",
+            **requests_.list_instances(
+                series.graph_event_id, original - timedelta(days=1), original + timedelta(days=2)
+            ),
+        }
+
+    def apply_occurrence(self, account, row, instances, answer):
+        """Link the Outlook occurrence of this row's date, or say it is gone."""
+        _recurrence_id, original = _occurrence_key(row.occurrence_of)
+        found = next((e for e in instances if _graph_instant(e.get("originalStart")) == original), None)
+        if row.operation == "delete":
+            if not found:
+                return "done"  # that date is not in the series (any more): nothing to cancel
+            row.write({"graph_event_id": found["id"]})
+            return "again"
+        if not found:
+            answer.update(
+                _error_answer(404, "ErrorItemNotFound", "This date is no longer part of the series in Outlook.")
+            )
+            return "failed"
+        Link = self.env["o365.event.link"].sudo()
+        link = self.queue._find_link(account, row.res_model, row.res_id)
+        values = {"graph_event_id": found["id"], "change_key": found.get("changeKey"), "ical_uid": found.get("iCalUId")}
+        if link:
+            link.write(values)
+        else:
+            Link.create({**values, "account_id": account.id, "res_model": row.res_model, "res_id": row.res_id})
+        return "again"
 
     def apply_success(self, account, row, request, body):
         """Graph made, changed or removed the event: the record's link follows."""
@@ -562,6 +623,25 @@ def _out_of_reach(plan, answers):
     (403 ErrorAccessDenied: outside its scope, O1)."""
     got = [answers.get(str(row.id)) or {} for row, request in plan if request["kind"] != "invalid"]
     return bool(got) and all(a.get("status") == 403 and _error_code(a) == "ErrorAccessDenied" for a in got)
+
+
+def _occurrence_key(value):
+    """(recurrence id, original start as naive UTC) of a row's ``occurrence_of``."""
+    recurrence_id, original = value.split("|", 1)
+    return int(recurrence_id), datetime.fromisoformat(original)
+
+
+def _graph_instant(value):
+    """Graph's originalStart ("2031-11-04T09:00:00Z", DateTimeOffset) as naive UTC, or None."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
 
 
 def _error_answer(status, code, message, retry_after=None):

@@ -12,3 +12,5 @@ from . import mail_activity
 from . import calendar_event
 from . import res_partner
 from . import hr_leave
+from . import calendar_recurrence
+from . import calendar_event_recurrence

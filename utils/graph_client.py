@@ -106,6 +106,20 @@ class EventRequests:
         )
         return {"method": "GET", "url": f"{self.path()}?{query}"}
 
+    def list_instances(self, master_id, start, end):
+        """GET the occurrences and exceptions of a series between ``start`` and ``end`` (naive
+        UTC): their ids are their own, never built by hand (facts §11, event-list-instances)."""
+        query = urlencode(
+            {
+                "startDateTime": _iso_utc(start),
+                "endDateTime": _iso_utc(end),
+                "$select": "id,type,start,end,originalStart,changeKey,iCalUId",
+                "$top": "50",
+            },
+            quote_via=quote,
+        )
+        return {"method": "GET", "url": f"{self.path(master_id)}/instances?{query}"}
+
 
 def user_mailbox(user):
     """The path of another user's mailbox, for the organisation's application (SPEC O2):
