@@ -156,6 +156,7 @@ class CalendarRecurrence(models.Model):
                 account
                 and recurrence.calendar_event_ids.filtered("o365_confirmed")
                 and not first._o365_synced_elsewhere()
+                and not recurrence._o365_synced_by_microsoft_calendar()
                 and (account in holding or (account.sync_meetings and recurrence._o365_may_enter(account, asked)))
             ):
                 target = account
@@ -165,6 +166,14 @@ class CalendarRecurrence(models.Model):
             if target:
                 Queue._enqueue(target, recurrence, "upsert")
                 recurrence._o365_stamp_occurrences()
+                if "need_sync_m" in recurrence._fields and recurrence.need_sync_m:
+                    # S6: Odoo's own microsoft_calendar leaves the series this module keeps.
+                    recurrence.with_context(**{SYNC_CONTEXT: True}).write({"need_sync_m": False})
+
+    def _o365_synced_by_microsoft_calendar(self):
+        """S6: a series Odoo's own microsoft_calendar already put in Outlook is left to it."""
+        self.ensure_one()
+        return bool("microsoft_id" in self._fields and self.microsoft_id)
 
     def _o365_restart_occurrences(self):
         """A new series (a split) or a regenerated one (a rewrite): its occurrences have no
@@ -178,8 +187,16 @@ class CalendarRecurrence(models.Model):
     def _o365_stamp_occurrences(self):
         """Each occurrence remembers the start it has in the Outlook series (its originalStart
         there): a later change or removal of that occurrence alone finds it by that (A16)."""
-        for meeting in self.calendar_event_ids.filtered(lambda m: not m.o365_occurrence_start):
-            meeting.with_context(**{SYNC_CONTEXT: True}).write({"o365_occurrence_start": meeting.start})
+        meetings = self.calendar_event_ids.filtered(lambda m: not m.o365_occurrence_start)
+        if meetings:
+            # One statement for the whole series (up to 720 occurrences), no ORM write side effects.
+            meetings.flush_recordset(["start", "o365_occurrence_start"])
+            self.env.cr.execute(
+                """UPDATE calendar_event SET o365_occurrence_start = start
+                   WHERE id IN %s AND o365_occurrence_start IS NULL""",
+                [tuple(meetings.ids)],
+            )
+            meetings.invalidate_recordset(["o365_occurrence_start"])
 
     def _o365_queue_removal(self):
         if self.env.context.get(SERIES_MOVING) in self.ids:
