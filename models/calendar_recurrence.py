@@ -263,6 +263,11 @@ class CalendarRecurrence(models.Model):
                     meeting.sudo().with_context(**{SYNC_CONTEXT: True}).write(
                         {"start": start, "stop": stop, "o365_occurrence_start": start}
                     )
+        # A15: answers given to the whole series show on every occurrence that has no exception of its own
+        # (an exception carries its own answers, read with it).
+        own = set(recurrence.calendar_event_ids._o365_links().mapped("res_id"))
+        for meeting in recurrence.calendar_event_ids.filtered(lambda m: m.id not in own):
+            meeting._o365_apply_attendee_answers(event, link.account_id)
         if event.get("changeKey"):
             link.sudo().change_key = event["changeKey"]
         return None

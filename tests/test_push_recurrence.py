@@ -504,3 +504,22 @@ class TestPushRecurrence(PushCase):
         self.assertEqual(event["start"]["dateTime"][:16], "2031-07-01T08:00", "08:00 UTC = 09:00 in London summer")
         [local] = self.emulator.state.calendar_view(self.alice_upn, *WINDOW, prefs={"timezone": "Europe/London"})
         self.assertEqual(local["start"]["dateTime"][:16], "2031-07-01T09:00")
+
+    def test_series_answers_show_on_every_occurrence(self):
+        """A16, A15: a colleague accepts the whole series in Outlook; the organiser's series carries the answer and
+        every Odoo occurrence shows it; nothing is pushed back (E4)."""
+        meeting = self._series(count=3)
+        recurrence = meeting.recurrence_id
+        meeting.action_o365_confirm()
+        self.run_push()
+        [copy] = self._masters(self.bob_upn)
+        self.emulator.state.act_as(self.bob_upn).respond(copy["id"], "accept")
+        [master] = self._masters()
+        importer.Importer(self.env).ingest_page(self._account(self.alice), [master])
+        self.env.flush_all()
+        states = {
+            m.attendee_ids.filtered(lambda a: a.partner_id == self.bob.partner_id).state
+            for m in self._occurrences(recurrence)
+        }
+        self.assertEqual(states, {"accepted"})
+        self.assertFalse(self.queue_rows(), "E4: nothing pushed back")
