@@ -523,3 +523,21 @@ class TestPushRecurrence(PushCase):
         }
         self.assertEqual(states, {"accepted"})
         self.assertFalse(self.queue_rows(), "E4: nothing pushed back")
+
+    def test_occurrence_edited_before_its_series_reached_outlook(self):
+        """A16, E1: "this event" saved before the series' create went out waits for the series (never a single
+        event of its own), then becomes that date's exception."""
+        meeting = self._series(count=3)
+        recurrence = meeting.recurrence_id
+        meeting.action_o365_confirm()
+        second = self._occurrences(recurrence)[1]
+        second.write({"location": "Room 2", "recurrence_update": "self_only"})
+        self.run_push()
+        self.time_travel()
+        self.run_push()
+        self.assertFalse(self.queue_rows())
+        self.assertEqual(len(self.mailbox_events(self.alice_upn)), 2, "the series and its one exception")
+        [exception] = [e for e in self._outlook_view() if e["type"] == "exception"]
+        self.assertEqual(exception["location"]["displayName"], "Room 2")
+        self.assertEqual(self._starts(self._outlook_view()), self._odoo_starts(recurrence))
+        self.assertEqual(len(self.emulator.state.list_invitations(attendee="jane@acme.example", kind="request")), 1)
