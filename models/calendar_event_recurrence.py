@@ -60,10 +60,15 @@ class CalendarEventRecurrence(models.Model):
         for meeting in in_series:
             by_series[meeting.recurrence_id] |= meeting
         for recurrence, meetings in by_series.items():
-            every = recurrence.calendar_event_ids.filtered("active")
-            whole = changed is None or self.env.context.get(SERIES_SCOPE) or not (every - meetings)
+            whole = changed is None or self.env.context.get(SERIES_SCOPE)
             if whole or not recurrence._o365_accounts_holding():
                 recurrence._o365_queue_changes(asked=asked)
+                if changed is not None:
+                    # Outlook keeps an exception's own values when its master changes: the occurrences
+                    # changed on their own before get Odoo's values too, so Outlook stays Odoo's one for one.
+                    occurrences = recurrence.calendar_event_ids
+                    own = set(occurrences._o365_links().mapped("res_id"))
+                    occurrences.filtered(lambda m, own=own: m.id in own)._o365_queue_occurrences("upsert")
             else:
                 meetings._o365_queue_occurrences("upsert")
         return None
@@ -88,7 +93,12 @@ class CalendarEventRecurrence(models.Model):
             lambda m: m.recurrence_id and m.o365_occurrence_start and m.recurrence_id._o365_accounts_holding()
         )
         result = super(CalendarEventRecurrence, self - alone)._o365_queue_removal()
-        alone._o365_queue_occurrences("delete")
+        for recurrence in alone.recurrence_id:
+            mine = alone.filtered(lambda m, r=recurrence: m.recurrence_id == r)
+            if recurrence.calendar_event_ids.filtered("active") - mine:
+                mine._o365_queue_occurrences("delete")
+            else:
+                recurrence._o365_queue_removal()  # its last occurrences go: the series goes
         return result
 
     def write(self, vals):

@@ -64,6 +64,14 @@ class CalendarRecurrence(models.Model):
     _inherit = ["o365.calendar.sync", "calendar.recurrence"]
     _o365_pushed_fields = RULE_FIELDS
 
+    o365_series_start = fields.Datetime(
+        "Start of the Outlook Series",
+        copy=False,
+        readonly=True,
+        help="The first occurrence's start the Outlook series was made with (its master keeps it even when that "
+        "occurrence is deleted in Odoo).",
+    )
+
     # -- the series' first occurrence, zone and rule ---------------------------------------------
 
     def _o365_first_event(self):
@@ -85,7 +93,8 @@ class CalendarRecurrence(models.Model):
         self.ensure_one()
         first = self._o365_first_event()
         zone = self._o365_zone()
-        first_date = first.start_date if first.allday else rec_mapper.local_date(first.start, zone)
+        start = self.o365_series_start or first.start
+        first_date = first.start_date if first.allday else rec_mapper.local_date(start, zone)
         lang = self.env["res.lang"]._get_data(code=first.user_id.lang or self.env.user.lang or "en_US")
         week_start = int(lang.week_start or 1) - 1 if lang else 0
         return rec_mapper.RuleData(
@@ -166,6 +175,8 @@ class CalendarRecurrence(models.Model):
             if target:
                 Queue._enqueue(target, recurrence, "upsert")
                 recurrence._o365_stamp_occurrences()
+                if not recurrence.o365_series_start:
+                    recurrence.with_context(**{SYNC_CONTEXT: True}).write({"o365_series_start": first.start})
                 if "need_sync_m" in recurrence._fields and recurrence.need_sync_m:
                     # S6: Odoo's own microsoft_calendar leaves the series this module keeps.
                     recurrence.with_context(**{SYNC_CONTEXT: True}).write({"need_sync_m": False})
@@ -178,6 +189,7 @@ class CalendarRecurrence(models.Model):
     def _o365_restart_occurrences(self):
         """A new series (a split) or a regenerated one (a rewrite): its occurrences have no
         place in it yet, and no exception of their own."""
+        self.with_context(**{SYNC_CONTEXT: True}).write({"o365_series_start": False})
         meetings = self.calendar_event_ids
         meetings._o365_links().unlink()
         meetings.filtered("o365_occurrence_start").with_context(**{SYNC_CONTEXT: True}).write(
@@ -224,8 +236,11 @@ class CalendarRecurrence(models.Model):
             event["start"] = dict(event["start"], timeZone=zone)
             event["end"] = dict(event["end"], timeZone=zone)
         else:
-            event["start"] = rec_mapper.local_time(first.start, zone)
-            event["end"] = rec_mapper.local_time(first.stop, zone)
+            # The series keeps the start it was made with: deleting its first occurrence in Odoo cancels
+            # that date in Outlook, it does not move the series (whose count starts there).
+            start = self.o365_series_start or first.start
+            event["start"] = rec_mapper.local_time(start, zone)
+            event["end"] = rec_mapper.local_time(start + (first.stop - first.start), zone)
         event["recurrence"] = recurrence
         return event
 

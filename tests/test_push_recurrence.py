@@ -376,15 +376,20 @@ class TestPushRecurrence(PushCase):
         self.assertEqual(self._occurrences(recurrence)[3].start, datetime(2031, 11, 25, 9, 0), "others untouched")
         self.assertFalse(self.queue_rows(), "E4: not pushed back")
 
-        # "All events" then: one update for the series plus one for the edited date (facts §11).
+        # "All events" then: the series changes (one update for it plus one for the edited date, facts §11), and
+        # the edited date gets Odoo's new values too (Outlook keeps an exception's own): one more update.
         self.emulator.state.clear_invitations()
         meeting.write({"name": "Account review (new agenda)", "recurrence_update": "all_events"})
         self.run_push()
         [after] = self._masters()
         self.assertEqual(after["subject"], "Meeting: Account review (new agenda) - Acme Ltd")
-        self.assertEqual(len([e for e in self._outlook_view() if e["type"] == "exception"]), 1, "exception kept")
+        view = self._outlook_view()
+        self.assertEqual(len([e for e in view if e["type"] == "exception"]), 1, "exception kept")
+        self.assertEqual({e["subject"] for e in view}, {"Meeting: Account review (new agenda) - Acme Ltd"})
+        self.assertEqual(self._starts(view), self._odoo_starts(recurrence))
         kinds = [i["kind"] for i in self.emulator.state.list_invitations(attendee="jane@acme.example")]
-        self.assertEqual(kinds, ["update", "update"])
+        self.assertEqual(kinds, ["update", "update", "update"])
+        self.assertNotIn("request", kinds)
 
     def test_delete_one_occurrence_cancels_that_date(self):
         """A16: deleting one occurrence in Odoo cancels that date only: one cancellation per attendee, the series
@@ -541,3 +546,34 @@ class TestPushRecurrence(PushCase):
         self.assertEqual(exception["location"]["displayName"], "Room 2")
         self.assertEqual(self._starts(self._outlook_view()), self._odoo_starts(recurrence))
         self.assertEqual(len(self.emulator.state.list_invitations(attendee="jane@acme.example", kind="request")), 1)
+
+    def test_first_occurrence_deleted_then_series_edited(self):
+        """A16: deleting the first occurrence cancels that date; a later "all events" change keeps the series where
+        it was made (its master's start and count), so Outlook still holds exactly Odoo's occurrences."""
+        meeting = self._series(count=4)
+        recurrence = meeting.recurrence_id
+        second = self._occurrences(recurrence)[1]
+        meeting.action_o365_confirm()
+        self.run_push()
+        self._occurrences(recurrence)[0].unlink()
+        self.run_push()
+        second.write({"location": "Room 5", "recurrence_update": "all_events"})
+        self.run_push()
+        recurrence = second.recurrence_id
+        self.assertEqual(len(self._occurrences(recurrence)), 3)
+        self.assertEqual(self._starts(self._outlook_view()), self._odoo_starts(recurrence))
+        self.assertEqual({e["location"]["displayName"] for e in self._outlook_view()}, {"Room 5"})
+
+    def test_deleting_every_occurrence_deletes_the_series(self):
+        """A16: deleting the last occurrences of a series (one by one, then the rest) leaves no empty series in
+        Outlook: the series is deleted."""
+        meeting = self._series(count=3)
+        recurrence = meeting.recurrence_id
+        meeting.action_o365_confirm()
+        self.run_push()
+        self._occurrences(recurrence)[0].unlink()
+        self.run_push()
+        self.assertEqual(len(self._outlook_view()), 2)
+        self._occurrences(recurrence).unlink()
+        self.run_push()
+        self.assertEqual(self.mailbox_events(self.alice_upn), [])
