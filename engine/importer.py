@@ -358,7 +358,7 @@ class Importer:
         if account.subscription_to_remove and (account.token_cache or account.connected_by == "organization"):
             try:
                 with self.env.cr.savepoint():
-                    account._graph_client().delete_subscription(account.subscription_to_remove)
+                    account._cleanup_graph_client().delete_subscription(account.subscription_to_remove)
             except GraphError as exc:
                 if exc.transient and state != "disconnected":
                     _logger.info("o365 account %s: subscription not removed yet (%s)", account.id, exc)

@@ -1,4 +1,5 @@
 from odoo import api, models
+from odoo.exceptions import UserError
 
 from ..utils.email_domains import domain_of, parse_domains
 from ..utils.settings import (
@@ -9,6 +10,9 @@ from ..utils.settings import (
 )
 
 PARAM_PREFIX = "o365_calendar_sync."
+# SPEC S8: set by data/neutralize.sql in a neutralized copy (staging); cleared when an
+# administrator saves new credentials (res_config_settings.py).
+NEUTRALIZED_PARAM = PARAM_PREFIX + "neutralized"
 
 
 class O365Config(models.AbstractModel):
@@ -34,6 +38,24 @@ class O365Config(models.AbstractModel):
             certificate=self._param("certificate"),
             certificate_thumbprint=self._param("certificate_thumbprint"),
         )
+
+    @api.model
+    def _neutralized_notice(self):
+        """S8: why sync is off in a neutralized copy of the database, or "" in a live database."""
+        if self.env["ir.config_parameter"].sudo().get_param(NEUTRALIZED_PARAM) not in ("1", "True", "true"):
+            return ""
+        return self.env._(
+            "This database is a neutralized copy: Microsoft 365 sync is off. Nothing goes to Outlook or comes "
+            "from it. To use sync here, an administrator enters new settings (a client secret or certificate) "
+            "in Settings > Microsoft 365 Sync and saves them; then users connect and start again."
+        )
+
+    @api.model
+    def _check_not_neutralized(self):
+        """S8: refuse to connect or start a mailbox in a neutralized copy, saying why."""
+        notice = self._neutralized_notice()
+        if notice:
+            raise UserError(notice)
 
     @api.model
     def _public_base_url(self):

@@ -248,8 +248,12 @@ class O365SyncAccount(models.Model):
 
     @api.model
     def _sync_paused(self):
-        """True while an administrator paused all sync (S7): the jobs leave every mailbox alone."""
-        return self.env["ir.config_parameter"].sudo().get_param(PAUSE_PARAM) in ("1", "True", "true")
+        """True while an administrator paused all sync (S7), or in a neutralized copy of the
+        database (S8): the jobs leave every mailbox alone."""
+        params = self.env["ir.config_parameter"].sudo()
+        return params.get_param(PAUSE_PARAM) in ("1", "True", "true") or bool(
+            self.env["o365.config"]._neutralized_notice()
+        )
 
     @api.constrains("include_categories", "exclude_categories")
     def _check_one_category_list(self):
@@ -369,13 +373,18 @@ class O365SyncAccount(models.Model):
         return EventRequests(self._graph_mailbox())
 
     @api.model
-    def _organization_graph(self, mailbox="/me"):
+    def _organization_graph(self, mailbox="/me", cleanup=False):
         """A Graph client with the organisation's application token (O1, O2).
 
         Raises AuthError(organization=True) when the application cannot sign in: only an
-        administrator can fix that, so no user is asked to reconnect."""
+        administrator can fix that, so no user is asked to reconnect. ``cleanup``: only to
+        remove what a mailbox it connected left in Graph (a subscription), also after the
+        administrator went back to per-user sign-ins."""
         app = self.env["o365.config"]._azure_app()
-        if not app.organization:
+        neutralized = self.env["o365.config"]._neutralized_notice()
+        if neutralized:  # S8: a staging copy never reaches a mailbox, whatever calls
+            raise AuthError(neutralized, organization=True)
+        if not app.organization and not cleanup:
             raise AuthError(
                 "Your organisation no longer connects Microsoft 365 mailboxes for you: connect your own account "
                 "in My Profile.",
@@ -400,6 +409,9 @@ class O365SyncAccount(models.Model):
                 if exc.reconnect:
                     self._flag_reconnect_needed(exc)
                 raise
+        neutralized = self.env["o365.config"]._neutralized_notice()
+        if neutralized:  # S8: a staging copy never reaches a mailbox, whatever calls
+            raise AuthError(neutralized)
         login = self._login()
 
         def token_provider(force_refresh):
@@ -415,6 +427,46 @@ class O365SyncAccount(models.Model):
         token_provider(False)  # fail before the caller starts a Graph exchange
         app = self.env["o365.config"]._azure_app()
         return GraphClient(app.graph_endpoint, token_provider, verify=app.verify)
+
+    def _cleanup_graph_client(self):
+        """The client that removes what this mailbox left in Graph (its old subscription): the
+        organisation's application for a mailbox it connected, even once the administrator went
+        back to per-user sign-ins (O1); else the user's own sign-in."""
+        self.ensure_one()
+        if self.connected_by == ORGANIZATION_MODE:
+            return self._organization_graph(self._graph_mailbox(), cleanup=True)
+        return self._graph_client()
+
+    @api.model
+    def _organization_connection_ended(self):
+        """O1: the administrator went back to per-user sign-ins. The mailboxes the organisation
+        connected stop at once: each user is told once to connect their own account (their tab
+        says so), their subscriptions are removed in the background by the pull job (with the
+        application's token), and their waiting changes wait for that sign-in (S4)."""
+        accounts = self.sudo().search(
+            [("connected_by", "=", ORGANIZATION_MODE), ("connection_state", "=", "connected")]
+        )
+        for account in accounts:
+            values = {
+                "subscription_id": False,
+                "subscription_secret": False,
+                "subscription_expires_at": False,
+                "delta_link": False,
+                "delta_window_end": False,
+            }
+            if account.subscription_id:
+                values["subscription_to_remove"] = account.subscription_id
+            account.write(values)
+            account._flag_reconnect_needed(
+                AuthError(
+                    "Your organisation no longer connects Microsoft 365 mailboxes for you: connect your own "
+                    "account from your preferences.",
+                    reconnect=True,
+                )
+            )
+        self.env["o365.pull.request"].sudo().search([("account_id", "in", accounts.ids)]).unlink()
+        self.env["o365.pull.request"]._wake(accounts.filtered("subscription_to_remove").ids)
+        return accounts
 
     def _flag_reconnect_needed(self, exc):
         """Microsoft refused the sign-in for good (``exc``, an AuthError): only the user can bring
@@ -435,8 +487,9 @@ class O365SyncAccount(models.Model):
 
         The transaction's time, the clock create_date uses, so that comparing a
         record's create_date with it is exact. Items linked before a Stop resume:
-        the changes they queued meanwhile go out now (S4).
+        the changes they queued meanwhile go out now (S4). Never in a neutralized copy (S8).
         """
+        self.env["o365.config"]._check_not_neutralized()
         lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (engine/locks.py)
         for account in self:
             account.sudo().write({"sync_state": "running", "sync_started_at": self.env.cr.now(), "last_error": False})
@@ -470,6 +523,37 @@ class O365SyncAccount(models.Model):
             if account.subscription_to_remove:
                 self.env["o365.pull.request"]._wake(account.ids)
             account.write({"sync_state": "stopped"})
+
+    def _stop_for_departed_user(self, deleted=False):
+        """S9: the user was archived (or is being deleted): their sync stops at once. The
+        subscription goes in the background (the pull job, as after Stop); the changes that
+        waited for their Outlook are dropped, and the account says so; links stay, and nothing
+        is deleted in Outlook. Reactivating the user leaves the sync stopped until they, or an
+        administrator, press Start."""
+        Queue = self.env["o365.push.queue"].sudo()
+        in_use = self.sudo().filtered(lambda a: a.sync_state == "running" or a.connection_state != "disconnected")
+        for account in in_use:
+            waiting = Queue.search([("account_id", "=", account.id)])
+            dropped = len(waiting)
+            waiting.unlink()
+            if account.sync_state == "running":
+                account._stop_sync()
+            what = (
+                self.env._("Sync stopped: %(user)s was deleted in Odoo.", user=account.user_id.name)
+                if deleted
+                else self.env._("Sync stopped: %(user)s was archived in Odoo.", user=account.user_id.name)
+            )
+            account.write(
+                {
+                    "last_error": self.env._(
+                        "%(what)s %(count)s change(s) waiting for Outlook were dropped; nothing was deleted in "
+                        "Outlook. If they come back, press Start Syncing again.",
+                        what=what,
+                        count=dropped,
+                    )
+                }
+            )
+            _logger.info("o365: sync account %s stopped, its user left (%s changes dropped)", account.id, dropped)
 
     def _is_syncing(self):
         self.ensure_one()
@@ -522,6 +606,7 @@ class O365SyncAccount(models.Model):
         already connected to another Odoo user; the account is then left as it was.
         """
         self.ensure_one()
+        self.env["o365.config"]._check_not_neutralized()  # S8
         previous = {
             "token_cache": self.sudo().token_cache,
             "connection_state": self.connection_state,
@@ -608,6 +693,7 @@ class O365SyncAccount(models.Model):
         ``for_administrator``: an administrator started these users, and reads the returned words
         (what they can do); each user's last error keeps the words for the user (issue 23)."""
         outcome, for_admin = {}, {}
+        self.env["o365.config"]._check_not_neutralized()  # S8
         try:
             graph = self._organization_graph()
         except AuthError as exc:

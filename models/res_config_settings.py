@@ -12,6 +12,7 @@ from ..utils.settings import (
     USER_MODE,
     AzureAppSettings,
 )
+from .o365_config import NEUTRALIZED_PARAM
 
 # The settings a connection test reads, as typed in the form (saved or not).
 CONNECTION_FIELDS = (
@@ -108,6 +109,7 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="o365_calendar_sync.sync_paused",
         help="While on, no change goes to or comes from Outlook for any user; changes wait (S7).",
     )
+    o365_neutralized_notice = fields.Char("Sync Off In This Copy", compute="_compute_o365_neutralized_notice")  # S8
     o365_redirect_uri = fields.Char(
         "Redirect URI",
         compute="_compute_o365_redirect_uri",
@@ -120,6 +122,12 @@ class ResConfigSettings(models.TransientModel):
         for settings in self:
             base = (settings.o365_public_base_url or fallback or "").strip().rstrip("/")
             settings.o365_redirect_uri = base + CALLBACK_PATH
+
+    @api.depends("o365_client_secret", "o365_certificate")
+    def _compute_o365_neutralized_notice(self):
+        notice = self.env["o365.config"]._neutralized_notice() or False
+        for settings in self:
+            settings.o365_neutralized_notice = notice
 
     @api.depends("o365_connection_mode")  # a settings form is a new record: no dependency, no value
     def _compute_o365_saved_credentials(self):
@@ -248,6 +256,7 @@ class ResConfigSettings(models.TransientModel):
 
     def set_values(self):
         was_paused = self.env["o365.sync.account"]._sync_paused()
+        was_organization = self.env["o365.config"]._azure_app().organization
         params = self.env["ir.config_parameter"].sudo()
         # Write-only credentials: a typed one replaces the saved one, an empty field keeps it.
         # The certificate in the PEM decides the thumbprint (a renewed one replaces the old); a typed
@@ -263,6 +272,11 @@ class ResConfigSettings(models.TransientModel):
         if secret or certificate:
             # Not kept in this (transient) record either: a later read of it gets nothing.
             self.write({"o365_client_secret": False, "o365_certificate": False})
+        if (secret or certificate) and self.env["o365.config"]._neutralized_notice():
+            # S8: new credentials, typed by an administrator in this copy, switch sync back on here.
+            params.set_param(NEUTRALIZED_PARAM, False)
+        if was_organization and self.o365_connection_mode == USER_MODE:
+            self.env["o365.sync.account"]._organization_connection_ended()  # O1: they stop now, not at their next push
         OrganizationLogin.forget_all()  # a changed credential takes effect at once (this process)
         if was_paused and not self.o365_sync_paused:
             self.env["o365.sync.account"].action_resume_all_sync()  # wake the jobs: what waited goes now

@@ -28,6 +28,7 @@ O365_READONLY_FIELDS = [
     "o365_last_error_words",
     "o365_health_state",
     "o365_organization_mode",
+    "o365_neutralized_notice",
 ]
 
 
@@ -85,6 +86,11 @@ class ResUsers(models.Model):
         "Organisation Connects Mailboxes",
         compute="_compute_o365_organization_mode",
         help="The administrator connected the whole Microsoft 365 organisation: no sign-in needed (O1).",
+    )
+    o365_neutralized_notice = fields.Char(
+        "Sync Off In This Copy",
+        compute="_compute_o365_neutralized_notice",
+        help="Why sync is off: this database is a neutralized copy (S8).",
     )
     o365_mailbox_timezone = _account_field("mailbox_timezone", fields.Char, string="Mailbox Time Zone")
     o365_sync_state = _account_field("sync_state", fields.Selection, string="Sync")
@@ -151,6 +157,11 @@ class ResUsers(models.Model):
         for user in self:
             user.o365_organization_mode = organization
 
+    def _compute_o365_neutralized_notice(self):
+        notice = self.env["o365.config"]._neutralized_notice() or False
+        for user in self:
+            user.o365_neutralized_notice = notice
+
     def write(self, vals):
         """An option set before the user's first use creates their account: the related fields
         write to it."""
@@ -160,11 +171,20 @@ class ResUsers(models.Model):
             for user in self:
                 self.env["o365.sync.account"]._for_user(user)
             self.invalidate_recordset(["o365_account_id"])
+        leaving = self.filtered("active") if "active" in vals and not vals["active"] else self.browse()
         result = super().write(vals)
+        if leaving:
+            # S9: an archived user's sync stops at once (reactivating them does not start it).
+            self.env["o365.sync.account"].sudo().search([("user_id", "in", leaving.ids)])._stop_for_departed_user()
         if any(name in vals for name in O365_EDITABLE_FIELDS):
             # The account cleans what it stores (trimmed category lists): show that, not what was typed.
             self.invalidate_recordset(O365_EDITABLE_FIELDS)
         return result
+
+    def unlink(self):
+        # S9: a deleted user's sync stops first (their account goes with them).
+        self.env["o365.sync.account"].sudo().search([("user_id", "in", self.ids)])._stop_for_departed_user(deleted=True)
+        return super().unlink()
 
     # -- buttons of the Preferences dialog (S2, S3): the current user's own account only --
 
@@ -223,6 +243,9 @@ class ResUsers(models.Model):
     def o365_sync_indicator(self):
         """What the Calendar app's side panel shows about the current user's sync (issue 15)."""
         account = self.env["o365.sync.account"].sudo().search([("user_id", "=", self.env.uid)], limit=1)
+        neutralized = self.env["o365.config"]._neutralized_notice()
+        if neutralized:  # S8: a staging copy says why, whatever the account says
+            return {"state": "stopped", "label": self.env._("Microsoft 365: off in this copy"), "error": neutralized}
         if not account:
             return {"state": "disconnected", "label": self.env._("Microsoft 365: not connected")}
         labels = {
