@@ -123,7 +123,7 @@ class ResConfigSettings(models.TransientModel):
             base = (settings.o365_public_base_url or fallback or "").strip().rstrip("/")
             settings.o365_redirect_uri = base + CALLBACK_PATH
 
-    @api.depends("o365_client_secret", "o365_certificate")
+    @api.depends("o365_connection_mode")  # as o365_admin_consent: computed on the new settings record
     def _compute_o365_neutralized_notice(self):
         notice = self.env["o365.config"]._neutralized_notice() or False
         for settings in self:
