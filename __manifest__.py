@@ -35,4 +35,5 @@
         "web.assets_tests": ["o365_calendar_sync/static/tests/tours/*.js"],
     },
     "application": True,
+    "uninstall_hook": "uninstall_hook",
 }

@@ -1,4 +1,5 @@
 import logging
+import time
 from datetime import timedelta
 
 from markupsafe import Markup
@@ -554,6 +555,33 @@ class O365SyncAccount(models.Model):
                 }
             )
             _logger.info("o365: sync account %s stopped, its user left (%s changes dropped)", account.id, dropped)
+
+    @api.model
+    def _remove_subscriptions_on_uninstall(self, budget=30.0, request_timeout=5.0):
+        """The module is being uninstalled: delete its Graph subscriptions, so that Graph stops
+        notifying an address that no longer answers. Best effort and bounded: each request waits
+        at most ``request_timeout`` seconds, all of them ``budget``; what is left expires by itself
+        within three days. Nothing in Outlook is deleted. Returns how many were removed."""
+        deadline = time.monotonic() + budget
+        removed = 0
+        accounts = self.sudo().search(["|", ("subscription_id", "!=", False), ("subscription_to_remove", "!=", False)])
+        for account in accounts:
+            for subscription_id in {account.subscription_id, account.subscription_to_remove} - {False, None}:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    _logger.warning("o365: uninstall left subscriptions to expire by themselves (time is up)")
+                    return removed
+                try:
+                    client = account._cleanup_graph_client()
+                    client.timeout = min(request_timeout, left)
+                    client.delete_subscription(subscription_id)
+                    removed += 1
+                except GraphError as exc:
+                    removed += exc.status == 404
+                    _logger.info("o365: subscription of account %s left to expire (%s)", account.id, exc)
+                except AuthError as exc:
+                    _logger.info("o365: subscription of account %s left to expire (%s)", account.id, exc)
+        return removed
 
     def _is_syncing(self):
         self.ensure_one()

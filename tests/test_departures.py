@@ -5,6 +5,7 @@ from the organisation's connection to per-user sign-ins stops the mailboxes the
 organisation connected at once.
 """
 
+import time
 from datetime import date
 
 from odoo.tests import new_test_user, tagged
@@ -153,3 +154,39 @@ class TestBackToPerUserSignIns(ButtonsMixin, PushCase):
         self.assertEqual(self.graph_requests(), [], "nothing is asked until she connects her own account")
         [row] = self.queue_rows()
         self.assertEqual((row.state, row.attempts), ("pending", 0), "her change waits, nothing is lost")
+
+
+@tagged("post_install", "-at_install")
+class TestUninstall(PushCase):
+    """Uninstalling the module: Graph stops notifying an address that no longer answers."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ulla = cls._push_user("ulla_uninstall")
+
+    def test_uninstall_hook_removes_subscriptions_within_a_bound(self):
+        """Issue 22 (uninstall), E7: the module's uninstall hook deletes every Graph subscription it made,
+        best effort and bounded in time: a mailbox whose Graph hangs costs at most the per-request timeout
+        (its subscription is left to expire), the others are removed, and nothing in Outlook is deleted."""
+        from odoo.addons.o365_calendar_sync.hooks import uninstall_hook
+
+        subscriptions = {}
+        for user in (self.alice, self.ulla):
+            account = self._account(user)
+            account._o365_subscribe()
+            subscriptions[user] = account.subscription_id
+        self.schedule(self.todo_type, "Stays in Outlook", date_deadline=date(2031, 5, 5))
+        self.run_push()
+        self.assertEqual(len(self.mailbox_events(self.alice_upn)), 1)
+        self.emulator.state.add_fault(kind="latency", latency_ms=30000, mailbox=self.ulla.email)
+
+        started = time.monotonic()
+        uninstall_hook(self.env)
+        elapsed = time.monotonic() - started
+
+        self.assertLess(elapsed, 15, "bounded: one hanging mailbox costs at most its 5 s request timeout")
+        left = {s["id"] for s in self.emulator.state.list_subscriptions()}
+        self.assertNotIn(subscriptions[self.alice], left, "removed")
+        self.assertIn(subscriptions[self.ulla], left, "left to expire by itself")
+        self.assertEqual(len(self.mailbox_events(self.alice_upn)), 1, "nothing is deleted in Outlook")
