@@ -249,6 +249,8 @@ class PushRound:
         """The Graph request that brings this row's change to Outlook (an item of a $batch), or None."""
         link = self.queue._find_link(account, row.res_model, row.res_id)
         requests_ = account._event_requests()
+        if row.operation == "answer":
+            return self.answer_request(account, row, requests_)
         if row.occurrence_of and not (row.graph_event_id or link.graph_event_id):
             return self.occurrence_request(account, row, requests_)
         if row.operation == "delete":
@@ -274,6 +276,19 @@ class PushRound:
             # A create went out and its answer never came: find its event before creating another.
             return {"kind": "lookup", **requests_.find_created(row._record_stamp())}
         return {"kind": "create", **requests_.create_event(payload, row._transaction_id(), row._record_stamp())}
+
+    def answer_request(self, account, row, requests_):
+        """A17: the mailbox owner's answer to a meeting, given in Odoo, on their own copy of the
+        invitation: found by the meeting's iCalUId first (a lookup), then answered."""
+        record = self.env[row.res_model].browse(row.res_id).exists()
+        target = record._o365_answer_target(account) if record else None
+        if not target:
+            return None  # no answer to give, or no Outlook meeting to give it on
+        action, event_id, ical_uid = target
+        event_id = event_id or row.graph_event_id
+        if event_id:
+            return {"kind": "answer", **requests_.answer_invitation(event_id, action)}
+        return {"kind": "answer_lookup", **requests_.find_by_ical_uid(ical_uid)}
 
     # -- send --------------------------------------------------------------------------------
 
@@ -366,6 +381,17 @@ class PushRound:
         status, body = answer["status"], answer.get("body") or {}
         code = _error_code(answer)
         kind = request["kind"]
+        if kind == "answer_lookup":
+            if not 200 <= status < 300:
+                return "failed"
+            copy = next((e for e in body.get("value") or [] if e.get("id") and not e.get("isOrganizer")), None)
+            if not copy:
+                return "done"  # no invitation in this mailbox (declined and gone): nothing to answer
+            row.write({"graph_event_id": copy["id"]})
+            return "again"
+        if kind == "answer":
+            # 404: the copy went meanwhile (declined in Outlook): nothing to answer. Never a link (A17).
+            return "done" if 200 <= status < 300 or status in (404, 410) else "failed"
         if kind == "occurrence":
             if not 200 <= status < 300:
                 return "failed"

@@ -39,6 +39,7 @@ from odoo.tools.misc import format_date, format_datetime
 
 from ..engine import importer
 from ..utils import plain_words
+from ..utils.graph_client import ANSWER_ACTIONS
 from ..utils.mappers.meeting import (
     Attendee,
     MeetingData,
@@ -486,6 +487,21 @@ class CalendarEvent(models.Model):
             meeting._o365_apply_attendee_answers(event, account)
         link.write({"change_key": event.get("changeKey"), "ical_uid": event.get("iCalUId") or link.ical_uid})
         return True
+
+    def _o365_answer_target(self, account):
+        """A17: what answering this meeting in ``account``'s mailbox takes, or None: (Graph action,
+        the id of the owner's copy when Odoo knows it, the meeting's iCalUId to find it by)."""
+        self.ensure_one()
+        partner = account.user_id.partner_id
+        attendee = self.sudo().attendee_ids.filtered(lambda a: a.partner_id == partner)[:1]
+        action = ANSWER_ACTIONS.get(attendee.state)
+        if not action or self.user_id == account.user_id:
+            return None
+        own = self._o365_links(account)[:1]  # a meeting logged from Outlook: this mailbox's copy (B12)
+        ical_uid = own.ical_uid or self._o365_links().filtered(lambda link: link.origin == "odoo")[:1].ical_uid
+        if not own.graph_event_id and not ical_uid:
+            return None  # not in Outlook (yet): there is no invitation to answer
+        return action, own.graph_event_id or None, ical_uid
 
     def _o365_apply_attendee_answers(self, event, account):
         """Answers given in Outlook show on the attendees (A15); nothing is pushed back (E4)."""

@@ -40,7 +40,11 @@ class O365PushQueue(models.Model):
     user_id = fields.Many2one(related="account_id.user_id", string="User")
     res_model = fields.Char("Odoo Model", required=True, readonly=True)
     res_id = fields.Many2oneReference("Odoo Record", model_field="res_model", required=True, readonly=True)
-    operation = fields.Selection([("upsert", "Create or update"), ("delete", "Delete")], required=True, readonly=True)
+    operation = fields.Selection(
+        [("upsert", "Create or update"), ("delete", "Delete"), ("answer", "Answer the invitation")],
+        required=True,
+        readonly=True,
+    )
     graph_event_id = fields.Char(
         "Outlook Event ID", readonly=True, help="Kept for deletes: the record may be gone by then."
     )
@@ -94,8 +98,9 @@ class O365PushQueue(models.Model):
     @api.model
     def _enqueue(self, account, record, operation):
         """Record that ``record`` must be created/updated ("upsert") or removed ("delete")
-        in ``account``'s calendar, coalesced with any change already waiting."""
-        assert operation in ("upsert", "delete"), operation
+        in ``account``'s calendar, or that its user's answer to the invitation must reach their
+        copy ("answer", A17), coalesced with any change already waiting."""
+        assert operation in ("upsert", "delete", "answer"), operation
         record.ensure_one()
         event_id = None
         if operation == "delete":

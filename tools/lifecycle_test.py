@@ -197,9 +197,10 @@ env.cr.commit()
 for account in Account.search([]):  # what the pull job does right after Start: subscribe, first pull
     account._o365_run_requests()
     env.cr.commit()
-# A certificate, as an administrator pastes it (its value only has to be cleared here).
-P.set_param("o365_calendar_sync.certificate", "-----BEGIN PRIVATE KEY-----\\nproduction\\n-----END PRIVATE KEY-----")
-P.set_param("o365_calendar_sync.certificate_thumbprint", "AB12CD")
+# A certificate, as an administrator pastes it (its value only has to be cleared by neutralize).
+if {certificate!r}:
+  P.set_param("o365_calendar_sync.certificate", "-----BEGIN PRIVATE KEY-----\\nproduction\\n-----END PRIVATE KEY-----")
+  P.set_param("o365_calendar_sync.certificate_thumbprint", "AB12CD")
 # A change waiting for Outlook when the copy is taken.
 env["mail.activity"].create({{"res_model_id": env["ir.model"]._get_id("res.partner"), "res_id": contact.id,
     "activity_type_id": env.ref("mail.mail_activity_data_todo").id, "summary": "Waits in production",
@@ -264,14 +265,9 @@ def _param(db, key):
     return sql(db, f"SELECT value FROM ir_config_parameter WHERE key = 'o365_calendar_sync.{key}'")
 
 
-def test_neutralized_copy_reaches_no_mailbox(fresh_db, production):
-    """S8: a copy of a database with syncing users in both connection modes (two who signed in, two the
-    organisation connected), neutralized with ``odoo-bin neutralize``, holds no sign-in, subscription,
-    delta cursor or waiting change, no account is left syncing, and the organisation's secret and
-    certificate are gone. Its jobs and its users' Start Syncing make no Graph request (Start says why),
-    Settings and the Calendar tab say why; production's accounts and subscriptions are untouched. An
-    administrator's new client secret, saved in the copy's Settings, is what lets sync start there."""
-    emulator, webhook = production
+def _syncing_production(db, emulator, webhook, certificate=True):
+    """``db`` with the module and four syncing users, two who signed in and two the organisation connected,
+    each with its subscription, and one change waiting for Outlook. Returns (accounts, subscription ids)."""
     state = emulator.state
     state.register_app(
         CLIENT_ID,
@@ -282,7 +278,7 @@ def test_neutralized_copy_reaches_no_mailbox(fresh_db, production):
     state.grant_admin_consent(CLIENT_ID)
     for login in PER_USER + ORGANISATION:
         state.add_user(f"{login}@{ORG_DOMAIN}", time_zone="Europe/London")
-    odoo("-d", fresh_db, "-i", MODULE, "--stop-after-init", "--without-demo=all")
+    odoo("-d", db, "-i", MODULE, "--stop-after-init", "--without-demo=all")
     params = {
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
@@ -295,7 +291,7 @@ def test_neutralized_copy_reaches_no_mailbox(fresh_db, production):
         "connection_mode": "user",
     }
     shell(
-        fresh_db,
+        db,
         SETUP.format(
             params=params,
             domain=ORG_DOMAIN,
@@ -303,9 +299,10 @@ def test_neutralized_copy_reaches_no_mailbox(fresh_db, production):
             organisation=ORGANISATION,
             redirect=webhook + "/o365_calendar_sync/oauth/callback",
             ca=emulator.ca_path,
+            certificate=certificate,
         ),
     )
-    before = _accounts(fresh_db)
+    before = _accounts(db)
     assert [(row[1], row[2], row[3], row[5], row[6]) for row in before] == [
         ("user", "connected", "running", "t", "t"),
         ("user", "connected", "running", "t", "t"),
@@ -315,7 +312,20 @@ def test_neutralized_copy_reaches_no_mailbox(fresh_db, production):
     assert [row[4] for row in before] == ["t", "t", "f", "f"], "the per-user sign-ins are kept"
     subscriptions = {s["id"] for s in state.list_subscriptions()}
     assert len(subscriptions) == 4
-    assert sql(fresh_db, "SELECT count(*) FROM o365_push_queue") == "1"
+    assert sql(db, "SELECT count(*) FROM o365_push_queue") == "1"
+    return before, subscriptions
+
+
+def test_neutralized_copy_reaches_no_mailbox(fresh_db, production):
+    """S8: a copy of a database with syncing users in both connection modes (two who signed in, two the
+    organisation connected), neutralized with ``odoo-bin neutralize``, holds no sign-in, subscription,
+    delta cursor or waiting change, no account is left syncing, and the organisation's secret and
+    certificate are gone. Its jobs and its users' Start Syncing make no Graph request (Start says why),
+    Settings and the Calendar tab say why; production's accounts and subscriptions are untouched. An
+    administrator's new client secret, saved in the copy's Settings, is what lets sync start there."""
+    emulator, webhook = production
+    state = emulator.state
+    before, subscriptions = _syncing_production(fresh_db, emulator, webhook)
 
     copy = f"{fresh_db}_staging"
     pg = ["-h", os.environ["PGHOST"], "-p", os.environ["PGPORT"], "-U", os.environ["PGUSER"]]
@@ -346,3 +356,20 @@ def test_neutralized_copy_reaches_no_mailbox(fresh_db, production):
         assert (notice, sync_state) == ("", "running")
     finally:
         subprocess.run(["dropdb", *pg, "--if-exists", copy], check=False)
+
+
+def test_uninstall_removes_subscriptions_and_nothing_in_outlook(fresh_db, production):
+    """Issue 22 (uninstall), E7: uninstalling the module from the Apps menu, with syncing users in both
+    connection modes, deletes its four Graph subscriptions (its uninstall hook; Graph would otherwise keep
+    notifying an address that no longer answers), and deletes nothing in Outlook."""
+    emulator, webhook = production
+    state = emulator.state
+    _syncing_production(fresh_db, emulator, webhook, certificate=False)
+    shell(fresh_db, "env['o365.push.queue']._push_due()\nenv.cr.commit()\n")
+    events = state.events_raw("ann@contoso.example")
+    assert [e["subject"] for e in events] == ["Task: Waits in production"]
+
+    apps_menu(fresh_db, "button_immediate_uninstall")
+    assert module_state(fresh_db) == "uninstalled"
+    assert state.list_subscriptions() == [], "every subscription is removed"
+    assert state.events_raw("ann@contoso.example") == events, "nothing is deleted in Outlook"

@@ -97,6 +97,18 @@ class EventRequests:
     def delete_event(self, event_id):
         return {"method": "DELETE", "url": self.path(event_id)}
 
+    def answer_invitation(self, event_id, action):
+        """SPEC A17: answer an invitation in the attendee's own copy; ``action`` is one of ANSWER_ACTIONS'
+        values. Graph answers 202 with no body; ``sendResponse`` true mails the organiser and records the
+        answer on the organiser's event (https://learn.microsoft.com/en-us/graph/api/event-accept)."""
+        body = {"comment": "", "sendResponse": True}
+        return {"method": "POST", "url": f"{self.path(event_id)}/{action}", "body": body}
+
+    def find_by_ical_uid(self, ical_uid):
+        """GET this mailbox's copies of a meeting (same iCalUId in every attendee's calendar, facts §1)."""
+        query = urlencode({"$filter": f"iCalUId eq '{ical_uid}'", "$select": "id,iCalUId,isOrganizer"}, quote_via=quote)
+        return {"method": "GET", "url": f"{self.path()}?{query}"}
+
     def find_created(self, record_stamp):
         """GET the events this module created for ``record_stamp`` (normally one, or none)."""
         condition = f"ep/id eq '{RECORD_PROPERTY_ID}' and ep/value eq '{record_stamp}'"
@@ -119,6 +131,10 @@ class EventRequests:
             quote_via=quote,
         )
         return {"method": "GET", "url": f"{self.path(master_id)}/instances?{query}"}
+
+
+# Odoo's attendee answers (calendar.attendee.state) as Graph's event actions (A17).
+ANSWER_ACTIONS = {"accepted": "accept", "declined": "decline", "tentative": "tentativelyAccept"}
 
 
 def user_mailbox(user):
