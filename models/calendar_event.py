@@ -26,6 +26,7 @@ The other way round, ``_o365_synced_elsewhere()`` keeps this module's meeting pu
 from what microsoft_calendar already owns (``microsoft_id``) and from leave meetings.
 """
 
+import json
 import logging
 from datetime import timedelta
 
@@ -40,10 +41,12 @@ from odoo.tools.misc import format_date, format_datetime
 from ..engine import importer
 from ..utils import plain_words
 from ..utils.graph_client import ANSWER_ACTIONS
+from ..utils.graph_event import GraphEvent, normalize
 from ..utils.mappers.meeting import (
     Attendee,
     MeetingData,
     attendee_responses,
+    logged_meeting_changes,
     meeting_attendees_change,
     meeting_event,
     meeting_subject,
@@ -61,9 +64,24 @@ _logger = logging.getLogger(__name__)
 PUSHED_FIELDS = frozenset(
     {"name", "start", "stop", "allday", "location", "description", "partner_ids", "user_id", "o365_teams_meeting"}
 )
-# What Odoo may change on a meeting logged from Outlook (B10 within A10): never its
-# time, time zone, attendees or body, which would re-send it to the customer.
+# What Odoo may change on a meeting logged from Outlook and organised by someone else (a
+# customer's invitation, B10 within A10): only the copy's name and location. Its time,
+# attendees and description are the organiser's: read-only in Odoo (LOCKED_FIELDS).
 OUTLOOK_OWNED_FIELDS = {"name", "location"}
+# A meeting logged from its organiser's own mailbox: Odoo's edits of these update the Outlook
+# event (B10), each field in the group Graph receives alone (see logged_meeting_changes).
+ORGANISER_FIELD_GROUPS = {
+    "name": "subject",
+    "location": "location",
+    "description": "body",
+    "start": "times",
+    "stop": "times",
+    "allday": "times",
+    "partner_ids": "attendees",
+}
+LOCKED_FIELDS = frozenset(
+    {"start", "stop", "start_date", "stop_date", "allday", "duration", "partner_ids", "attendee_ids", "description"}
+)
 # Fields of a write that change only who attends (Odoo writes attendee_ids along).
 ATTENDEE_FIELDS = {"partner_ids", "attendee_ids"}
 # Graph's answers of attendees, as Odoo's attendee states (A15).
@@ -117,12 +135,54 @@ class CalendarEvent(models.Model):
         copy=False,
         help="Set when every external attendee belongs to this company.",
     )
+    o365_organizer_email = fields.Char(
+        "Outlook Organiser", readonly=True, copy=False, help="Who organises the Outlook meeting this was logged from."
+    )
+    o365_outlook_attendees = fields.Text(copy=False, groups="base.group_system")  # as Outlook last listed them
+    o365_outlook_readonly = fields.Boolean(
+        compute="_compute_o365_outlook_note",
+        help="Logged from a meeting someone else organises in Outlook: its time, attendees and description are "
+        "changed there.",
+    )
+    o365_outlook_note = fields.Char("Outlook", compute="_compute_o365_outlook_note")
     o365_owned = fields.Boolean(
         "Synced by Microsoft 365 Calendar Sync",
         copy=False,
         readonly=True,
         help="This module keeps the Outlook side of this meeting; Odoo's own Outlook sync leaves it alone.",
     )
+
+    def _compute_o365_outlook_note(self):
+        """B10: the one line a logged meeting shows about who organises it and where it changes."""
+        for meeting in self:
+            meeting.o365_outlook_readonly = False
+            meeting.o365_outlook_note = False
+            if not meeting.id or not meeting.o365_outlook_owned:
+                continue
+            organiser = meeting.sudo()._o365_organiser_link()
+            if organiser:
+                meeting.o365_outlook_note = self.env._(
+                    "Booked in Outlook by %(user)s, who organises it: changes saved here update the Outlook "
+                    "meeting, and Outlook tells the attendees.",
+                    user=organiser.account_id.user_id.name,
+                )
+                continue
+            meeting.o365_outlook_readonly = True
+            meeting.o365_outlook_note = self.env._(
+                "Booked in Outlook by %(organiser)s, who organises it: its time, attendees and description can "
+                "only be changed in their Outlook, and Odoo follows.",
+                organiser=meeting.o365_organizer_email or self.env._("someone else"),
+            )
+
+    def _o365_organiser_link(self):
+        """The link of this logged meeting to its organiser's own mailbox, when that mailbox syncs here."""
+        self.ensure_one()
+        organiser = (self.o365_organizer_email or "").lower()
+        if not organiser:
+            return self.env["o365.event.link"]
+        return self._o365_links().filtered(
+            lambda link: link.origin == "outlook" and (link.account_id.mailbox_address or "") == organiser
+        )[:1]
 
     def _compute_o365_outlook_owned(self):
         linked = set(self._o365_links().filtered(lambda link: link.origin == "outlook").mapped("res_id"))
@@ -147,6 +207,10 @@ class CalendarEvent(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
+        if LOCKED_FIELDS.intersection(vals) and not self._o365_from_sync():
+            locked = self.filtered(lambda meeting: meeting.id and meeting.o365_outlook_readonly)
+            if locked:
+                raise UserError(locked[0].o365_outlook_note)  # B10: the organiser changes it in Outlook
         if not self._o365_microsoft_calendar_installed() or vals.get("need_sync_m") is False:
             return super().write(vals)
         owned = self._o365_owned()
@@ -280,8 +344,11 @@ class CalendarEvent(models.Model):
             if account:
                 link = meeting._o365_links(account)[:1]
                 if link.origin == "outlook":
-                    # B10 within A10: only what Odoo may change on Outlook's meeting.
-                    if changed is None or OUTLOOK_OWNED_FIELDS & changed:
+                    # B10: the organiser's own meeting follows Odoo's edits; another's, its name and place.
+                    editable = (
+                        set(ORGANISER_FIELD_GROUPS) if link == meeting._o365_organiser_link() else OUTLOOK_OWNED_FIELDS
+                    )
+                    if changed is None or editable & changed:
                         target = account
                 elif meeting.o365_confirmed and (
                     account in meeting._o365_accounts_holding()  # already in Outlook: it follows (S4)
@@ -294,14 +361,17 @@ class CalendarEvent(models.Model):
                     if holder.user_id == old_organiser and holder != target:
                         Queue._enqueue(holder, meeting, "delete")
             if target:
-                if link.origin != "outlook":
-                    meeting._o365_note_pending_changes(link, changed)
+                meeting._o365_note_pending_changes(link, changed)
                 Queue._enqueue(target, meeting, "upsert")
 
     def _o365_note_pending_changes(self, link, changed):
         """Remember which fields wait for Outlook since its version ``link.change_key``."""
         self.ensure_one()
-        groups = {"attendees" if name in ATTENDEE_FIELDS else "event" for name in (changed or {"all"})}
+        if link.origin == "outlook":  # B10: the groups of logged_meeting_changes
+            groups = {ORGANISER_FIELD_GROUPS[name] for name in (changed or ()) if name in ORGANISER_FIELD_GROUPS}
+            groups = groups or {"subject", "location"}
+        else:
+            groups = {"attendees" if name in ATTENDEE_FIELDS else "event" for name in (changed or {"all"})}
         base = link.change_key or False
         if self.o365_pending_base == base and self.o365_pending_changes:
             groups |= set(self.o365_pending_changes.split(","))
@@ -354,8 +424,22 @@ class CalendarEvent(models.Model):
         self.ensure_one()
         link = self._o365_links(account)[:1]
         if link.origin == "outlook":
-            # Outlook's meeting: its time, zone, attendees and body stay as Outlook has them (A10).
-            return outlook_meeting_changes(self.name or "", self.location or "")
+            if link != self._o365_organiser_link():
+                # Someone else's meeting: its time, zone, attendees and body stay as Outlook has them (A10).
+                return outlook_meeting_changes(self.name or "", self.location or "")
+            meeting = self.sudo()
+            pending = meeting.o365_pending_changes if meeting.o365_pending_base == (link.change_key or False) else ""
+            return logged_meeting_changes(
+                set((pending or "subject,location").split(",")),
+                subject=self.name or "",
+                location=self.location or "",
+                description_html=self.description or "",
+                start=fields.Datetime.to_datetime(self.start_date) if self.allday else self.start,
+                end=fields.Datetime.to_datetime(self.stop_date) if self.allday else self.stop,
+                all_day=self.allday,
+                time_zone=account.mailbox_timezone,
+                attendees=self._o365_logged_attendees(account),
+            )
         mailbox = (account.mailbox_address or "").lower()
         attendees = [
             Attendee(name=p.name or "", email=p.email_normalized or p.email)
@@ -385,9 +469,38 @@ class CalendarEvent(models.Model):
             return meeting_attendees_change(data)
         return meeting_event(data)
 
-    def _o365_pushed(self, account, body):
-        """Outlook took the push (called with Graph's answer): keep a Teams join link (A14)."""
+    def _o365_logged_attendees(self, account):
+        """B10: Outlook's attendees of the organiser's logged meeting, with Odoo's edits: someone removed
+        in Odoo leaves, someone added joins, and an Outlook attendee Odoo has no contact for (B2) stays."""
         self.ensure_one()
+        listed = json.loads(self.sudo().o365_outlook_attendees or "[]")
+        mailbox = (account.mailbox_address or "").lower()
+        now = {normalize(p.email): p for p in self.partner_ids if normalize(p.email)}
+        now.pop(mailbox, None)
+
+        def address(entry):
+            return normalize((entry.get("emailAddress") or {}).get("address"))
+
+        addresses = {address(a) for a in listed}
+        Partner = self.env["res.partner"].sudo()
+        known = set(Partner.search([("email_normalized", "in", list(addresses))]).mapped("email_normalized"))
+        stay = now.keys() | (addresses - known)  # on the meeting in Odoo, or unknown to Odoo
+        kept = [a for a in listed if address(a) in stay]
+        added = [
+            {"emailAddress": {"address": email, "name": partner.name or email}, "type": "required"}
+            for email, partner in now.items()
+            if email not in addresses
+        ]
+        return [{"emailAddress": a.get("emailAddress"), "type": a.get("type") or "required"} for a in kept] + added
+
+    def _o365_pushed(self, account, body):
+        """Outlook took the push (called with Graph's answer): keep a Teams join link (A14), and
+        Outlook's attendee list of a logged meeting (B10)."""
+        self.ensure_one()
+        if "attendees" in (body or {}) and self._o365_links(account).filtered(lambda link: link.origin == "outlook"):
+            self.sudo().with_context(**{SYNC_CONTEXT: True}).write(
+                {"o365_outlook_attendees": json.dumps(body["attendees"])}
+            )
         url = online_meeting_url(body or {})
         if url and url != self.videocall_location:
             self.sudo().with_context(**{SYNC_CONTEXT: True}).write({"videocall_location": url})
@@ -565,6 +678,9 @@ class CalendarEvent(models.Model):
             "description": values.description or False,
             # Issue 23: the Teams join link, so that a colleague opening the meeting in Odoo can join.
             "videocall_location": values.videocall_url or False,
+            # B10: who organises it (whose Outlook may change it), and Outlook's attendee list.
+            "o365_organizer_email": GraphEvent(event).organizer or False,
+            "o365_outlook_attendees": json.dumps(event.get("attendees") or []),
         }
         return values, vals
 

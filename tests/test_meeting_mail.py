@@ -180,8 +180,9 @@ class TestMeetingMail(ButtonsMixin, PullCase):
         return meeting, ev
 
     def test_outlook_meeting_has_no_confirm_and_is_never_retimed(self):
-        """A10, A14: a meeting logged from Outlook offers no Confirm and refuses it; moving it in Odoo
-        neither re-times nor re-zones it in Outlook and mails nobody; a new location keeps its zone."""
+        """A10, A14, B10: a meeting logged from Outlook offers no Confirm and refuses it. Alice organises it
+        in Outlook, so moving it in Odoo moves her Outlook event (issue 22, B10), in its own time zone (never
+        re-zoned), and Outlook sends the customer an update, never a new invitation; Odoo mails nobody."""
         meeting, ev = self._logged_from_outlook("Customer lunch")
         [values] = self.call("calendar.event", "read", [[meeting.id], ["o365_outlook_owned"]])
         self.assertTrue(values["o365_outlook_owned"], "the form hides Confirm")
@@ -205,9 +206,11 @@ class TestMeetingMail(ButtonsMixin, PullCase):
         self.run_push()
         [event] = self.mailbox_events(self.alice_upn, subject="Customer lunch")
         self.assertEqual(event["location"]["displayName"], "The Ivy")
-        self.assertEqual(event["originalStartTimeZone"], "Europe/London")
-        self.assertEqual(event["start"]["dateTime"][:16], ev["start"]["dateTime"][:16], "A10: never re-timed")
+        self.assertEqual(event["originalStartTimeZone"], "Europe/London", "never re-zoned")
+        in_utc = self.outlook_post(self.alice_upn, f"/me/events/{ev['id']}", method="GET")  # UTC: no Prefer
+        self.assertEqual(in_utc["start"]["dateTime"][:16], moved.strftime("%Y-%m-%dT%H:%M"), "B10: moved in Outlook")
         self.assertFalse(self.invitations(f"carol@{CUSTOMER}", "request"), "A10: never re-sent")
+        self.assertTrue(self.invitations(f"carol@{CUSTOMER}", "update"), "Outlook tells the customer the new time")
         self.assertFalse(self.notifications_to(self.carol), "A14: no Odoo mail")
 
     # -- A15: answers made in Outlook ------------------------------------------------------------

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from html import escape
 
 from ..email_domains import is_internal
-from ..graph_event import GraphEvent
+from ..graph_event import GraphEvent, zone
 from ..translation import _lt, in_lang
 from .common import clean_html, graph_day, graph_time
 
@@ -116,6 +116,37 @@ def outlook_meeting_changes(subject, location):
     """What Odoo may change on a meeting logged from Outlook (A10, B10): never its time,
     time zone, attendees or body."""
     return {"subject": subject, "location": {"displayName": location or ""}}
+
+
+def logged_meeting_changes(groups, *, subject, location, description_html, start, end, all_day, time_zone, attendees):
+    """B10: what Odoo's edits change on a meeting logged from its organiser's own Outlook.
+
+    Only the groups edited since Outlook's version ("subject", "location", "body", "times",
+    "attendees"), so that Outlook mails attendees about what changed and nothing else (facts
+    1.4, as A11 and A14). Times are sent in the mailbox's own zone, so the event keeps its time
+    zone (E5; a time sent in UTC would re-zone it). ``attendees``: Graph JSON, Outlook's list
+    with Odoo's additions and removals."""
+    changes = {}
+    if "subject" in groups:
+        changes["subject"] = subject
+    if "location" in groups:
+        changes["location"] = {"displayName": location or ""}
+    if "body" in groups:
+        changes["body"] = {"contentType": "html", "content": clean_html(description_html)}
+    if "times" in groups:
+        zone_name = time_zone if time_zone and zone(time_zone) else "UTC"
+        if all_day:
+            changes["start"] = graph_day(start, zone_name)
+            changes["end"] = graph_day(end.date() + timedelta(days=1), zone_name)
+        else:
+            local = zone(zone_name)
+            for key, moment in (("start", start), ("end", end)):
+                wall = moment.replace(tzinfo=UTC).astimezone(local).replace(tzinfo=None, microsecond=0)
+                changes[key] = {"dateTime": wall.isoformat(), "timeZone": zone_name}
+        changes["isAllDay"] = bool(all_day)
+    if "attendees" in groups:
+        changes["attendees"] = list(attendees)
+    return changes
 
 
 # -- from Graph: which Outlook events become logged meetings (B2-B7, S3) ---------------------
