@@ -144,7 +144,7 @@ class CalendarEvent(models.Model):
         help="Logged from a meeting someone else organises in Outlook: its time, attendees and description are "
         "changed there.",
     )
-    o365_outlook_note = fields.Char("Outlook", compute="_compute_o365_outlook_note")
+    o365_outlook_note = fields.Char("Who Organises It", compute="_compute_o365_outlook_note")
     o365_owned = fields.Boolean(
         "Synced by Microsoft 365 Calendar Sync",
         copy=False,
@@ -208,7 +208,7 @@ class CalendarEvent(models.Model):
 
     def write(self, vals):
         if LOCKED_FIELDS.intersection(vals) and not self._o365_from_sync():
-            locked = self.filtered(lambda meeting: meeting.id and meeting.o365_outlook_readonly)
+            locked = self.filtered(lambda meeting: meeting.o365_logged and meeting.o365_outlook_readonly)
             if locked:
                 raise UserError(locked[0].o365_outlook_note)  # B10: the organiser changes it in Outlook
         if not self._o365_microsoft_calendar_installed() or vals.get("need_sync_m") is False:
