@@ -447,6 +447,7 @@ class O365SyncAccount(models.Model):
         accounts = self.sudo().search(
             [("connected_by", "=", ORGANIZATION_MODE), ("connection_state", "=", "connected")]
         )
+        lock_accounts(self.env.cr, accounts.ids)  # the accounts first, then their rows (engine/locks.py)
         for account in accounts:
             values = {
                 "subscription_id": False,
@@ -533,6 +534,7 @@ class O365SyncAccount(models.Model):
         administrator, press Start."""
         Queue = self.env["o365.push.queue"].sudo()
         in_use = self.sudo().filtered(lambda a: a.sync_state == "running" or a.connection_state != "disconnected")
+        lock_accounts(self.env.cr, in_use.ids)  # the accounts first, then their rows (engine/locks.py)
         for account in in_use:
             waiting = Queue.search([("account_id", "=", account.id)])
             dropped = len(waiting)
