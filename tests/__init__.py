@@ -21,3 +21,7 @@ from . import test_sync_health
 from . import test_tour_health
 from . import test_access_credentials
 from . import test_access_account_identity
+from . import test_departures
+from . import test_meeting_answers
+from . import test_logged_meeting_edits
+from . import test_tour_answers
