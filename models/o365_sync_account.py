@@ -462,7 +462,7 @@ class O365SyncAccount(models.Model):
             account._flag_reconnect_needed(
                 AuthError(
                     "Your organisation no longer connects Microsoft 365 mailboxes for you: connect your own "
-                    "account from your preferences.",
+                    "account in My Profile.",
                     reconnect=True,
                 )
             )
