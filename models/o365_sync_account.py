@@ -535,6 +535,8 @@ class O365SyncAccount(models.Model):
         Queue = self.env["o365.push.queue"].sudo()
         in_use = self.sudo().filtered(lambda a: a.sync_state == "running" or a.connection_state != "disconnected")
         lock_accounts(self.env.cr, in_use.ids)  # the accounts first, then their rows (engine/locks.py)
+        if deleted:
+            in_use._remove_subscriptions_after_commit()
         for account in in_use:
             waiting = Queue.search([("account_id", "=", account.id)])
             dropped = len(waiting)
@@ -557,6 +559,26 @@ class O365SyncAccount(models.Model):
                 }
             )
             _logger.info("o365: sync account %s stopped, its user left (%s changes dropped)", account.id, dropped)
+
+    def _remove_subscriptions_after_commit(self):
+        """S9: a deleted user's account goes with them, and with it the sign-in the pull job would
+        remove their subscription with. So a token is taken now (no Graph request in the
+        transaction, E1) and the subscription is deleted right after the deletion commits: best
+        effort, 5 s per request; one left unanswered can no longer notify (its secret is gone)
+        and expires within three days. The organisation's mailboxes need none of this: its sweep
+        removes subscriptions no account knows (O2)."""
+        app = self.env["o365.config"]._azure_app()
+        for account in self.sudo().filtered(lambda a: a.connected_by == USER_MODE):
+            subscription_ids = [s for s in (account.subscription_id, account.subscription_to_remove) if s]
+            if not subscription_ids:
+                continue
+            try:
+                token = account._login().access_token(False)
+            except AuthError as exc:
+                _logger.info("o365: a deleted user's subscription is left to expire (no sign-in: %s)", exc)
+                continue
+            client = GraphClient(app.graph_endpoint, lambda _force, token=token: token, verify=app.verify, timeout=5)
+            self.env.cr.postcommit.add(lambda client=client, ids=subscription_ids: _delete_subscriptions(client, ids))
 
     @api.model
     def _remove_subscriptions_on_uninstall(self, budget=30.0, request_timeout=5.0):
@@ -1022,6 +1044,15 @@ class O365SyncAccount(models.Model):
         for cron in self.env["ir.cron"].sudo().browse(pulls.mapped("res_id")).exists():
             cron._trigger()
         return {"type": "ir.actions.client", "tag": "soft_reload"}
+
+
+def _delete_subscriptions(client, subscription_ids):
+    """After commit (no cursor): delete these Graph subscriptions, best effort (S9)."""
+    for subscription_id in subscription_ids:
+        try:
+            client.delete_subscription(subscription_id)
+        except (AuthError, GraphError, OSError) as exc:
+            _logger.info("o365: a deleted user's subscription is left to expire (%s)", exc)
 
 
 def _mailbox_refusal_words(env, address, answer, for_administrator=False):

@@ -104,6 +104,12 @@ class TestDepartingUser(ButtonsMixin, PushCase):
         self.run_pull_job()
         self.assertEqual(self.graph_requests(mailbox=self.leaver_upn), [])
         self.assertEqual(len(self.mailbox_events(self.leaver_upn)), 1, "nothing is deleted in Outlook")
+        # Their sign-in went with the account: the subscription is deleted right after the deletion
+        # commits, with a token taken before (what the test transaction's commit would run).
+        self.assertIn(self.subscription, self._subscription_ids())
+        self.env.cr.postcommit.run()
+        self.assertNotIn(self.subscription, self._subscription_ids())
+        self.assertEqual(len(self.mailbox_events(self.leaver_upn)), 1, "nothing is deleted in Outlook")
 
 
 @tagged("post_install", "-at_install")
