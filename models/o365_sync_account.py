@@ -449,16 +449,7 @@ class O365SyncAccount(models.Model):
         )
         lock_accounts(self.env.cr, accounts.ids)  # the accounts first, then their rows (engine/locks.py)
         for account in accounts:
-            values = {
-                "subscription_id": False,
-                "subscription_secret": False,
-                "subscription_expires_at": False,
-                "delta_link": False,
-                "delta_window_end": False,
-            }
-            if account.subscription_id:
-                values["subscription_to_remove"] = account.subscription_id
-            account.write(values)
+            account._forget_subscription()
             account._flag_reconnect_needed(
                 AuthError(
                     "Your organisation no longer connects Microsoft 365 mailboxes for you: connect your own "
@@ -511,20 +502,26 @@ class O365SyncAccount(models.Model):
         queues nothing."""
         lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (engine/locks.py)
         for account in self.sudo():
-            values = {
-                "subscription_id": False,
-                "subscription_secret": False,
-                "subscription_expires_at": False,
-                "delta_link": False,
-                "delta_window_end": False,
-            }
-            if account.subscription_id:
-                values["subscription_to_remove"] = account.subscription_id
-            account.write(values)
+            account._forget_subscription()
             self.env["o365.pull.request"].sudo().search([("account_id", "=", account.id)]).unlink()
             if account.subscription_to_remove:
                 self.env["o365.pull.request"]._wake(account.ids)
             account.write({"sync_state": "stopped"})
+
+    def _forget_subscription(self):
+        """Forget the subscription and the delta cursor now (a notification it still brings is
+        refused at once); the subscription itself is left for the pull job to delete at Graph."""
+        self.ensure_one()
+        values = {
+            "subscription_id": False,
+            "subscription_secret": False,
+            "subscription_expires_at": False,
+            "delta_link": False,
+            "delta_window_end": False,
+        }
+        if self.subscription_id:
+            values["subscription_to_remove"] = self.subscription_id
+        self.sudo().write(values)
 
     def _stop_for_departed_user(self, deleted=False):
         """S9: the user was archived (or is being deleted): their sync stops at once. The
