@@ -56,6 +56,7 @@ from ..utils.mappers.meeting import (
     page_addresses,
     pushed_meeting_changes,
 )
+from .mail_activity import MARKED_DONE_CONTEXT
 from .o365_calendar_sync import SYNC_CONTEXT
 
 _logger = logging.getLogger(__name__)
@@ -207,6 +208,13 @@ class CalendarEvent(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
+        if self.env.context.get(MARKED_DONE_CONTEXT) and set(vals) == {"description"}:
+            # Odoo's calendar appends the feedback of a done to-do to its meeting's description. A
+            # meeting logged from Outlook keeps its organiser's body (B10): the feedback stays in the
+            # done message on the timeline, and no customer gets an Outlook update for it.
+            logged = self.filtered("o365_logged")
+            if logged:
+                return (self - logged).write(vals) if self - logged else True
         if LOCKED_FIELDS.intersection(vals) and not self._o365_from_sync():
             locked = self.filtered(lambda meeting: meeting.o365_logged and meeting.o365_outlook_readonly)
             if locked:

@@ -8,6 +8,7 @@ one line saying who organises it. Driven through JSON-RPC as the form does.
 
 from datetime import timedelta
 
+from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
@@ -169,3 +170,43 @@ class TestLoggedMeetingEdits(ButtonsMixin, PullCase):
         self.assertEqual(event["location"]["displayName"], "Customer Ltd, room 3")
         self.assertEqual(event["start"]["dateTime"][:16], start.strftime("%Y-%m-%dT%H:%M"))
         self.assertEqual(self.read_meeting(meeting, "o365_sync_status")["o365_sync_status"], "synced")
+
+    def _customers_past_meeting(self, subject):
+        """Carol invited Alice to a meeting that ended an hour ago; the pull logged it with Alice's to-do."""
+        start = fields.Datetime.now().replace(microsecond=0) - timedelta(hours=2)
+        with self.emulator.state.act_as(self.alice_upn) as outlook:
+            outlook.receive_invitation(
+                {"name": "Carol Client", "address": f"carol@{CUSTOMER}"},
+                {
+                    "subject": subject,
+                    "start": graph_time(start),
+                    "end": graph_time(start + timedelta(hours=1)),
+                    "body": {"contentType": "html", "content": "<p>Carol's agenda</p>"},
+                    "attendees": [attendee(self.alice_upn)],
+                },
+            )
+        self.run_pull_cron()
+        [meeting] = self.logged_meetings(subject)
+        self.assertTrue(meeting.o365_outlook_readonly)
+        [todo] = meeting.activity_ids.filtered(lambda activity: activity.user_id == self.alice)
+        return meeting, todo
+
+    def test_done_to_do_of_a_customers_meeting_keeps_its_body(self):
+        """B13, B10, A7: Alice marks done, with feedback, the to-do of a meeting a customer organised, and the
+        auto-close job closes another one's. Odoo's calendar would append the feedback to the meeting's
+        description, which is the organiser's: both close without an error, the feedback is on the contact's
+        timeline, the description stays Carol's and nothing is queued for Outlook."""
+        meeting, todo = self._customers_past_meeting("Carol's review")
+        self.call("mail.activity", "action_feedback", [[todo.id]], feedback="Agreed on the prices")
+        self.env.invalidate_all()
+        self.assertFalse(todo.exists(), "done")
+        self.assertIn("Carol's agenda", meeting.description)
+        self.assertNotIn("Agreed on the prices", meeting.description)
+        self.assertTrue(self.carol.message_ids.filtered(lambda m: "Agreed on the prices" in (m.body or "")))
+
+        other, _todo = self._customers_past_meeting("Carol's workshop")
+        self.assertGreaterEqual(self.env["calendar.event"]._cron_close_ended_meetings(), 1)
+        self.assertFalse(other.activity_ids, "B13: closed by the job")
+        self.assertIn("Carol's agenda", other.description)
+        queued = self.env["o365.push.queue"].sudo().search([("res_model", "=", "calendar.event")])
+        self.assertFalse(queued.filtered(lambda item: item.res_id in (meeting | other).ids), "nothing for Outlook")

@@ -54,7 +54,8 @@ ROUND_SECONDS = 6
 PASSES = 3
 SERVER_OPTIONS = ["--workers=2", "--max-cron-threads=2"]
 RACE_WORDS = re.compile(r"could not serialize|SERIALIZATION_FAILURE|deadlock detected|DEADLOCK_DETECTED", re.I)
-ERROR_LINE = re.compile(r"^\S+ \S+ \d+ ERROR ", re.M)
+# An ERROR log line with what follows it up to the next log line (a traceback, if any).
+ERROR_LINE = re.compile(r"^\S+ \S+ \d+ ERROR .*(?:\n(?!\d{4}-\d\d-\d\d ).*)*", re.M)
 
 
 def log(message):
