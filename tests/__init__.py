@@ -32,7 +32,6 @@ from . import test_leaves
 from . import test_lifecycle
 from . import test_meeting_mail
 from . import test_organization
-from . import test_push_base
 from . import test_push_concurrency
 from . import test_push_recurrence
 from . import test_races

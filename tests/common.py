@@ -12,23 +12,30 @@ on demand, the test thread waits for the answers, as with ``url_open``.
 """
 
 import atexit
+import base64
 import contextlib
 import json
+import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
 from graph_emulator import GraphEmulator
 from graph_emulator.events import to_immutable
+from odoo import SUPERUSER_ID, api, fields
+from odoo.modules.registry import Registry
 from odoo.sql_db import TestCursor
-from odoo.tests import HttpCase, new_test_user
+from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests.common import ChromeBrowser
 
 from ..controllers.notifications import refusals
-from ..utils.auth import OrganizationLogin
+from ..controllers.oauth import PREFERENCES_URL, START_PATH
+from ..utils.auth import MicrosoftLogin, OrganizationLogin
 
 # The organisation-wide connection (SPEC O1) asks for these application permissions.
 APPLICATION_PERMISSIONS = ("Calendars.ReadWrite", "User.Read.All", "MailboxSettings.Read")
@@ -38,8 +45,16 @@ TENANT = "contoso.example"
 ORG_DOMAIN = "contoso.example"
 CALLBACK_PATH = "/o365_calendar_sync/oauth/callback"
 RECONNECT_NOTICE = "Microsoft 365: reconnect needed"  # subject of the S7 notification
+# The settings CommittedWorld writes and puts back.
+PARAMS = ("client_id", "client_secret", "tenant", "login_endpoint", "graph_endpoint", "ca_bundle", "connection_mode")
 
 _emulator = None
+
+
+def in_days(days, hour=10):
+    """A whole hour ``days`` from now (UTC), as meetings are booked."""
+    moment = datetime.now(UTC).replace(tzinfo=None, microsecond=0, minute=0, second=0) + timedelta(days=days)
+    return moment.replace(hour=hour)
 
 
 def shared_emulator():
@@ -395,3 +410,349 @@ class O365Case(HttpCase):
         domain = [("account_id", "=", self._account(user).id), ("graph_event_id", "=", to_immutable(graph_event["id"]))]
         link = self.env["o365.event.link"].sudo().search(domain)
         return self.env["calendar.event"].sudo().with_context(active_test=False).browse(link.res_id).exists()
+
+
+# -- shared bases of the test files ------------------------------------------------------------
+
+CUSTOMER = "customer.example"
+
+
+class PullCase(O365Case):
+    """Helpers for playing Outlook and running the pull as the cron would."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Partner = cls.env["res.partner"]
+        cls.customer_co = Partner.create({"name": "Customer Ltd", "is_company": True, "email": f"info@{CUSTOMER}"})
+        cls.carol = Partner.create(
+            {"name": "Carol Client", "email": f"carol@{CUSTOMER}", "parent_id": cls.customer_co.id}
+        )
+        cls.dave = Partner.create({"name": "Dave Client", "email": f"dave@{CUSTOMER}", "parent_id": cls.customer_co.id})
+        cls.erin = Partner.create({"name": "Erin Elsewhere", "email": "erin@other.example"})
+
+    def setUp(self):
+        super().setUp()
+        # The database rolls back after each test, the emulator does not: give every
+        # syncing account a fresh subscription matching what its row holds now.
+        with self.emulator.state.lock:
+            self.emulator.state.subscriptions.clear()
+        for account in self.env["o365.sync.account"].sudo().search([("sync_state", "=", "running")]):
+            account._o365_subscribe()
+        # Drain what Start Syncing queued: from here on only notifications (or the
+        # 15-minute safety net, not due during a test) make a pull.
+        self.run_pull_job()
+        self.env.flush_all()
+
+    def drop_held_notifications(self):
+        """Lose the notifications Graph holds for us (what 'missed' means)."""
+        return self.emulator.notifier.discard_held()
+
+    def delta_reads(self):
+        """Delta reads Odoo sent since the last clear_requests()."""
+        by_endpoint = self.emulator.state.request_stats()["byEndpoint"]
+        # /me with the user's sign-in, /users/{id} with the organisation's application (O2).
+        return sum(
+            n for key, n in by_endpoint.items() if key.startswith("GET ") and key.endswith("/calendarView/delta")
+        )
+
+    def account(self, user):
+        return self.env["o365.sync.account"].sudo()._for_user(user)
+
+    def logged_meetings(self, subject):
+        return self.env["calendar.event"].sudo().with_context(active_test=False).search([("name", "=", subject)])
+
+
+@tagged("post_install", "-at_install")
+class PushCase(O365Case):
+    """Connected users, a customer contact, and a way to run the push job as the cron does."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.alice = cls._push_user("alice_push")
+        cls.alice_upn = cls.alice.email
+        cls.company = cls.env["res.partner"].create({"name": "Acme Ltd", "is_company": True})
+        cls.contact = cls.env["res.partner"].create(
+            {
+                "name": "Jane Buyer",
+                "parent_id": cls.company.id,
+                "phone": "+44 20 7946 0000",
+                "email": "jane@acme.example",
+            }
+        )
+        cls.call_type = cls.env.ref("mail.mail_activity_data_call")
+        cls.todo_type = cls.env.ref("mail.mail_activity_data_todo")
+
+    @classmethod
+    def _quiet_emulator(cls):
+        """No change notifications: they would reach Odoo's controller on the test
+        cursor while the test thread uses it; these tests call the pull contract directly."""
+        state = cls.emulator.state
+        state.notifier.wait_idle(10)
+        with state.lock:
+            state.subscriptions.clear()
+
+    def setUp(self):
+        super().setUp()
+        # Odoo rolls back each test; the emulator's mailboxes must start empty as well.
+        self._quiet_emulator()
+        state = self.emulator.state
+        with state.lock:
+            for mailbox in state.mailboxes.values():
+                mailbox.events.clear()
+            state.invitations.clear()
+            state.faults.clear()
+        state.clear_requests()
+
+    @classmethod
+    def _push_user(cls, login, **account_vals):
+        user = cls._connected_user(login, **account_vals)
+        # The test transaction began before the sync start; records made in it
+        # are "created after the start" only if the start is moved back (S3).
+        cls._account(user).sync_started_at = fields.Datetime.now() - timedelta(hours=1)
+        return user
+
+    def schedule(self, activity_type, summary, user=None, partner=None, **vals):
+        partner = partner or self.contact
+        return self.env["mail.activity"].create(
+            {
+                "res_model_id": self.env["ir.model"]._get_id("res.partner"),
+                "res_id": partner.id,
+                "activity_type_id": activity_type.id,
+                "summary": summary,
+                "user_id": (user or self.alice).id,
+                **vals,
+            }
+        )
+
+
+class ConnectMixin:
+    """Plays the browser through Connect: Odoo's start URL, the emulator's consent page, the callback."""
+
+    def _rpc_error(self, route, params):
+        """The JSON-RPC error answer of a call that must fail (asserting no result came back)."""
+        answer = self.url_open(
+            route,
+            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
+            headers={"Content-Type": "application/json"},
+        ).json()
+        self.assertNotIn("result", answer)
+        return answer["error"]["data"]
+
+    def _begin(self):
+        """GET the start URL in the current Odoo session; return the emulator's authorize URL."""
+        answer = self.url_open(START_PATH, allow_redirects=False)
+        self.assertIn(answer.status_code, (302, 303), answer.text[:300])
+        return answer.headers["Location"]
+
+    def _consent(self, authorize_url, upn, consent="accept"):
+        """Submit the emulator's consent page (its plain-HTTP listener) as ``upn``; return the callback URL."""
+        page = requests.get(authorize_url, timeout=10)
+        self.assertEqual(page.status_code, 200, page.text[:300])
+        self.assertIn(upn, page.text)
+        form = dict(parse_qsl(urlsplit(authorize_url).query), login=upn, consent=consent)
+        answer = requests.post(authorize_url.split("?")[0], data=form, allow_redirects=False, timeout=10)
+        self.assertIn(answer.status_code, (302, 303), answer.text[:300])
+        return answer.headers["Location"]
+
+    def _finish(self, callback_url):
+        parts = urlsplit(callback_url)
+        answer = self.url_open(f"{parts.path}?{parts.query}", allow_redirects=False)
+        self.assertIn(answer.status_code, (302, 303), answer.text[:300])
+        self.assertTrue(answer.headers["Location"].endswith(PREFERENCES_URL))
+        return answer
+
+    def _connect_in_browser(self, login, upn):
+        self.authenticate(login, login)
+        self._finish(self._consent(self._begin(), upn))
+
+
+PUSH_CRON = "o365_calendar_sync.ir_cron_o365_push"
+
+
+class ButtonsMixin:
+    """The Preferences and form buttons, sent as the web client sends them."""
+
+    def button(self, model, method, ids, **context):
+        return self.make_jsonrpc_request(
+            "/web/dataset/call_button",
+            {"model": model, "method": method, "args": [ids], "kwargs": {"context": context}},
+        )
+
+    def call(self, model, method, args, **kwargs):
+        return self.make_jsonrpc_request(
+            f"/web/dataset/call_kw/{model}/{method}",
+            {"model": model, "method": method, "args": args, "kwargs": kwargs},
+        )
+
+    def preferences_button(self, user, method):
+        return self.button("res.users", method, [user.id])
+
+    def push_wakeups(self):
+        """Pending wake-ups of the push job (ir.cron.trigger rows)."""
+        cron = self.env.ref(PUSH_CRON)
+        return self.env["ir.cron.trigger"].sudo().search_count([("cron_id", "=", cron.id)])
+
+
+class CommittedWorld:
+    """Committed users, accounts and activities against an emulator; removed by ``cleanup``."""
+
+    def __init__(self, dbname, emulator, prefix, connection_mode="user"):
+        self.registry = Registry(dbname)
+        self.emulator = emulator
+        self.prefix = prefix
+        self.connection_mode = connection_mode  # "organization": the application connects mailboxes (O1)
+        self.user_ids, self.saved_params = [], {}
+
+    def env(self, cr):
+        return api.Environment(cr, SUPERUSER_ID, {})
+
+    def configure(self):
+        state = self.emulator.state
+        state.reset()
+        state.register_app(CLIENT_ID, CLIENT_SECRET, application_permissions=APPLICATION_PERMISSIONS)
+        state.grant_admin_consent(CLIENT_ID)
+        OrganizationLogin.forget_all()  # the emulator was reset: no application token survives it
+        values = {
+            "connection_mode": self.connection_mode,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "tenant": TENANT,
+            "login_endpoint": self.emulator.base_url,
+            "graph_endpoint": self.emulator.graph_url,
+            "ca_bundle": self.emulator.ca_path,
+        }
+        with self.registry.cursor() as cr:
+            params = self.env(cr)["ir.config_parameter"]
+            for key in PARAMS:
+                self.saved_params[key] = params.get_param(f"o365_calendar_sync.{key}")
+                params.set_param(f"o365_calendar_sync.{key}", values[key])
+
+    def connected_user(self, login):
+        upn = f"{login}@{ORG_DOMAIN}"
+        self.emulator.state.add_user(upn, display_name=login.title())
+        with self.registry.cursor() as cr:
+            env = self.env(cr)
+            user = env["res.users"].create({"name": login.title(), "login": login, "email": upn, "tz": "UTC"})
+            self.user_ids.append(user.id)
+            account = env["o365.sync.account"]._for_user(user)
+            if self.connection_mode == "organization":
+                assert account._connect_through_organization()[account] is None
+                account.sudo().write(
+                    {"sync_state": "running", "sync_started_at": fields.Datetime.now() - timedelta(hours=1)}
+                )
+                return user.id, upn
+            login_session = MicrosoftLogin(env["o365.config"]._azure_app())
+            flow = login_session.begin(redirect_uri=f"http://127.0.0.1:8069{CALLBACK_PATH}", login_hint=upn)
+            form = dict(parse_qsl(urlsplit(flow["auth_uri"]).query), login=upn, consent="accept")
+            answer = requests.post(
+                flow["auth_uri"].split("?")[0],
+                data=form,
+                allow_redirects=False,
+                timeout=10,
+                verify=self.emulator.ca_path,
+            )
+            login_session.complete(flow, dict(parse_qsl(urlsplit(answer.headers["Location"]).query)))
+            account.sudo().write(
+                {
+                    "token_cache": login_session.serialized_cache(),
+                    "connection_state": "connected",
+                    "mailbox_address": upn,
+                    "sync_state": "running",
+                    "sync_started_at": fields.Datetime.now() - timedelta(hours=1),
+                }
+            )
+        return user.id, upn
+
+    def schedule_tasks(self, user_id, count, summary="Task"):
+        with self.registry.cursor() as cr:
+            env = self.env(cr)
+            partner = env["res.users"].browse(user_id).partner_id
+            todo = env.ref("mail.mail_activity_data_todo")
+            # One create per activity: Odoo's batch create subscribes the same follower twice.
+            activities = env["mail.activity"]
+            for values in [
+                {
+                    "res_model_id": env["ir.model"]._get_id("res.partner"),
+                    "res_id": partner.id,
+                    "activity_type_id": todo.id,
+                    "summary": f"{summary} {i}",
+                    "user_id": user_id,
+                    "date_deadline": date(2032, 1, 1) + timedelta(days=i % 300),
+                }
+                for i in range(count)
+            ]:
+                activities |= env["mail.activity"].create(values)
+            return activities.ids
+
+    def write_tasks(self, activity_ids, summary):
+        with self.registry.cursor() as cr:
+            activities = self.env(cr)["mail.activity"].browse(activity_ids)
+            for activity in activities:
+                activity.write({"summary": f"{summary} {activity.id}"})
+
+    def push(self):
+        with self.registry.cursor() as cr:
+            return self.env(cr)["o365.push.queue"]._push_due(cursor_factory=self.registry.cursor)
+
+    def count(self, model, domain):
+        with self.registry.cursor() as cr:
+            return self.env(cr)[model].search_count(domain)
+
+    def cleanup(self):
+        with self.registry.cursor() as cr:
+            env = self.env(cr)
+            users = env["res.users"].browse(self.user_ids).exists()
+            accounts = env["o365.sync.account"].search([("user_id", "in", users.ids)])
+            env["mail.activity"].with_context(o365_activity_done=True).search([("user_id", "in", users.ids)]).unlink()
+            env["o365.push.queue"].search([("account_id", "in", accounts.ids)]).unlink()
+            env["o365.event.link"].search([("account_id", "in", accounts.ids)]).unlink()
+            accounts.unlink()
+            for user in users:
+                user.write({"active": False, "login": f"{user.login}-removed"})
+            params = env["ir.config_parameter"]
+            for key, value in self.saved_params.items():
+                params.set_param(f"o365_calendar_sync.{key}", value or False)
+
+
+SCREENSHOT_DIR = Path(__file__).resolve().parent.parent / "static" / "description" / "screenshots"
+SCREENSHOT_PREFIX = "o365-screenshot:"
+
+# Runs in every page the browser opens: on the emulator's consent page, accept.
+ACCEPT_CONSENT = """
+document.addEventListener("DOMContentLoaded", () => {
+    const accept = document.getElementById("accept");
+    if (accept && document.getElementById("consent-form")) { accept.click(); }
+});
+"""
+
+
+class TourBrowser(ChromeBrowser):
+    """Odoo's test browser, plus: accepts the consent page, takes the tours' screenshots."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._websocket_request("Page.addScriptToEvaluateOnNewDocument", params={"source": ACCEPT_CONSENT})
+
+    def _handle_console(self, type, args=None, stackTrace=None, **kw):
+        if args and os.environ.get("O365_SCREENSHOTS"):
+            text = str(self._from_remoteobject(args[0]))
+            if text.startswith(SCREENSHOT_PREFIX):
+                name, _, clip = text[len(SCREENSHOT_PREFIX) :].partition(":")
+                self._capture(name, json.loads(clip))
+        return super()._handle_console(type, args=args, stackTrace=stackTrace, **kw)
+
+    def _capture(self, name, clip):
+        # Called on the websocket reader thread: ask, and write when the answer comes.
+        future = self._websocket_send(
+            "Page.captureScreenshot",
+            params={"format": "png", "captureBeyondViewport": True, "clip": dict(clip, scale=1)},
+            with_future=True,
+        )
+
+        def save(done):
+            SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+            (SCREENSHOT_DIR / f"{name}.png").write_bytes(base64.b64decode(done.result()["data"]))
+
+        future.add_done_callback(save)

@@ -27,8 +27,7 @@ from unittest.mock import patch
 from odoo.tests import tagged
 
 from ..utils.graph_client import GraphClient
-from .common import ORG_DOMAIN, attendee, graph_time
-from .test_pull_pipeline import CUSTOMER, PullCase
+from .common import CUSTOMER, ORG_DOMAIN, PullCase, attendee, graph_time
 
 _logger = logging.getLogger(__name__)
 

@@ -1,10 +1,8 @@
 """S1-S4: setting up, connecting and controlling sync from the Odoo UI, over real HTTP."""
 
-import json
 import logging
 from urllib.parse import parse_qsl, urlsplit
 
-import requests
 from werkzeug import _internal as werkzeug_internal
 
 from odoo.exceptions import AccessError, ValidationError
@@ -13,48 +11,7 @@ from odoo.tests.common import JsonRpcException
 
 from ..controllers.oauth import CALLBACK_PATH, PREFERENCES_URL, START_PATH
 from ..utils.auth import AuthError
-from .common import CLIENT_ID, O365Case
-
-
-class ConnectMixin:
-    """Plays the browser through Connect: Odoo's start URL, the emulator's consent page, the callback."""
-
-    def _rpc_error(self, route, params):
-        """The JSON-RPC error answer of a call that must fail (asserting no result came back)."""
-        answer = self.url_open(
-            route,
-            data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
-            headers={"Content-Type": "application/json"},
-        ).json()
-        self.assertNotIn("result", answer)
-        return answer["error"]["data"]
-
-    def _begin(self):
-        """GET the start URL in the current Odoo session; return the emulator's authorize URL."""
-        answer = self.url_open(START_PATH, allow_redirects=False)
-        self.assertIn(answer.status_code, (302, 303), answer.text[:300])
-        return answer.headers["Location"]
-
-    def _consent(self, authorize_url, upn, consent="accept"):
-        """Submit the emulator's consent page (its plain-HTTP listener) as ``upn``; return the callback URL."""
-        page = requests.get(authorize_url, timeout=10)
-        self.assertEqual(page.status_code, 200, page.text[:300])
-        self.assertIn(upn, page.text)
-        form = dict(parse_qsl(urlsplit(authorize_url).query), login=upn, consent=consent)
-        answer = requests.post(authorize_url.split("?")[0], data=form, allow_redirects=False, timeout=10)
-        self.assertIn(answer.status_code, (302, 303), answer.text[:300])
-        return answer.headers["Location"]
-
-    def _finish(self, callback_url):
-        parts = urlsplit(callback_url)
-        answer = self.url_open(f"{parts.path}?{parts.query}", allow_redirects=False)
-        self.assertIn(answer.status_code, (302, 303), answer.text[:300])
-        self.assertTrue(answer.headers["Location"].endswith(PREFERENCES_URL))
-        return answer
-
-    def _connect_in_browser(self, login, upn):
-        self.authenticate(login, login)
-        self._finish(self._consent(self._begin(), upn))
+from .common import CLIENT_ID, ConnectMixin, O365Case
 
 
 @tagged("post_install", "-at_install")

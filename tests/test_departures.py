@@ -10,9 +10,7 @@ from datetime import date
 
 from odoo.tests import new_test_user, tagged
 
-from .common import ORG_DOMAIN
-from .test_lifecycle import ButtonsMixin
-from .test_push_base import PushCase
+from .common import ORG_DOMAIN, ButtonsMixin, PushCase
 
 
 @tagged("post_install", "-at_install")

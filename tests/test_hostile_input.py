@@ -20,8 +20,7 @@ from odoo.tests import tagged
 from ..controllers import notifications
 from ..engine import importer
 from ..utils.graph_event import GraphEvent
-from .common import ORG_DOMAIN
-from .test_pull_pipeline import CUSTOMER, PullCase
+from .common import CUSTOMER, ORG_DOMAIN, PullCase
 
 INBOUND_LOGGER = "odoo.addons.o365_calendar_sync"
 NOTIFY = "/o365_calendar_sync/notifications"

@@ -16,7 +16,7 @@ from odoo.tools.translate import TranslationModuleReader
 from ..utils import plain_words
 from ..utils.auth import AuthError
 from ..utils.mappers.activity import activity_subject
-from .test_push_base import PushCase
+from .common import PushCase
 
 I18N = Path(__file__).resolve().parent.parent / "i18n"
 MODULE = "o365_calendar_sync"

@@ -7,38 +7,12 @@ Issue 13, path 1 (links detached after Stop/Start or Disconnect/Connect) and pat
 import time
 from datetime import datetime, timedelta
 
+from freezegun import freeze_time
+
 from odoo.tests import new_test_user, tagged
 from odoo.tests.common import JsonRpcException
 
-from .common import O365Case
-from .test_connect import ConnectMixin
-from .test_push_base import PushCase
-
-PUSH_CRON = "o365_calendar_sync.ir_cron_o365_push"
-
-
-class ButtonsMixin:
-    """The Preferences and form buttons, sent as the web client sends them."""
-
-    def button(self, model, method, ids, **context):
-        return self.make_jsonrpc_request(
-            "/web/dataset/call_button",
-            {"model": model, "method": method, "args": [ids], "kwargs": {"context": context}},
-        )
-
-    def call(self, model, method, args, **kwargs):
-        return self.make_jsonrpc_request(
-            f"/web/dataset/call_kw/{model}/{method}",
-            {"model": model, "method": method, "args": args, "kwargs": kwargs},
-        )
-
-    def preferences_button(self, user, method):
-        return self.button("res.users", method, [user.id])
-
-    def push_wakeups(self):
-        """Pending wake-ups of the push job (ir.cron.trigger rows)."""
-        cron = self.env.ref(PUSH_CRON)
-        return self.env["ir.cron.trigger"].sudo().search_count([("cron_id", "=", cron.id)])
+from .common import ButtonsMixin, ConnectMixin, O365Case, PushCase
 
 
 @tagged("post_install", "-at_install")
@@ -64,12 +38,12 @@ class TestStopStartKeepsLinks(ButtonsMixin, PushCase):
         self.preferences_button(self.alice, "action_o365_stop_sync")
         self.assertEqual(self._account(self.alice).sync_state, "stopped")
         result = while_stopped() if while_stopped else None
-        # Odoo keeps datetimes to the second: what was made while stopped must be
-        # at least a second older than the new sync start, as in real use.
-        time.sleep(1.1)
         self.env.invalidate_all()
         wakeups = self.push_wakeups()
-        self.preferences_button(self.alice, "action_o365_start_sync")
+        # Odoo keeps datetimes to the second: Start is pressed a second later, so that what was made
+        # while stopped is older than the new sync start, as in real use.
+        with freeze_time(datetime.now() + timedelta(seconds=1), tick=True):
+            self.preferences_button(self.alice, "action_o365_start_sync")
         self.assertEqual(self._account(self.alice).sync_state, "running")
         self.assertGreater(self.push_wakeups(), wakeups, "S4: Start wakes the push job")
         return result

@@ -13,10 +13,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
 
-from .common import attendee, graph_time
-from .test_lifecycle import ButtonsMixin
-from .test_meeting_mail import in_days
-from .test_pull_pipeline import CUSTOMER, PullCase
+from .common import CUSTOMER, ButtonsMixin, PullCase, attendee, graph_time, in_days
 
 
 @tagged("post_install", "-at_install")

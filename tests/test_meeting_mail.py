@@ -5,19 +5,12 @@ emulator (act-as), Graph's change notifications through Odoo's controller, then 
 pull and push jobs as their crons run them.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
 
-from .common import ORG_DOMAIN
-from .test_lifecycle import ButtonsMixin
-from .test_pull_pipeline import CUSTOMER, PullCase
-
-
-def in_days(days, hour=10):
-    moment = datetime.now(UTC).replace(tzinfo=None, microsecond=0, minute=0, second=0) + timedelta(days=days)
-    return moment.replace(hour=hour)
+from .common import CUSTOMER, ORG_DOMAIN, ButtonsMixin, PullCase, in_days
 
 
 @tagged("post_install", "-at_install")

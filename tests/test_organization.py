@@ -16,8 +16,7 @@ from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 
 from ..utils.auth import OrganizationLogin
-from .common import APPLICATION_PERMISSIONS, CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN, TENANT
-from .test_push_base import PushCase
+from .common import APPLICATION_PERMISSIONS, CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN, TENANT, PushCase
 
 
 @tagged("post_install", "-at_install")

@@ -7,8 +7,7 @@ from graph_emulator.events import to_immutable
 from odoo.tests import tagged
 
 from ..engine import importer
-from .common import ORG_DOMAIN
-from .test_pull_pipeline import CUSTOMER, PullCase
+from .common import CUSTOMER, ORG_DOMAIN, PullCase
 
 
 @tagged("post_install", "-at_install")

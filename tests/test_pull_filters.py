@@ -4,8 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from odoo.tests import tagged
 
-from .common import ORG_DOMAIN, attendee
-from .test_pull_pipeline import CUSTOMER, PullCase
+from .common import CUSTOMER, ORG_DOMAIN, PullCase, attendee
 
 
 def next_dst_sunday(zone_rule_months=(3, 10)):

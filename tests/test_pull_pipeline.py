@@ -1,60 +1,11 @@
 """Outlook -> Odoo over real HTTP: the user acts in Outlook (emulator act-as), Graph
 notifies Odoo's controller, the queued pull runs, the meeting shows in Odoo."""
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from odoo.tests import tagged
 
-from .common import ORG_DOMAIN, O365Case, attendee, graph_time
-
-CUSTOMER = "customer.example"
-
-
-class PullCase(O365Case):
-    """Helpers for playing Outlook and running the pull as the cron would."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        Partner = cls.env["res.partner"]
-        cls.customer_co = Partner.create({"name": "Customer Ltd", "is_company": True, "email": f"info@{CUSTOMER}"})
-        cls.carol = Partner.create(
-            {"name": "Carol Client", "email": f"carol@{CUSTOMER}", "parent_id": cls.customer_co.id}
-        )
-        cls.dave = Partner.create({"name": "Dave Client", "email": f"dave@{CUSTOMER}", "parent_id": cls.customer_co.id})
-        cls.erin = Partner.create({"name": "Erin Elsewhere", "email": "erin@other.example"})
-
-    def setUp(self):
-        super().setUp()
-        # The database rolls back after each test, the emulator does not: give every
-        # syncing account a fresh subscription matching what its row holds now.
-        with self.emulator.state.lock:
-            self.emulator.state.subscriptions.clear()
-        for account in self.env["o365.sync.account"].sudo().search([("sync_state", "=", "running")]):
-            account._o365_subscribe()
-        # Drain what Start Syncing queued: from here on only notifications (or the
-        # 15-minute safety net, not due during a test) make a pull.
-        self.run_pull_job()
-        self.env.flush_all()
-
-    def drop_held_notifications(self):
-        """Lose the notifications Graph holds for us (what 'missed' means)."""
-        return self.emulator.notifier.discard_held()
-
-    def delta_reads(self):
-        """Delta reads Odoo sent since the last clear_requests()."""
-        by_endpoint = self.emulator.state.request_stats()["byEndpoint"]
-        # /me with the user's sign-in, /users/{id} with the organisation's application (O2).
-        return sum(
-            n for key, n in by_endpoint.items() if key.startswith("GET ") and key.endswith("/calendarView/delta")
-        )
-
-    def account(self, user):
-        return self.env["o365.sync.account"].sudo()._for_user(user)
-
-    def logged_meetings(self, subject):
-        return self.env["calendar.event"].sudo().with_context(active_test=False).search([("name", "=", subject)])
+from .common import CUSTOMER, ORG_DOMAIN, PullCase, attendee, graph_time
 
 
 @tagged("post_install", "-at_install")
@@ -247,15 +198,15 @@ class TestPullPipeline(PullCase):
         self.assertTrue(self.logged_meetings("Old booking"))
         ev2 = self.outlook_create(self.bob_upn, "Bob old booking", attendees=[f"carol@{CUSTOMER}"])
         self.delivered()
-        time.sleep(1.1)  # Odoo keeps the sync start to the second
-        # Bob starts syncing again now: his older event stays out.
+        # Bob starts syncing again a second later (Odoo keeps the sync start to the second): his older
+        # event stays out.
         bob_account = self.account(self.bob)
         bob_account._stop_sync()
         self.run_pull_job()  # right after Stop commits: the old subscription goes
         bob_account.sudo().write({"sync_started_at": False})
         bob_account._start_sync()
-        # The test's transaction started before the event was made; Start is pressed now.
-        bob_account.sudo().sync_started_at = datetime.now(UTC).replace(tzinfo=None)
+        # The test's transaction started before the event was made; Start is pressed a second later.
+        bob_account.sudo().sync_started_at = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
         self.outlook_update(self.bob_upn, ev2["id"], {"location": {"displayName": "moved"}})
         self.run_pull_cron()
         self.assertFalse(self.logged_meetings("Bob old booking"))

@@ -3,7 +3,7 @@ from datetime import date, datetime, timedelta
 from odoo import fields
 from odoo.tests import tagged
 
-from .test_push_base import PushCase
+from .common import PushCase
 
 
 @tagged("post_install", "-at_install")

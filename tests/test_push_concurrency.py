@@ -9,149 +9,15 @@ and deletes what it committed.
 
 import threading
 import unittest
-from datetime import date, timedelta
 from unittest.mock import patch
-from urllib.parse import parse_qsl, urlsplit
 
-import requests
-
-from odoo import SUPERUSER_ID, api, fields
-from odoo.modules.registry import Registry
+from odoo import fields
 from odoo.tools import config
 
-from ..utils.auth import MicrosoftLogin, OrganizationLogin
 from .common import (
-    APPLICATION_PERMISSIONS,
-    CALLBACK_PATH,
-    CLIENT_ID,
-    CLIENT_SECRET,
-    ORG_DOMAIN,
-    TENANT,
+    CommittedWorld,
     shared_emulator,
 )
-
-PARAMS = ("client_id", "client_secret", "tenant", "login_endpoint", "graph_endpoint", "ca_bundle", "connection_mode")
-
-
-class CommittedWorld:
-    """Committed users, accounts and activities against an emulator; removed by ``cleanup``."""
-
-    def __init__(self, dbname, emulator, prefix, connection_mode="user"):
-        self.registry = Registry(dbname)
-        self.emulator = emulator
-        self.prefix = prefix
-        self.connection_mode = connection_mode  # "organization": the application connects mailboxes (O1)
-        self.user_ids, self.saved_params = [], {}
-
-    def env(self, cr):
-        return api.Environment(cr, SUPERUSER_ID, {})
-
-    def configure(self):
-        state = self.emulator.state
-        state.reset()
-        state.register_app(CLIENT_ID, CLIENT_SECRET, application_permissions=APPLICATION_PERMISSIONS)
-        state.grant_admin_consent(CLIENT_ID)
-        OrganizationLogin.forget_all()  # the emulator was reset: no application token survives it
-        values = {
-            "connection_mode": self.connection_mode,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "tenant": TENANT,
-            "login_endpoint": self.emulator.base_url,
-            "graph_endpoint": self.emulator.graph_url,
-            "ca_bundle": self.emulator.ca_path,
-        }
-        with self.registry.cursor() as cr:
-            params = self.env(cr)["ir.config_parameter"]
-            for key in PARAMS:
-                self.saved_params[key] = params.get_param(f"o365_calendar_sync.{key}")
-                params.set_param(f"o365_calendar_sync.{key}", values[key])
-
-    def connected_user(self, login):
-        upn = f"{login}@{ORG_DOMAIN}"
-        self.emulator.state.add_user(upn, display_name=login.title())
-        with self.registry.cursor() as cr:
-            env = self.env(cr)
-            user = env["res.users"].create({"name": login.title(), "login": login, "email": upn, "tz": "UTC"})
-            self.user_ids.append(user.id)
-            account = env["o365.sync.account"]._for_user(user)
-            if self.connection_mode == "organization":
-                assert account._connect_through_organization()[account] is None
-                account.sudo().write(
-                    {"sync_state": "running", "sync_started_at": fields.Datetime.now() - timedelta(hours=1)}
-                )
-                return user.id, upn
-            login_session = MicrosoftLogin(env["o365.config"]._azure_app())
-            flow = login_session.begin(redirect_uri=f"http://127.0.0.1:8069{CALLBACK_PATH}", login_hint=upn)
-            form = dict(parse_qsl(urlsplit(flow["auth_uri"]).query), login=upn, consent="accept")
-            answer = requests.post(
-                flow["auth_uri"].split("?")[0],
-                data=form,
-                allow_redirects=False,
-                timeout=10,
-                verify=self.emulator.ca_path,
-            )
-            login_session.complete(flow, dict(parse_qsl(urlsplit(answer.headers["Location"]).query)))
-            account.sudo().write(
-                {
-                    "token_cache": login_session.serialized_cache(),
-                    "connection_state": "connected",
-                    "mailbox_address": upn,
-                    "sync_state": "running",
-                    "sync_started_at": fields.Datetime.now() - timedelta(hours=1),
-                }
-            )
-        return user.id, upn
-
-    def schedule_tasks(self, user_id, count, summary="Task"):
-        with self.registry.cursor() as cr:
-            env = self.env(cr)
-            partner = env["res.users"].browse(user_id).partner_id
-            todo = env.ref("mail.mail_activity_data_todo")
-            # One create per activity: Odoo's batch create subscribes the same follower twice.
-            activities = env["mail.activity"]
-            for values in [
-                {
-                    "res_model_id": env["ir.model"]._get_id("res.partner"),
-                    "res_id": partner.id,
-                    "activity_type_id": todo.id,
-                    "summary": f"{summary} {i}",
-                    "user_id": user_id,
-                    "date_deadline": date(2032, 1, 1) + timedelta(days=i % 300),
-                }
-                for i in range(count)
-            ]:
-                activities |= env["mail.activity"].create(values)
-            return activities.ids
-
-    def write_tasks(self, activity_ids, summary):
-        with self.registry.cursor() as cr:
-            activities = self.env(cr)["mail.activity"].browse(activity_ids)
-            for activity in activities:
-                activity.write({"summary": f"{summary} {activity.id}"})
-
-    def push(self):
-        with self.registry.cursor() as cr:
-            return self.env(cr)["o365.push.queue"]._push_due(cursor_factory=self.registry.cursor)
-
-    def count(self, model, domain):
-        with self.registry.cursor() as cr:
-            return self.env(cr)[model].search_count(domain)
-
-    def cleanup(self):
-        with self.registry.cursor() as cr:
-            env = self.env(cr)
-            users = env["res.users"].browse(self.user_ids).exists()
-            accounts = env["o365.sync.account"].search([("user_id", "in", users.ids)])
-            env["mail.activity"].with_context(o365_activity_done=True).search([("user_id", "in", users.ids)]).unlink()
-            env["o365.push.queue"].search([("account_id", "in", accounts.ids)]).unlink()
-            env["o365.event.link"].search([("account_id", "in", accounts.ids)]).unlink()
-            accounts.unlink()
-            for user in users:
-                user.write({"active": False, "login": f"{user.login}-removed"})
-            params = env["ir.config_parameter"]
-            for key, value in self.saved_params.items():
-                params.set_param(f"o365_calendar_sync.{key}", value or False)
 
 
 class TestPushConcurrency(unittest.TestCase):

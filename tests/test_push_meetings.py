@@ -2,7 +2,7 @@ from datetime import datetime
 
 from odoo.tests import tagged
 
-from .test_push_base import PushCase
+from .common import PushCase
 
 
 @tagged("post_install", "-at_install")

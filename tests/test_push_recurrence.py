@@ -8,8 +8,7 @@ from odoo.tests import tagged
 
 from ..engine import importer
 from ..utils.mappers import recurrence as rec_mapper
-from .common import attendee
-from .test_push_base import PushCase
+from .common import PushCase, attendee
 
 WINDOW = ("2030-01-01T00:00:00", "2040-01-01T00:00:00")
 

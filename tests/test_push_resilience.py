@@ -6,7 +6,7 @@ from odoo import fields
 from odoo.tests import tagged
 
 from ..utils.graph_client import GraphClient
-from .test_push_base import PushCase
+from .common import PushCase
 
 
 @tagged("post_install", "-at_install")

@@ -17,8 +17,7 @@ from odoo.tools import config
 
 from ..engine import importer
 from ..engine.importer import Importer, PullRunner
-from .common import ORG_DOMAIN, attendee, graph_time, shared_emulator
-from .test_push_concurrency import CommittedWorld
+from .common import ORG_DOMAIN, CommittedWorld, attendee, graph_time, shared_emulator
 
 CUSTOMER = "customer.example"
 

@@ -19,8 +19,7 @@ from odoo.tests import new_test_user, tagged
 
 from ..engine.importer import queue_safety_pulls
 from ..engine.runner import PULL_CRON_XMLIDS, SHARDS
-from .common import CLIENT_ID, ORG_DOMAIN, O365Case
-from .test_connect import ConnectMixin
+from .common import CLIENT_ID, ORG_DOMAIN, ConnectMixin, O365Case
 
 NOTIFY_PATH = "/o365_calendar_sync/notifications"
 

@@ -8,7 +8,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from ..utils.graph_client import GraphClient
-from .test_push_base import PushCase
+from .common import PushCase
 
 
 @tagged("post_install", "-at_install")

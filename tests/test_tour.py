@@ -8,56 +8,12 @@ user would, and the tour resumes when Microsoft sends the browser back to Odoo.
 With O365_SCREENSHOTS=1 the tours also save static/description/screenshots/*.png.
 """
 
-import base64
 import json
-import os
-from pathlib import Path
 from unittest.mock import patch
 
 from odoo.tests import common, new_test_user, tagged
 
-from .common import CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN, TENANT, O365Case
-
-SCREENSHOT_DIR = Path(__file__).resolve().parent.parent / "static" / "description" / "screenshots"
-SCREENSHOT_PREFIX = "o365-screenshot:"
-
-# Runs in every page the browser opens: on the emulator's consent page, accept.
-ACCEPT_CONSENT = """
-document.addEventListener("DOMContentLoaded", () => {
-    const accept = document.getElementById("accept");
-    if (accept && document.getElementById("consent-form")) { accept.click(); }
-});
-"""
-
-
-class TourBrowser(common.ChromeBrowser):
-    """Odoo's test browser, plus: accepts the consent page, takes the tours' screenshots."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._websocket_request("Page.addScriptToEvaluateOnNewDocument", params={"source": ACCEPT_CONSENT})
-
-    def _handle_console(self, type, args=None, stackTrace=None, **kw):
-        if args and os.environ.get("O365_SCREENSHOTS"):
-            text = str(self._from_remoteobject(args[0]))
-            if text.startswith(SCREENSHOT_PREFIX):
-                name, _, clip = text[len(SCREENSHOT_PREFIX) :].partition(":")
-                self._capture(name, json.loads(clip))
-        return super()._handle_console(type, args=args, stackTrace=stackTrace, **kw)
-
-    def _capture(self, name, clip):
-        # Called on the websocket reader thread: ask, and write when the answer comes.
-        future = self._websocket_send(
-            "Page.captureScreenshot",
-            params={"format": "png", "captureBeyondViewport": True, "clip": dict(clip, scale=1)},
-            with_future=True,
-        )
-
-        def save(done):
-            SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-            (SCREENSHOT_DIR / f"{name}.png").write_bytes(base64.b64decode(done.result()["data"]))
-
-        future.add_done_callback(save)
+from .common import CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN, TENANT, O365Case, TourBrowser
 
 
 @tagged("post_install", "-at_install")

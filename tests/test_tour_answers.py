@@ -7,8 +7,7 @@ import requests
 
 from odoo.tests import common, tagged
 
-from .test_push_base import PushCase
-from .test_tour import TourBrowser
+from .common import PushCase, TourBrowser
 
 
 @tagged("post_install", "-at_install")

@@ -11,8 +11,7 @@ from odoo import fields
 from odoo.tests import common, new_test_user, tagged
 
 from ..utils.graph_client import GraphClient
-from .common import O365Case
-from .test_tour import TourBrowser
+from .common import O365Case, TourBrowser
 
 
 @tagged("post_install", "-at_install")

@@ -10,8 +10,7 @@ from unittest.mock import patch
 
 from odoo.tests import common, tagged
 
-from .common import O365Case
-from .test_tour import TourBrowser
+from .common import O365Case, TourBrowser
 
 CUSTOMER = "carol@customer.example"
 

@@ -18,8 +18,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import common, new_test_user, tagged
 
-from .common import CLIENT_ID, ORG_DOMAIN, O365Case, shared_emulator
-from .test_tour import SCREENSHOT_DIR, TourBrowser
+from .common import CLIENT_ID, ORG_DOMAIN, SCREENSHOT_DIR, O365Case, TourBrowser, shared_emulator
 
 ADMIN_UPN = f"olga_admin@{ORG_DOMAIN}"
 USER_UPN = f"dana_org@{ORG_DOMAIN}"  # sorts before the administrator: the page preselects her

@@ -11,8 +11,7 @@ from unittest.mock import patch
 
 from odoo.tests import common, tagged
 
-from .common import O365Case
-from .test_tour import TourBrowser
+from .common import O365Case, TourBrowser
 
 CUSTOMER = "carol@customer.example"
 WINDOW = ("2000-01-01T00:00:00", "2100-01-01T00:00:00")

@@ -8,8 +8,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import common, new_test_user, tagged
 
-from .common import O365Case
-from .test_tour import TourBrowser
+from .common import O365Case, TourBrowser
 
 
 @tagged("post_install", "-at_install")

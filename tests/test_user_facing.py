@@ -11,9 +11,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools.misc import format_datetime
 from odoo.tools.safe_eval import safe_eval
 
-from .common import ORG_DOMAIN
-from .test_pull_pipeline import CUSTOMER, PullCase
-from .test_push_base import PushCase
+from .common import CUSTOMER, ORG_DOMAIN, PullCase, PushCase
 
 # The buttons of the Calendar tab and what they do (views/res_users_views.xml).
 START, STOP, CONNECT = "action_o365_start_sync", "action_o365_stop_sync", "action_o365_connect"
