@@ -1,10 +1,14 @@
 """Outlook -> Odoo over real HTTP: the user acts in Outlook (emulator act-as), Graph
 notifies Odoo's controller, the queued pull runs, the meeting shows in Odoo."""
 
+import logging
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
+from ..models import calendar_event as calendar_event_module
 from .common import CUSTOMER, ORG_DOMAIN, PullCase, attendee, graph_time
 
 
@@ -189,6 +193,33 @@ class TestPullPipeline(PullCase):
         self.assertFalse(meeting.activity_ids)
         done = self.carol.message_ids.filtered(lambda m: m.mail_activity_type_id.category == "meeting")
         self.assertTrue(done, "the contact's timeline shows the done meeting")
+
+    def test_auto_close_goes_on_past_a_refused_to_do(self):
+        """B13: a to-do Odoo refuses to close (an error of another module, say) is named in one WARNING line and
+        leaves the others to be closed."""
+        start = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=3)
+        first = self.outlook_create(self.alice_upn, "Morning visit", start=start, attendees=[f"carol@{CUSTOMER}"])
+        second = self.outlook_create(self.alice_upn, "Noon visit", start=start, attendees=[f"dave@{CUSTOMER}"])
+        self.run_pull_cron()
+        refused, closed = self.meeting_of(self.alice, first), self.meeting_of(self.alice, second)
+        Activity = type(self.env["mail.activity"])
+        original = Activity.action_feedback
+
+        def action_feedback(activities, *args, **kwargs):
+            if activities.calendar_event_id == refused:
+                raise UserError(activities.env._("Another module refuses"))
+            return original(activities, *args, **kwargs)
+
+        with (
+            patch.object(Activity, "action_feedback", action_feedback),
+            self.assertLogs(calendar_event_module._logger, logging.WARNING) as logged,
+        ):
+            self.env["calendar.event"]._cron_close_ended_meetings()
+        self.assertTrue(refused.activity_ids, "left open")
+        self.assertFalse(closed.activity_ids, "closed all the same")
+        [line] = [line for line in logged.output if "was not closed" in line]
+        self.assertIn(f"ended meeting {refused.id}", line)
+        self.assertIn("Another module refuses", line)
 
     def test_created_before_sync_start_not_logged(self):
         """S3: an event created before the user's sync start is never logged, even when edited later."""
