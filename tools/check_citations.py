@@ -1,7 +1,7 @@
-"""Every requirement id and every "facts §N" the project cites is defined in doc/.
+"""Every requirement id and every "GRAPH_FACTS §N" the project cites is defined in doc/.
 
 Code, tests, data files and READMEs cite requirements by id ("SPEC E3", "B7: ...",
-"A10-A15") and Graph/MSAL facts by section ("facts §3.2", "[§7.3.5]"). The ids are
+"A10-A15") and Graph/MSAL facts by section ("GRAPH_FACTS §3.2", "[§7.3.5]"). The ids are
 defined in doc/REQUIREMENTS.md (one bullet each, ``- **E3** ...``), the sections in
 doc/GRAPH_FACTS.md (one heading each, ``### 3.2 ...``). This check lists every
 citation that resolves to nothing, with file and line, and exits 1 if there is one.
@@ -22,9 +22,11 @@ FACTS = REPO / "doc" / "GRAPH_FACTS.md"
 
 # A requirement id: its group's letter and a number (S1, A16, E7, O2).
 REQUIREMENT_ID = re.compile(r"(?<![\w.-])([SABCEO]\d{1,2})(?![\w])")
-# A facts section: "§3", "§7.3.5"; in the code it reads "facts §3", in graph_emulator/README.md "[§3]".
-FACTS_SECTION = re.compile(r"§\s?(\d+(?:\.\d+)*)")
-DEFINED_ID = re.compile(r"^\s*[-*] \*\*([SABCEO]\d{1,2})\*\*", re.MULTILINE)
+# A facts section: "§3", "§7.3.5"; in the code it reads "GRAPH_FACTS §3", in graph_emulator/README.md "[§3]".
+FACTS_SECTION = re.compile(r"(?:§|\b[Ff]acts )\s?(\d+(?:\.\d+)*)")
+# A numbered part of a requirement, "A16 item 5": defined as a bullet of its own, ``- **A16 item 5** ...``.
+REQUIREMENT_ITEM = re.compile(r"(?<![\w.-])([SABCEO]\d{1,2} item \d+)(?![\w])")
+DEFINED_ID = re.compile(r"^\s*[-*] \*\*([SABCEO]\d{1,2}(?: item \d+)?)\*\*", re.MULTILINE)
 DEFINED_SECTION = re.compile(r"^#{1,6} (\d+(?:\.\d+)*)\.? ", re.MULTILINE)
 
 # Files that cite nothing of their own: the definitions themselves, translations (they repeat
@@ -57,7 +59,7 @@ def citations(names):
         if not path.is_file():  # listed by git but deleted in the work tree
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-            for cited in REQUIREMENT_ID.findall(line):
+            for cited in REQUIREMENT_ID.findall(line) + REQUIREMENT_ITEM.findall(line):
                 if (name, cited) not in NOT_CITATIONS:
                     yield "requirement", cited, name, number
             for cited in FACTS_SECTION.findall(line):
@@ -75,7 +77,7 @@ def main():
             cited.add(what)
         if what not in defined[kind]:
             missing.append(f"{name}:{number}: {kind} {what} is not defined in doc/")
-    uncited = sorted(defined["requirement"] - cited, key=lambda i: (i[0], int(i[1:])))
+    uncited = sorted(defined["requirement"] - cited, key=lambda i: (i[0], int(i[1:].split()[0]), i))
     if uncited:
         print(f"requirements no file cites (information): {', '.join(uncited)}")
     if missing:
