@@ -10,8 +10,19 @@ the report of the last run without measuring again (after changing this file):
 
 import argparse
 import json
+import math
 import os
+import re
 import statistics
+
+BATCH_LIMIT = 20  # Graph's $batch limit (utils/graph_client.py)
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Why a figure is what it is, when the figures alone cannot say: written by hand after a run, in
+# these files, each opening with the run it is about ("... the run generated 2026-11-30 18:24 UTC ...").
+# The report prints them under a heading that says so, and says when they are about another run.
+REPORT_NOTES = os.path.join(HERE, "report_notes.md")
+ENGINE_NOTES = os.path.join(HERE, "engine_notes.md")
+NOTES_RUN = re.compile(r"run generated (\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC)")
 
 SCENARIO_TITLES = {
     "push": "1. Push: one user, activity changes",
@@ -123,6 +134,19 @@ def per_unit(results):
     return "\n".join(lines)
 
 
+def _kept(result):
+    """Odoo records a pull made: meetings logged (this module) or events imported (microsoft_calendar)."""
+    return result.get("logged", result.get("imported")) or 0
+
+
+def _share(part, whole):
+    return f"{part / whole:.0%}" if whole else "-"
+
+
+def _per_thousand(value, count):
+    return f"{value / count * 1000:.1f}" if count else "-"
+
+
 def _target(name, goal, measured, met, note):
     verdict = "not measured" if met is None else ("**met**" if met else "**missed**")
     return f"| {name} | {goal} | {measured} | {verdict} | {note} |"
@@ -133,16 +157,18 @@ def targets(results, latency_ms):
     push, pull, lat = (results.get(k) for k in ("push", "pull", "latency"))
 
     if _ok(push):
-        per = push["total"]["graph"]["http"] / push["changes"]
+        http = push["total"]["graph"]["http"]
+        per = http / push["changes"]
         ops = push["total"]["graph"]["operations"]
         note = (
-            f"{push['total']['graph']['http']} HTTP requests for {push['changes']} changes "
-            f"({ops} Graph operations, up to 20 per $batch)"
+            f"{http} HTTP requests for {push['changes']} changes "
+            f"({ops} Graph operations, up to {BATCH_LIMIT} per $batch)"
         )
         if per > 0.06:
+            fewest = math.ceil(ops / BATCH_LIMIT)
             note += (
-                f"; {per / 0.06:.2f}x the goal. Each of the 3 phases ends with a partly filled $batch, which weighs"
-                " on small runs: the floor is 1/20 = 0.05 per change"
+                f"; {per / 0.06:.2f}x the goal: {ops / http:.1f} operations per request; full $batches of"
+                f" {BATCH_LIMIT} would have taken {fewest} requests ({fewest / push['changes']:.3f} per change)"
             )
         rows.append(_target("Push requests per change", "<= 0.06", f"{per:.3f}", per <= 0.06, note))
     else:
@@ -166,10 +192,11 @@ def targets(results, latency_ms):
             f"Odoo CPU {pull['total']['odoo_cpu_s']:.2f} s, {pull['total']['sql_queries']} SQL queries"
         )
         if rate < 200:
+            total = pull["total"]
             why += (
-                f"; {200 / rate:.2f}x too slow. The time is Odoo's own work per logged meeting (calendar.event"
-                " create with its attendees, a meeting activity per internal user, a note on each contact's"
-                " timeline), done one meeting at a time; creating a page's meetings in one create() is the next step"
+                f"; {200 / rate:.2f}x too slow. Per event: {total['odoo_cpu_s'] / pull['events'] * 1000:.1f} ms of"
+                f" Odoo CPU, {total['sql_queries'] / pull['events']:.1f} SQL queries; Odoo CPU was"
+                f" {_share(total['odoo_cpu_s'], total['wall_s'])} of the wall time"
             )
         rows.append(_target("Ingest rate", ">= 200 events/s", f"{rate:.0f} events/s", rate >= 200, why))
     else:
@@ -198,8 +225,8 @@ def targets(results, latency_ms):
             )
             if key == "pull":
                 req_note += (
-                    "; a first read of N new events takes N / page size delta requests whatever the client"
-                    " (ours asks 100 events per page, theirs 50), so only the page size can differ"
+                    f"; events per delta request: ours {a['events'] / a['total']['graph']['http']:.1f},"
+                    f" microsoft_calendar {b['events'] / b['total']['graph']['http']:.1f}"
                 )
             rows.append(
                 _target(
@@ -214,10 +241,13 @@ def targets(results, latency_ms):
             if wall is not None and wall < 3:
                 wall_note += f"; {3 / wall:.1f}x short of the goal"
                 if key == "pull":
+                    ours_kept, theirs_kept = _kept(a), _kept(b)
                     wall_note += (
-                        "; both read the same delta pages and spend most of their time in Odoo's calendar.event"
-                        " create: this module creates half as many meetings (only those with a contact), but"
-                        " each with its activities, its link and a note on each contact's timeline"
+                        f"; Odoo records made: ours {ours_kept:,}, microsoft_calendar {theirs_kept:,};"
+                        f" Odoo CPU {_per_thousand(a['total']['odoo_cpu_s'], ours_kept)} vs"
+                        f" {_per_thousand(b['total']['odoo_cpu_s'], theirs_kept)} ms per record, and"
+                        f" {_share(a['total']['odoo_cpu_s'], a['total']['wall_s'])} vs"
+                        f" {_share(b['total']['odoo_cpu_s'], b['total']['wall_s'])} of the wall time"
                     )
             rows.append(
                 _target(
@@ -316,6 +346,35 @@ def details(results):
     return "\n".join(out)
 
 
+def records_written(results):
+    """How many Odoo records each engine's pull wrote in this run, when both ran."""
+    ours, theirs = results.get("pull"), results.get("msc_pull")
+    if not (_ok(ours) and _ok(theirs)):
+        return ""
+    return (
+        f": from the same {ours['events']:,} Outlook events, its pull wrote {_kept(theirs):,} Odoo records"
+        f" and this module's {_kept(ours):,}"
+    )
+
+
+def dated_notes(path, finished, level):
+    """The hand-written notes of ``path`` (lines of REPORT.md), under a heading that says they are notes
+    written by hand, not figures of this run, and whether they are about the run this report shows."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        text = f.read().strip()
+    about = NOTES_RUN.search(text.split("\n", 1)[0])
+    if about and about.group(1) == finished:
+        heading = f"{level} Notes written by hand about this run (not generated from it)"
+    else:
+        heading = (
+            f"{level} Notes written by hand about an earlier run"
+            f" ({about.group(1) if about else 'date not given'}), not the one above: re-check them"
+        )
+    return ["", heading, "", text, ""]
+
+
 def write_markdown(path, results, meta, chart_name):
     latency_ms = meta["latency_ms"]
     failures = [
@@ -384,7 +443,7 @@ Raw numbers: `bench/out/*.json` (not kept in git); logs: `bench/out/*.log`.
 
 Same work, not identical records: this module pushes **activities** (`mail.activity`, its push engine) and logs only
 Outlook meetings with a matching contact; `microsoft_calendar` pushes **calendar events** and imports every Outlook
-event, so its pull writes twice as many Odoo records from the same mailbox.
+event{records_written(results)}.
 
 ## Targets
 
@@ -395,6 +454,7 @@ event, so its pull writes twice as many Odoo records from the same mailbox.
 ## Details
 
 {details(results)}
+{chr(10).join(dated_notes(REPORT_NOTES, meta["finished"], "##"))}
 """
     if failures:
         text += "\n## Not run or failed\n\n" + "\n".join(failures) + "\n"
@@ -882,10 +942,7 @@ def engine_section(push, pull, idle, org=None):
             f"{' plus uncommitted changes' if imod.get('uncommitted_module_files') else ''}, hash"
             f" `{imod.get('snapshot_hash', '?')}`): `{im.get('command')}`."
         )
-    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "engine_notes.md")
-    if os.path.exists(notes):
-        with open(notes) as f:
-            lines += ["", "### Reading the numbers", "", f.read().strip()]
+    lines += dated_notes(ENGINE_NOTES, meta.get("finished"), "###")
     lines += [
         "",
         "Raw numbers: `bench/out/engine_push.json`, `engine_pull.json`, `engine_idle.json`, `engine_push_org.json`.",

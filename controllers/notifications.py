@@ -1,4 +1,4 @@
-"""Graph change notifications (SPEC E3, facts §3).
+"""Graph change notifications (SPEC E3, GRAPH_FACTS §3).
 
 Answers the validation handshake, checks each notification's clientState against
 its subscription's secret in constant time, and only queues a pull for the user:
@@ -110,7 +110,7 @@ class O365Notifications(http.Controller):
     def _o365_receive(self, lifecycle):
         token = request.httprequest.args.get("validationToken")
         if token is not None:
-            # Echo the URL-decoded token as plain text (facts §3.2).
+            # Echo the URL-decoded token as plain text (GRAPH_FACTS §3.2).
             return _text(token, 200)
         if request.httprequest.method != "POST":
             return _text("POST Graph change notifications here.", 405)

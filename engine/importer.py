@@ -50,7 +50,7 @@ _logger = logging.getLogger(__name__)
 
 NOTIFICATION_ROUTE = "/o365_calendar_sync/notifications"
 LIFECYCLE_ROUTE = "/o365_calendar_sync/notifications/lifecycle"
-# Under the legacy 4,230-minute cap (facts §3.1) so either service generation accepts it.
+# Under the legacy 4,230-minute cap (GRAPH_FACTS §3.1) so either service generation accepts it.
 SUBSCRIPTION_MINUTES = 4200
 RENEW_BEFORE = timedelta(hours=36)
 PAGE_SIZE = 100
@@ -658,7 +658,7 @@ class Importer:
         return self.env["calendar.recurrence"].sudo().browse(master.res_id).exists() if master else None
 
     def apply_outlook_removal(self, account, link, client):
-        """A tombstone: deleted, or only moved out of the window (facts §2.1): ask Graph which."""
+        """A tombstone: deleted, or only moved out of the window (GRAPH_FACTS §2.1): ask Graph which."""
         record = self.env[link.res_model].sudo().browse(link.res_id).exists()
         if not record or self.env["o365.push.queue"]._deleting(account, link.res_model, link.res_id):
             # Gone from Odoo, or Odoo's own delete read back (its answer may have been lost):

@@ -453,7 +453,7 @@ class PushRound:
     # -- one occurrence of a series (SPEC A16) ---------------------------------------------------
     # A change or a removal of one occurrence of a recurring meeting (``row.occurrence_of``:
     # "<calendar.recurrence id>|<the occurrence's original start, naive UTC ISO>") goes to that
-    # Outlook occurrence: first its id, listed by the series' ``instances`` (facts §11: use the id
+    # Outlook occurrence: first its id, listed by the series' ``instances`` (GRAPH_FACTS §11: use the id
     # the listing returns), then the PATCH (it becomes an exception) or the DELETE (that date is
     # cancelled) in the next round.
 

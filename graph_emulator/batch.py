@@ -1,4 +1,4 @@
-"""JSON batching: POST /v1.0/$batch (facts §4).
+"""JSON batching: POST /v1.0/$batch (GRAPH_FACTS §4).
 
 Items run in order through the same Graph handler as single requests, so faults,
 throttling and act-as apply per item. An item whose dependency did not succeed

@@ -1,4 +1,4 @@
-"""calendarView delta (facts §2.1).
+"""calendarView delta (GRAPH_FACTS §2.1).
 
 Each round compares the window's current items with the snapshot the client's
 token stands for, so changes, deletions and items that left the window all come
@@ -85,7 +85,7 @@ MAX_TOKENS_PER_MAILBOX = 200
 
 def window_items(mb, start, end):
     """What a calendarView delta round reports: calendarView's items plus the masters of the series
-    that have instances in the window (facts §10: "the series master can appear")."""
+    that have instances in the window (GRAPH_FACTS §10: "the series master can appear")."""
     current = E.calendar_view(mb.events, start, end)
     masters = {ev["seriesMasterId"] for ev in current if ev.get("seriesMasterId")}
     current += [mb.events[m] for m in masters if m in mb.events]

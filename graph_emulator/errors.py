@@ -1,5 +1,5 @@
 """Graph-shaped errors. Every failure leaves the emulator as
-{"error":{"code","message","innerError":{"request-id","date"}}} (facts §1.3)."""
+{"error":{"code","message","innerError":{"request-id","date"}}} (GRAPH_FACTS §1.3)."""
 
 import uuid
 from datetime import UTC, datetime

@@ -2,7 +2,7 @@
 
 Stored events are dicts holding Graph property values plus private keys starting
 with '_' (UTC instants, mailbox, links). Rendering turns them into the JSON Graph
-returns, honouring the Prefer headers (facts §1.2, §1.3)."""
+returns, honouring the Prefer headers (GRAPH_FACTS §1.2, §1.3)."""
 
 import base64
 import copy
@@ -394,7 +394,7 @@ def apply_input(ev, payload, settings, creating):
         ev["location"] = copy.deepcopy(ev["locations"][0]) if ev["locations"] else _location(None)
         changed.add("locations")
     if "location" in payload:
-        # Updating location replaces locations (facts §1.3).
+        # Updating location replaces locations (GRAPH_FACTS §1.3).
         ev["location"] = _location(payload["location"])
         has_place = bool(ev["location"]["displayName"])
         ev["locations"] = [copy.deepcopy(ev["location"])] if has_place else []
@@ -653,7 +653,7 @@ def render(ev, prefs, base_url):
     out["lastModifiedDateTime"] = timezones.fmt_utc_stamp(ev["lastModifiedDateTime"])
     zone_name = prefs.get("timezone")
     if ev.get("_all_day_dates"):
-        # All-day events stay midnight-to-midnight whatever the Prefer header says (facts §1.3).
+        # All-day events stay midnight-to-midnight whatever the Prefer header says (GRAPH_FACTS §1.3).
         for key, day in zip(("start", "end"), ev["_all_day_dates"], strict=False):
             out[key] = {"dateTime": day.isoformat() + "T00:00:00.0000000", "timeZone": zone_name or "UTC"}
     else:
@@ -671,7 +671,7 @@ def render(ev, prefs, base_url):
     if ev["type"] == "seriesMaster":
         # "occurrenceId property values of cancelled instances in a recurring series, if the event is the
         # series master" (https://learn.microsoft.com/en-us/graph/api/resources/event, cancelledOccurrences;
-        # facts §11: OID.<masterId>.<date>).
+        # GRAPH_FACTS §11: OID.<masterId>.<date>).
         out["cancelledOccurrences"] = [
             f"OID.{out['id']}.{day.isoformat()}" for day in sorted(ev.get("_deleted_occurrences") or ())
         ]
@@ -691,7 +691,7 @@ def render(ev, prefs, base_url):
 
 
 def delta_occurrence(rendered):
-    """An occurrence as calendarView delta sends it: only these properties (facts §10, [T]
+    """An occurrence as calendarView delta sends it: only these properties (GRAPH_FACTS §10, [T]
     https://github.com/microsoftgraph/microsoft-graph-docs/issues/7632)."""
     keep = ("@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end")
     return {k: rendered[k] for k in keep if k in rendered}

@@ -1,4 +1,4 @@
-"""Injected faults and Graph's own Outlook limits (facts §4).
+"""Injected faults and Graph's own Outlook limits (GRAPH_FACTS §4).
 
 A fault rule targets one mailbox (by UPN or id) or all of them, optionally one
 method or path fragment, and fires `count` times (None = until cleared).
@@ -6,7 +6,7 @@ method or path fragment, and fires `count` times (None = until cleared).
 `after_commit=True` makes a "drop" or "status" rule fire after the request was carried out: the
 change is stored (and notified) but the client never sees the answer — the connection is closed,
 or the answer is replaced by the status error (504 GatewayTimeout, …). This is the lost-answer
-path of a create that did happen, which Graph clients must recover from (facts §10: a retried
+path of a create that did happen, which Graph clients must recover from (GRAPH_FACTS §10: a retried
 create then meets ErrorDuplicateTransactionId). Inside a $batch, a status rule replaces that
 item's answer; a drop rule lets the whole batch run and then closes the connection, so every
 item's answer is lost together.

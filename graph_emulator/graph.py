@@ -227,7 +227,7 @@ def _handle(emu, req, info):
     with state.lock:
         owner, _, _ = _resolve_owner(state, caller, req)
         # An app-only subscription request acts on the mailbox of its resource: it counts against that
-        # mailbox's limits (Outlook's limits are per app and mailbox, facts §4), not one slot for the
+        # mailbox's limits (Outlook's limits are per app and mailbox, GRAPH_FACTS §4), not one slot for the
         # whole application [A].
         subscribed = _subscription_mailbox(state, req) if ctx.app_only and owner is None else None
     target = owner or subscribed or caller
@@ -485,7 +485,7 @@ def _filter(items, text):
             continue
         m = _FILTER_CLAUSE.match(clause)
         if m and m.group(1).lower() == "transactionid":
-            # transactionId cannot be filtered on (facts §10, [T]); the answer's shape follows the one
+            # transactionId cannot be filtered on (GRAPH_FACTS §10, [T]); the answer's shape follows the one
             # Graph gives for another unfilterable event property, "The property 'Id' does not support
             # filtering." (https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/6058).
             raise GraphError(400, "ErrorInvalidProperty", "The property 'TransactionId' does not support filtering.")

@@ -1,6 +1,6 @@
 """Microsoft identity platform v2.0 endpoints: discovery, JWKS, authorize (consent page), token.
 
-Built to what MSAL Python sends and checks (facts §7.3): https token endpoint with the
+Built to what MSAL Python sends and checks (GRAPH_FACTS §7.3): https token endpoint with the
 tenant as first path segment, id_token carrying the exact nonce received at /authorize,
 aud = client_id, client_info = base64url({uid, utid})."""
 

@@ -3,7 +3,7 @@
 The organizer's event is the source of truth: tenant attendees get a copy in their
 own mailbox (same iCalUId, own id), updates flow to the copies, deletes/cancels mark
 them cancelled, and responses flow back. Every message Exchange would send is
-recorded in state.invitations (facts §1.4). Callers hold state.lock."""
+recorded in state.invitations (GRAPH_FACTS §1.4). Callers hold state.lock."""
 
 import copy
 
@@ -60,10 +60,10 @@ def create_event(state, mb, payload):
     if tx:
         for existing in mb.events.values():
             if existing.get("transactionId") == tx:
-                # A replayed create is refused and the answer does not carry the existing event (facts §10;
+                # A replayed create is refused and the answer does not carry the existing event (GRAPH_FACTS §10;
                 # [T] https://github.com/alcionai/corso/issues/2490, fixed by alcionai/corso#2611 which
                 # discusses "the specific transactionID collision error"). Some clients report 409 for it;
-                # the emulator answers 400 as the facts sheet says.
+                # the emulator answers 400 as GRAPH_FACTS §10 says.
                 raise GraphError(
                     400,
                     "ErrorDuplicateTransactionId",
@@ -152,14 +152,14 @@ def update_event(state, mb, event_id, payload, if_match=None):
         _drop_exceptions(state, mb, target)
     if target["type"] == "seriesMaster" and changed & {"start", "end", "recurrence"} and _regenerates(before, target):
         # "Changing the master's pattern or start regenerates the occurrences and drops the exceptions of
-        # the old pattern" (facts §11). The same values sent again change nothing (a PATCH carrying the
+        # the old pattern" (GRAPH_FACTS §11). The same values sent again change nothing (a PATCH carrying the
         # whole event, as a sync sends it, keeps the exceptions); a new range end keeps those inside it.
         _drop_exceptions(state, mb, target)
     E.touch(target)
     if target["type"] == "exception":
         master = mb.events[target["seriesMasterId"]]
         E.touch(master)
-        # "A change to one occurrence is notified with the master's id as the resource" (facts §11,
+        # "A change to one occurrence is notified with the master's id as the resource" (GRAPH_FACTS §11,
         # Microsoft Q&A 1445179).
         state.notify(mb, "updated", master)
     else:
@@ -186,7 +186,7 @@ def _regenerates(before, master):
 
 def _send_exception_updates(state, mb, master):
     """PATCHing the master of a series with separately edited instances sends one update per such
-    instance too (facts §11: "sends several notification emails")."""
+    instance too (GRAPH_FACTS §11: "sends several notification emails")."""
     me = mb.upn.lower()
     for ex in [v for v in mb.events.values() if v.get("seriesMasterId") == master["id"] and v["type"] == "exception"]:
         for att in ex["attendees"]:
@@ -245,7 +245,7 @@ def _sync_copies(state, org_mb, ev, previous):
             cp.update(
                 {
                     "isOrganizer": False,
-                    # The attendee's own copy of an unanswered meeting (facts §10, responseStatus docs:
+                    # The attendee's own copy of an unanswered meeting (GRAPH_FACTS §10, responseStatus docs:
                     # https://learn.microsoft.com/en-us/graph/api/resources/responsestatus).
                     "responseStatus": {"response": "notResponded", "time": E.NEVER},
                     "showAs": "tentative",

@@ -1,4 +1,4 @@
-"""Change-notification subscriptions and webhook delivery (facts §3).
+"""Change-notification subscriptions and webhook delivery (GRAPH_FACTS §3).
 
 Creating a subscription performs the real validation handshake; notifications
 are batched and POSTed from a background thread with retries, so a slow or
@@ -132,7 +132,7 @@ def create(state, caller, payload, client_id, act_as, immutable=False, check=Non
 
     An app-only caller (caller.is_app) may subscribe to any mailbox its roles and mailbox scope allow: `check`
     (graph.Context.require_mailbox) raises for the others. "Only application permissions can subscribe to other
-    users' mailboxes" (facts §10; https://learn.microsoft.com/graph/change-notifications-overview)."""
+    users' mailboxes" (GRAPH_FACTS §10; https://learn.microsoft.com/graph/change-notifications-overview)."""
     if not isinstance(payload, dict):
         raise bad_request("The request body must be a JSON object.", code="BadRequest")
     unknown = set(payload) - FIELDS

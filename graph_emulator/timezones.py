@@ -1,6 +1,6 @@
 """Time zone names and Graph's date-time text format.
 
-Graph accepts Windows zone names and IANA names (facts §1.3); state is stored in
+Graph accepts Windows zone names and IANA names (GRAPH_FACTS §1.3); state is stored in
 UTC and rendered as 'YYYY-MM-DDTHH:MM:SS.fffffff' without an offset."""
 
 import re
@@ -111,7 +111,7 @@ def parse_local(text, zone_name=None, field="dateTime"):
 
 
 def parse_query_datetime(text, field):
-    """calendarView bounds: offset inside the value, UTC without one (facts §1.1)."""
+    """calendarView bounds: offset inside the value, UTC without one (GRAPH_FACTS §1.1)."""
     if not text:
         raise bad_request(
             (

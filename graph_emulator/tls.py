@@ -1,6 +1,6 @@
 """Self-signed CA and a 127.0.0.1/localhost server certificate, generated once per data_dir.
 
-MSAL refuses non-https authorities (facts §7.3.5), so clients trust the emulator
+MSAL refuses non-https authorities (GRAPH_FACTS §7.3.5), so clients trust the emulator
 through verify=<ca.pem> instead of disabling verification."""
 
 import datetime as _dt

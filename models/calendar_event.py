@@ -123,7 +123,7 @@ class CalendarEvent(models.Model):
     )
     # What changed since the last version Outlook has (the link's changeKey when the
     # first of these changes was made): a change of attendees alone is sent alone, so
-    # that Outlook mails only the attendees who changed (A14, facts 1.4).
+    # that Outlook mails only the attendees who changed (A14, GRAPH_FACTS §1.4).
     o365_pending_changes = fields.Char(copy=False, groups="base.group_system")
     o365_pending_base = fields.Char(copy=False, groups="base.group_system")
     o365_logged = fields.Boolean(

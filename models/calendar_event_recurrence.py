@@ -157,7 +157,7 @@ class CalendarEventRecurrence(models.Model):
             waiting.unlink()
             links.sudo().write({"res_id": new.id})
             # Odoo made its occurrences anew; Outlook regenerates them when the master's start or
-            # pattern changes (facts §11): each takes its place in the series again.
+            # pattern changes (GRAPH_FACTS §11): each takes its place in the series again.
             new._o365_restart_occurrences()
             new._o365_queue_changes()
             return

@@ -1,7 +1,7 @@
 """Recurring meetings made in Odoo: one Outlook series per ``calendar.recurrence`` (SPEC A16).
 
 Odoo keeps a recurring meeting as one ``calendar.recurrence`` and one ``calendar.event``
-per occurrence; Outlook as one series master carrying a ``patternedRecurrence`` (facts
+per occurrence; Outlook as one series master carrying a ``patternedRecurrence`` (GRAPH_FACTS
 §11). The recurrence is the synced record: its link is the series master in the
 organiser's mailbox, its push is the master (the first occurrence's meeting, in the
 series' time zone, with the rule mapped by utils/mappers/recurrence.py). Its occurrences
@@ -267,7 +267,7 @@ class CalendarRecurrence(models.Model):
             zone = recurrence._o365_zone()
             [(start, stop)] = rec_mapper.moved_series_times([first.start], outlook.start, outlook.end, zone)
             if (start, stop) != (first.start, first.stop):
-                # Outlook regenerated the occurrences (facts §11: a new start drops the exceptions):
+                # Outlook regenerated the occurrences (GRAPH_FACTS §11: a new start drops the exceptions):
                 # every future occurrence takes the new time on its own date, and has no exception.
                 now = fields.Datetime.now()
                 meetings = recurrence.calendar_event_ids.filtered(lambda m: m.start >= now)
@@ -334,7 +334,7 @@ class CalendarRecurrence(models.Model):
     def create(self, vals_list):
         records = super().create(vals_list)
         # A split ("this and following events") makes a new recurrence of confirmed meetings:
-        # a new series from that date (facts §11). A brand-new recurrence has no confirmed
+        # a new series from that date (GRAPH_FACTS §11). A brand-new recurrence has no confirmed
         # meeting yet and queues nothing.
         records.filtered(lambda r: r.calendar_event_ids.filtered("o365_confirmed"))._o365_queue_changes()
         return records

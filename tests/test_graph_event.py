@@ -56,7 +56,7 @@ class TestGraphEvent(BaseCase):
         self.assertIsNone(unreadable(all_day))
 
     def test_all_day_dates(self):
-        """B6, A12, facts §1.3: exclusive end; a converted bound is brought back to the mailbox's day."""
+        """B6, A12, GRAPH_FACTS §1.3: exclusive end; a converted bound is brought back to the mailbox's day."""
         event = GraphEvent(
             {"isAllDay": True, "start": bound("2030-03-31T00:00:00.0000000"), "end": bound("2030-04-02T00:00:00")}
         )

@@ -375,7 +375,7 @@ class TestPushRecurrence(PushCase):
         self.assertEqual(self._occurrences(recurrence)[3].start, datetime(2031, 11, 25, 9, 0), "others untouched")
         self.assertFalse(self.queue_rows(), "E4: not pushed back")
 
-        # "All events" then: the series changes (one update for it plus one for the edited date, facts §11), and
+        # "All events" then: the series changes (one update for it plus one for the edited date, GRAPH_FACTS §11), and
         # the edited date gets Odoo's new values too (Outlook keeps an exception's own): one more update.
         self.emulator.state.clear_invitations()
         meeting.write({"name": "Account review (new agenda)", "recurrence_update": "all_events"})

@@ -33,6 +33,9 @@ say "lint: ruff and pylint-odoo"
 "$PY" -m ruff format --check --quiet . || die "ruff format would change files: run '$PY -m ruff format .'"
 "$PY" -m pylint --rcfile="$REPO/.pylintrc" --score=n "$REPO" || die "pylint-odoo found problems (above)."
 
+say "citations: every requirement id and facts section cited is defined in doc/"
+"$PY" tools/check_citations.py || die "a citation above resolves to nothing in doc/REQUIREMENTS.md or doc/GRAPH_FACTS.md."
+
 # Odoo's own runner (odoo-bin --test-enable) finds only the test files tests/__init__.py imports.
 unlisted=$(for f in tests/test_*.py; do m=$(basename "$f" .py); grep -qx "from \. import $m" tests/__init__.py || echo "$m"; done)
 [ -z "$unlisted" ] || die "tests/__init__.py does not import: $unlisted (Odoo's --test-enable would skip them); add them."

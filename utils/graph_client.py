@@ -14,16 +14,16 @@ from urllib.parse import quote, urlencode
 import requests
 
 DEFAULT_TIMEOUT = 30  # seconds
-BATCH_LIMIT = 20  # Graph refuses larger JSON batches (facts §4)
+BATCH_LIMIT = 20  # Graph refuses larger JSON batches (GRAPH_FACTS §4)
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Ids change when an item moves between folders unless *every* request asks for
 # immutable ids; the header applies only to the request carrying it, so each
-# $batch item carries it too (facts §10, graph/outlook-immutable-id).
+# $batch item carries it too (GRAPH_FACTS §10, graph/outlook-immutable-id).
 PREFER_IMMUTABLE_ID = 'IdType="ImmutableId"'
 # The single-value extended property stamped on every event the module creates:
 # it names the Odoo record (and this database), so "the event this create made"
 # can be found again. transactionId cannot be filtered on, and a replayed create
-# is refused with ErrorDuplicateTransactionId rather than answered (facts §10).
+# is refused with ErrorDuplicateTransactionId rather than answered (GRAPH_FACTS §10).
 RECORD_PROPERTY_ID = "String {b7070704-16da-4c16-9091-3bb094ffdd13} Name o365CalendarSyncRecord"
 DUPLICATE_TRANSACTION = "ErrorDuplicateTransactionId"
 MALFORMED_ID = "ErrorInvalidIdMalformed"
@@ -105,7 +105,7 @@ class EventRequests:
         return {"method": "POST", "url": f"{self.path(event_id)}/{action}", "body": body}
 
     def find_by_ical_uid(self, ical_uid):
-        """GET this mailbox's copies of a meeting (same iCalUId in every attendee's calendar, facts §1)."""
+        """GET this mailbox's copies of a meeting (same iCalUId in every attendee's calendar, GRAPH_FACTS §1)."""
         query = urlencode({"$filter": f"iCalUId eq '{ical_uid}'", "$select": "id,iCalUId,isOrganizer"}, quote_via=quote)
         return {"method": "GET", "url": f"{self.path()}?{query}"}
 
@@ -120,7 +120,7 @@ class EventRequests:
 
     def list_instances(self, master_id, start, end):
         """GET the occurrences and exceptions of a series between ``start`` and ``end`` (naive
-        UTC): their ids are their own, never built by hand (facts §11, event-list-instances)."""
+        UTC): their ids are their own, never built by hand (GRAPH_FACTS §11, event-list-instances)."""
         query = urlencode(
             {
                 "startDateTime": _iso_utc(start),
@@ -266,7 +266,7 @@ class GraphClient:
         """Yield (events, delta_link) per page; delta_link is set on the last page only.
 
         Start a round with the window (start/end datetimes in UTC) or continue one
-        with the stored deltaLink; links already encode the window (facts §2.1).
+        with the stored deltaLink; links already encode the window (GRAPH_FACTS §2.1).
         """
         headers = {"Prefer": f'odata.maxpagesize={page_size}, outlook.timezone="{time_zone}", {PREFER_IMMUTABLE_ID}'}
         if link:

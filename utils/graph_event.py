@@ -112,7 +112,7 @@ def to_utc(bound):
 
 
 def bound_date(bound):
-    """The date an all-day bound spells (Graph renders them midnight-to-midnight, facts §1.3)."""
+    """The date an all-day bound spells (Graph renders them midnight-to-midnight, GRAPH_FACTS §1.3)."""
     return parse_date_time(bound["dateTime"]).date()
 
 

@@ -6,7 +6,7 @@ MICROSOFT_LOGIN_ENDPOINT = "https://login.microsoftonline.com"
 MICROSOFT_GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
 
 # MSAL adds openid, profile and offline_access itself and refuses them if passed
-# (facts §7.1); offline_access is what yields the refresh token.
+# (GRAPH_FACTS §7.1); offline_access is what yields the refresh token.
 GRAPH_SCOPES = ("Calendars.ReadWrite", "User.Read", "MailboxSettings.Read")
 # Organisation-wide connection (SPEC O1): the client-credentials flow asks for the
 # application permissions an administrator granted, as "<resource>/.default". The

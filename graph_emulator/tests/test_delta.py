@@ -91,7 +91,7 @@ def test_delta_expands_recurrence_and_honours_timezone(alex):
         "/me/calendarView/delta", params=WINDOW, headers={"Prefer": 'outlook.timezone="Pacific Standard Time"'}
     )
     body = r.json()
-    # The series master comes with its occurrences (facts §10).
+    # The series master comes with its occurrences (GRAPH_FACTS §10).
     assert sorted(i["type"] for i in body["value"]) == ["occurrence"] * 4 + ["seriesMaster"]
     body["value"] = [i for i in body["value"] if i["type"] == "occurrence"]
     assert body["value"][0]["start"] == {"dateTime": "2030-03-04T01:00:00.0000000", "timeZone": "Pacific Standard Time"}

@@ -160,7 +160,7 @@ def _instances(alex, master):
 
 
 def test_series_invitations_exceptions_and_cancelled_occurrences(alex, tenant):
-    """Facts §11: one request per attendee for the whole series; PATCH of an occurrence makes an exception and
+    """GRAPH_FACTS §11: one request per attendee for the whole series; PATCH of an occurrence makes an exception and
     updates that date only; DELETE of an occurrence cancels that date and the master lists it in
     cancelledOccurrences; a master PATCH sends one update for the series plus one per edited instance, and keeps
     the exceptions unless the pattern or the series' times change."""

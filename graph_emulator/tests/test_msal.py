@@ -1,4 +1,4 @@
-"""MSAL Python, unchanged, against the emulator (facts §7)."""
+"""MSAL Python, unchanged, against the emulator (GRAPH_FACTS §7)."""
 
 import json
 import re

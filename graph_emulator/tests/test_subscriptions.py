@@ -158,7 +158,7 @@ def test_lifecycle_notifications(emu, alex, hook, tenant):
 
 
 def test_occurrence_change_is_notified_with_the_master_id(emu, alex, hook, tenant, outlook):
-    """Facts §11 (Microsoft Q&A 1445179): a change to one occurrence of a series is notified with the series
+    """GRAPH_FACTS §11 (Microsoft Q&A 1445179): a change to one occurrence of a series is notified with the series
     master's id as the resource."""
     master = alex.post(
         "/me/events",

@@ -1,4 +1,4 @@
-"""What every mapper writes the same way: Graph times and safe HTML (SPEC A3, facts §1.3)."""
+"""What every mapper writes the same way: Graph times and safe HTML (SPEC A3, GRAPH_FACTS §1.3)."""
 
 import re
 from datetime import datetime
@@ -23,7 +23,7 @@ def graph_time(moment):
 
 
 def graph_day(day, time_zone="UTC"):
-    """An all-day bound: midnight, in one zone, as Graph requires (facts §1.3)."""
+    """An all-day bound: midnight, in one zone, as Graph requires (GRAPH_FACTS §1.3)."""
     if isinstance(day, datetime):
         day = day.date()
     return {"dateTime": f"{day.isoformat()}T00:00:00", "timeZone": time_zone}

@@ -15,7 +15,7 @@ filter, the contacts matching a page's addresses) and asks ``decide`` for each e
 that has no Odoo record yet.
 
 Times come from Graph in UTC (the pull asks for ``Prefer: outlook.timezone="UTC"``);
-all-day events are read as dates in the mailbox's time zone (facts §1.3).
+all-day events are read as dates in the mailbox's time zone (GRAPH_FACTS §1.3).
 """
 
 from dataclasses import dataclass, field
@@ -108,7 +108,7 @@ def meeting_event(meeting):
 
 
 def meeting_attendees_change(meeting):
-    """A PATCH of the attendees alone: Graph then mails only those added or removed (facts 1.4)."""
+    """A PATCH of the attendees alone: Graph then mails only those added or removed (GRAPH_FACTS §1.4)."""
     return {"attendees": meeting_attendees(meeting.attendees)}
 
 
@@ -122,10 +122,10 @@ def logged_meeting_changes(groups, *, subject, location, description_html, start
     """B10: what Odoo's edits change on a meeting logged from its organiser's own Outlook.
 
     Only the groups edited since Outlook's version ("subject", "location", "body", "times",
-    "attendees"), so that Outlook mails attendees about what changed and nothing else (facts
-    1.4, as A11 and A14). Times are sent in the mailbox's own zone, so the event keeps its time
-    zone (E5; a time sent in UTC would re-zone it). ``attendees``: Graph JSON, Outlook's list
-    with Odoo's additions and removals."""
+    "attendees"), so that Outlook mails attendees about what changed and nothing else
+    (GRAPH_FACTS §1.4, as A11 and A14). Times are sent in the mailbox's own zone, so the event
+    keeps its time zone (E5; a time sent in UTC would re-zone it). ``attendees``: Graph JSON,
+    Outlook's list with Odoo's additions and removals."""
     changes = {}
     if "subject" in groups:
         changes["subject"] = subject

@@ -1,4 +1,4 @@
-"""Odoo's recurrence rule -> Graph's patternedRecurrence (SPEC A16, facts §11).
+"""Odoo's recurrence rule -> Graph's patternedRecurrence (SPEC A16, GRAPH_FACTS §11).
 
 Plain Python, no ORM: the model gathers the rule's fields in ``RuleData`` and asks
 ``series_recurrence`` for Graph's ``recurrence`` of the series master, or
@@ -95,7 +95,7 @@ def inexpressible(rule):
 
 
 def series_recurrence(rule):
-    """Graph's ``recurrence`` (pattern and range, facts §11) for Odoo's rule; raises
+    """Graph's ``recurrence`` (pattern and range, GRAPH_FACTS §11) for Odoo's rule; raises
     ``Inexpressible`` for a rule Outlook cannot hold."""
     reasons = inexpressible(rule)
     if reasons:
@@ -132,7 +132,7 @@ def series_recurrence(rule):
 
 def ended_before(recurrence, day):
     """The series' recurrence ending the day before ``day`` (Odoo's "this and following
-    events" split, facts §11: the old series' range gets an end date)."""
+    events" split, GRAPH_FACTS §11: the old series' range gets an end date)."""
     rng = dict(recurrence["range"], type="endDate", endDate=(day - timedelta(days=1)).isoformat())
     rng.pop("numberOfOccurrences", None)
     return {"pattern": dict(recurrence["pattern"]), "range": rng}
@@ -140,7 +140,7 @@ def ended_before(recurrence, day):
 
 def local_time(moment, zone):
     """A naive-UTC datetime as Graph's dateTimeTimeZone in ``zone`` (IANA), so a series keeps
-    its local wall-clock time across daylight-saving changes (A16, E5; facts §1.3: Graph
+    its local wall-clock time across daylight-saving changes (A16, E5; GRAPH_FACTS §1.3: Graph
     takes IANA names)."""
     local = moment.replace(tzinfo=UTC, microsecond=0).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
     return {"dateTime": local.isoformat(), "timeZone": zone}
