@@ -16,8 +16,7 @@ from datetime import date, datetime, timedelta
 
 from odoo.tests import new_test_user, tagged
 
-from .test_pull_pipeline import CUSTOMER, ORG_DOMAIN, PullCase
-from .test_push_base import PushCase
+from .common import CUSTOMER, ORG_DOMAIN, PullCase, PushCase
 
 MODULE = os.path.realpath(os.path.join(os.path.dirname(__file__), ".."))
 NOT_COUNTED = ("tests/", "graph_emulator/")
