@@ -13,7 +13,7 @@ so it is never taken for an echo.
 
 Odoo replays a whole request that met a serialization failure. This one cannot meet
 any (issue 28): its own transaction only reads, and the pulls it asks for are queued in
-a short transaction of their own in READ COMMITTED (engine/locks.py), where a
+a short transaction of their own in READ COMMITTED (utils/locks.py), where a
 concurrent notification or pull on the same row never makes it fail. Its body is kept
 (``get_data(cache=True)``), so even a replay would read the same notifications: a valid
 notification is never answered 4xx.
@@ -31,7 +31,7 @@ from odoo import http
 from odoo.http import request
 from odoo.tools import SQL
 
-from ..engine.locks import short_transaction
+from ..utils.locks import short_transaction
 
 _logger = logging.getLogger(__name__)
 

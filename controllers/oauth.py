@@ -21,8 +21,8 @@ from odoo import fields, http
 from odoo.exceptions import UserError
 from odoo.http import request
 
-from ..engine.locks import lock_accounts
 from ..utils.auth import AuthError, MicrosoftLogin, admin_consent_endpoint
+from ..utils.locks import lock_accounts
 
 _logger = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ class O365OAuthController(http.Controller):
                 status=403,
             )
         try:
-            # Step 2 of the lock order (engine/locks.py), before the code leaves Odoo: a pull or
+            # Step 2 of the lock order (utils/locks.py), before the code leaves Odoo: a pull or
             # push writing this account makes this request fail (and Odoo replay it) now,
             # while the code is still unused, never after Microsoft took it.
             lock_accounts(request.env.cr, account.ids)

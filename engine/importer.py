@@ -30,21 +30,21 @@ from odoo.tools import SQL
 
 from ..utils import plain_words
 from ..utils.auth import AuthError
-from ..utils.email_domains import is_internal
+from ..utils.crons import PULL_CRON_XMLIDS, SHARDS, wake_cron_in
+from ..utils.directory import contact_directory
 from ..utils.graph_client import GraphError
 from ..utils.graph_event import parse_stamp, unreadable
-from ..utils.mappers.meeting import STICKY_REASONS, Directory, decide, is_cancelled, is_removed, page_addresses
-from .locks import is_race, lock_accounts, lock_contacts, lock_meetings
-from .runner import (
-    PULL_CRON_XMLIDS,
+from ..utils.locks import (
     PULL_LOCK_CLASS,
-    RACE_RETRY_SECONDS,
-    SHARDS,
-    MailboxRunner,
+    is_race,
+    lock_accounts,
+    lock_contacts,
+    lock_meetings,
     mailbox_session_lock,
     mailbox_session_unlock,
-    run_again_at,
 )
+from ..utils.mappers.meeting import STICKY_REASONS, decide, is_cancelled, is_removed, page_addresses
+from .runner import RACE_RETRY_SECONDS, MailboxRunner
 
 _logger = logging.getLogger(__name__)
 
@@ -166,67 +166,6 @@ def sweep_organization_subscriptions(env):
     return removed
 
 
-def contact_directory(env, addresses):
-    """Contacts and internal users for a page's addresses, in ONE query (B2).
-
-    A contact is a partner with that normalised email and no internal user; an
-    internal user is matched through their partner. Lowest id wins on duplicates,
-    individuals before companies.
-    """
-    directory = Directory()
-    if not addresses:
-        return directory
-    # Odoo stores ASCII addresses lower-cased (an indexed equality is enough); a
-    # non-ASCII local part keeps its case there, so those compare lower-cased.
-    ascii_only = [a for a in addresses if a.isascii()]
-    non_ascii = [a for a in addresses if not a.isascii()]
-    match = SQL("p.email_normalized = ANY(%s)", ascii_only)
-    if non_ascii:
-        match = SQL("(%s OR lower(p.email_normalized) = ANY(%s))", match, non_ascii)
-    env.cr.execute(
-        SQL(
-            """SELECT p.id, lower(p.email_normalized), p.is_company, c.id, c.is_company, u.id
-                 FROM res_partner p
-                 JOIN res_partner c ON c.id = COALESCE(p.commercial_partner_id, p.id)
-            LEFT JOIN res_users u ON u.partner_id = p.id AND u.active AND NOT u.share
-                WHERE p.active AND %s
-             ORDER BY p.is_company, p.id""",
-            match,
-        )
-    )
-    org_domains = env["o365.config"]._org_domains()
-    for partner_id, email, _is_company, company_id, company_is_company, user_id in env.cr.fetchall():
-        if user_id:
-            directory.users.setdefault(email, (user_id, partner_id))
-        elif not is_internal(email, org_domains):
-            directory.contacts.setdefault(email, partner_id)
-            directory.companies[partner_id] = company_id if company_is_company else None
-    return directory
-
-
-def link_outlook_events(account, records, outlook_events):
-    """Link each record to the Outlook event (a Graph event dict) at the same position: the
-    record came from Outlook (origin 'outlook')."""
-    return (
-        account.env["o365.event.link"]
-        .sudo()
-        .create(
-            [
-                {
-                    "account_id": account.id,
-                    "res_model": record._name,
-                    "res_id": record.id,
-                    "graph_event_id": outlook_event["id"],
-                    "ical_uid": outlook_event.get("iCalUId"),
-                    "change_key": outlook_event.get("changeKey"),
-                    "origin": "outlook",
-                }
-                for record, outlook_event in zip(records, outlook_events, strict=True)
-            ]
-        )
-    )
-
-
 def report_error(account, what, exc):
     """Record a failed exchange on the account, in plain words with the detail after (S7);
     never a token (S5). A sign-in only the user can repair sets 'reconnect', which stops
@@ -282,7 +221,7 @@ class Importer:
             return False  # the queued requests stay for Resume (S7)
         kinds = self.env["o365.pull.request"].sudo()._take(account)
         # Committed at once: the taken rows are never held while this pull waits for the
-        # account row (Stop holds it, then deletes them: engine/locks.py's order).
+        # account row (Stop holds it, then deletes them: utils/locks.py's order).
         self.commit()
         if not account._is_syncing():
             return False
@@ -317,7 +256,7 @@ class Importer:
         return True
 
     def retry_after_race(self, account, kinds, exc):
-        """The round met a concurrent transaction (engine/locks.py) and was rolled back (what it
+        """The round met a concurrent transaction (utils/locks.py) and was rolled back (what it
         committed stays): one INFO line, its requests queued again, its shard's cron woken within
         the minute. Never an ERROR, never a mailbox left for the safety net."""
         _logger.info(
@@ -330,7 +269,7 @@ class Importer:
         Requests = self.env["o365.pull.request"].sudo()
         for kind in kinds or {"pull"}:
             Requests._queue(account.ids, kind, wake=False)
-        run_again_at(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], RACE_RETRY_SECONDS)
+        wake_cron_in(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], RACE_RETRY_SECONDS)
         self.commit()
 
     def record_failure(self, account, exc):
@@ -404,7 +343,7 @@ class Importer:
     def record_subscription(self, account, client, subscription, expires, secret):
         """Keep the subscription Graph just made, committed at once: a round that fails later
         (a Graph error, a race) must not forget it while Graph keeps it (issue 28). Under the
-        account's row lock (engine/locks.py, step 2), the state is read again: if Stop or
+        account's row lock (utils/locks.py, step 2), the state is read again: if Stop or
         Disconnect came meanwhile (the secret is no longer this one), the new subscription goes
         instead of being kept."""
         lock_accounts(self.env.cr, account.ids)
@@ -430,7 +369,7 @@ class Importer:
         """No live subscription: the mailbox hears of Outlook changes only through the safety
         net, which polls it every minute (SUBSCRIBE_RETRY) and tries to subscribe again each
         time; its shard's cron is woken for that (issue 28)."""
-        run_again_at(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], SUBSCRIBE_RETRY.total_seconds() + 5)
+        wake_cron_in(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], SUBSCRIBE_RETRY.total_seconds() + 5)
 
     def remove_stray_subscriptions(self, account, client, keep_id, notify_url):
         """Delete this mailbox's other subscriptions to this database's notification URL: left by
@@ -571,7 +510,7 @@ class Importer:
         if uids:
             # B12, whatever the interleaving: "log it or attach to the record another mailbox
             # logged" is decided under the meeting's lock, held until this page commits; a pull
-            # that waited for it reads that record (READ COMMITTED, engine/locks.py).
+            # that waited for it reads that record (READ COMMITTED, utils/locks.py).
             lock_meetings(self.env.cr, uids)
             for lk in Link.search([("ical_uid", "in", uids), ("account_id", "!=", account.id)], order="id"):
                 copies.setdefault(lk.ical_uid, lk)
@@ -636,10 +575,7 @@ class Importer:
             if link.exists():
                 link.change_key = outlook_event.get("changeKey")
             return
-        if link.origin == "outlook" and link.res_model == "calendar.event":
-            record._o365_apply_outlook_update(link, outlook_event, directory)
-        else:
-            record._o365_apply_outlook_change(link, outlook_event)
+        record._o365_apply_outlook_change(link, outlook_event, directory=directory)
 
     def series_made_in_odoo(self, account, outlook_event):
         """The calendar.recurrence whose Outlook series this occurrence belongs to (A16), or None."""
@@ -700,8 +636,8 @@ class Importer:
             meeting = Meeting.browse(copy_of.res_id).exists()
             if meeting:
                 # B12: one meeting, one record; this mailbox's copy links to it.
-                link = link_outlook_events(account, meeting, [outlook_event])
-                meeting._o365_apply_outlook_update(link, outlook_event, directory)
+                link = self.env["o365.event.link"].link_outlook_events(account, meeting, [outlook_event])
+                meeting._o365_apply_outlook_change(link, outlook_event, directory=directory)
                 return None
         return Meeting._o365_prepare_log(account, outlook_event, directory, org_domains)
 

@@ -32,8 +32,10 @@ from odoo import SUPERUSER_ID, api, fields
 
 from ..utils import plain_words
 from ..utils.auth import AuthError
+from ..utils.crons import PUSH_CRON_XMLIDS, SHARDS, wake_cron
 from ..utils.graph_client import BATCH_LIMIT, DUPLICATE_TRANSACTION, MALFORMED_ID, GraphError, parse_retry_after
-from .runner import PUSH_CRON_XMLIDS, PUSH_LOCK_CLASS, SHARDS, MailboxRunner, mailbox_lock, run_time_budget
+from ..utils.locks import PUSH_LOCK_CLASS, mailbox_lock
+from .runner import MailboxRunner, run_time_budget
 
 _logger = logging.getLogger(__name__)
 
@@ -49,16 +51,19 @@ HEALTH_RESOLUTION = timedelta(seconds=60)  # "last successful exchange" is shown
 RESCHEDULE_FLOOR = timedelta(seconds=2)
 
 
-def push_due(env, *, cursor_factory=None, shard=0, shards=1, parallel=16):
+def push_due(env, *, cursor_factory=None, shard=0, shards=1, parallel=None):
     """One run of the push over this shard's due mailboxes, time-boxed under Odoo's cron
     time limit; then each shard's cron is woken when its next waiting change is due.
-    Returns the run's counters (pushed, failed, mailboxes, mailboxes_left, ...)."""
+    Returns the run's counters (pushed, failed, mailboxes, mailboxes_left, ...).
+
+    ``cursor_factory`` (default: new cursors of ``env``'s registry) lets a test run the job
+    as several real workers; ``parallel`` defaults to the push_parallel_mailboxes setting."""
     runner = PushRunner(
         env.registry,
         cursor_factory=cursor_factory,
         shard=shard,
         shards=shards,
-        parallel=parallel,
+        parallel=parallel or env["o365.push.queue"]._param_int("push_parallel_mailboxes"),
         time_budget=run_time_budget(),
     )
     stats = runner.run()
@@ -71,7 +76,7 @@ def schedule_next_run(cursor_factory):
 
     Not sooner than in a few seconds: a change left due now (its mailbox was busy with
     another worker) must not make the crons spin; the time-boxed leftovers are woken at
-    once by the queue's ``_cron_push``."""
+    once by the push cron (engine/cron.py)."""
     with cursor_factory() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         cr.execute(
@@ -83,9 +88,7 @@ def schedule_next_run(cursor_factory):
         )
         soonest = fields.Datetime.now() + RESCHEDULE_FLOOR
         for shard, at in cr.fetchall():
-            cron = env.ref(PUSH_CRON_XMLIDS[shard], raise_if_not_found=False)
-            if cron:
-                cron._trigger(max(at, soonest))
+            wake_cron(env, PUSH_CRON_XMLIDS[shard], max(at, soonest))
 
 
 class PushRunner(MailboxRunner):

@@ -38,8 +38,8 @@ from odoo.exceptions import UserError
 from odoo.tools import email_normalize
 from odoo.tools.misc import format_date, format_datetime
 
-from ..engine import importer
 from ..utils import plain_words
+from ..utils.directory import contact_directory
 from ..utils.graph_client import ANSWER_ACTIONS
 from ..utils.graph_event import GraphEvent, normalize
 from ..utils.mappers.meeting import (
@@ -537,11 +537,11 @@ class CalendarEvent(models.Model):
 
     # -- Outlook's side: the contract with the pull (A12, B10, B14) ----------------------------
 
-    def _o365_apply_outlook_change(self, link, event):
+    def _o365_apply_outlook_change(self, link, event, directory=None):
         """Outlook changed the event behind ``link``: a logged meeting follows Outlook (B10),
         an ERP meeting takes what may flow back (A12)."""
         if link.origin == "outlook":
-            return self._o365_apply_outlook_update(link, event, None)
+            return self._o365_apply_outlook_update(link, event, directory)
         return self._o365_apply_erp_meeting_change(link, event)
 
     def _o365_apply_outlook_removal(self, link, cancelled=False):
@@ -593,9 +593,7 @@ class CalendarEvent(models.Model):
         meeting = self.sudo().with_context(**QUIET)
         account = link.account_id.sudo()
         if directory is None:
-            directory = importer.contact_directory(
-                self.env, page_addresses([event], self.env["o365.config"]._org_domains())
-            )
+            directory = contact_directory(self.env, page_addresses([event], self.env["o365.config"]._org_domains()))
         values, vals = self._o365_values(account, event, directory)
         new_partners = [p for p in values.partner_ids if p not in meeting.partner_ids.ids]
         if new_partners:
@@ -746,7 +744,8 @@ class CalendarEvent(models.Model):
             meetings |= self.sudo().with_context(**QUIET).create(batch)
         for meeting, (_event, _values, vals) in zip(meetings, prepared, strict=True):
             meeting._o365_restore_activity_users(vals)
-        importer.link_outlook_events(account, meetings, [event for event, _values, _vals in prepared])
+        Link = self.env["o365.event.link"]
+        Link.link_outlook_events(account, meetings, [event for event, _values, _vals in prepared])
         for meeting, (event, values, _vals) in zip(meetings, prepared, strict=True):
             meeting._o365_apply_attendee_answers(event, account)  # the organiser attends (issue 23)
             meeting._o365_post_on_contacts(

@@ -254,7 +254,7 @@ class CalendarRecurrence(models.Model):
         if first:
             first._o365_push_failed(account, message)
 
-    def _o365_apply_outlook_change(self, link, event):
+    def _o365_apply_outlook_change(self, link, event, directory=None):
         """Outlook changed the series' time (A12 for a series): every future occurrence moves to the
         new local time on its own date. Subject and notes stay Odoo's (A12); a new pattern made in
         Outlook (other days) is not read back."""

@@ -244,7 +244,7 @@ class MailActivity(models.Model):
 
     # -- Outlook's side (called by the inbound pull, A5, A6) ------------------------------
 
-    def _o365_apply_outlook_change(self, link, event):
+    def _o365_apply_outlook_change(self, link, event, directory=None):
         """Only a move or resize flows back (A5); subject and body stay Odoo's."""
         activity = self.exists()
         if not activity:

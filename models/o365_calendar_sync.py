@@ -180,9 +180,12 @@ class O365CalendarSync(models.AbstractModel):
 
     # -- hooks of the pull (Outlook's side, E4) ----------------------------------------------
 
-    def _o365_apply_outlook_change(self, link, event):
+    def _o365_apply_outlook_change(self, link, event, directory=None):
         """Outlook changed the event behind ``link`` (``event``: Graph's JSON). Nothing flows
-        back by default: the next ERP change overwrites Outlook's edit."""
+        back by default: the next ERP change overwrites Outlook's edit.
+
+        ``directory``: who the addresses of the pull's page are in Odoo (utils/directory.py),
+        looked up once for the whole page; None when the record must look up what it needs."""
 
     def _o365_apply_outlook_removal(self, link, cancelled=False):
         """The event behind ``link`` was deleted in Outlook (``cancelled``: its organiser

@@ -1,13 +1,9 @@
-import logging
 import uuid
 
 from odoo import api, fields, models
 
-from ..engine import pusher
-from ..engine.runner import PUSH_CRON_XMLIDS, SHARDS, run_again_soon
 from ..utils import plain_words
-
-_logger = logging.getLogger(__name__)
+from ..utils.crons import PUSH_CRON_XMLIDS, SHARDS, wake_cron
 
 PARAM_PREFIX = "o365_calendar_sync."
 # Retrying is bounded by time, not by tries: a burst of short Retry-After answers
@@ -146,10 +142,7 @@ class O365PushQueue(models.Model):
         woken = self.env.cr.precommit.data.setdefault("o365_push_woken_shards", set())
         for shard in shards - woken:
             woken.add(shard)
-            cron = self.env.ref(PUSH_CRON_XMLIDS[shard], raise_if_not_found=False)
-            if cron:
-                # An ir.cron.trigger row now; cron workers are notified by a post-commit hook.
-                cron.sudo()._trigger()
+            wake_cron(self.env, PUSH_CRON_XMLIDS[shard])
 
     @api.model
     def _find_link(self, account, res_model, res_id):
@@ -220,19 +213,7 @@ class O365PushQueue(models.Model):
         self._wake_worker(self.account_id)
         return True
 
-    # -- the job (E1, E2, E6) --------------------------------------------------------------
-
-    @api.model
-    def _cron_push(self, shard=0, shards=1):
-        """One run of a push cron (one shard of the mailboxes), time-boxed under Odoo's cron
-        time limit; the cron is woken again at once for mailboxes left at the deadline."""
-        if self.env["o365.sync.account"]._sync_paused():
-            _logger.info("o365: push skipped, all sync is paused")  # S7: changes wait for Resume
-            return {}
-        stats = self._push_due(shard=shard, shards=shards)
-        if stats["mailboxes_left"]:
-            run_again_soon(self.env, PUSH_CRON_XMLIDS[shard])
-        return stats
+    # -- the push job's settings (its cron and runs: engine/cron.py, engine/pusher.py) ----
 
     @api.model
     def _param_int(self, key):
@@ -241,18 +222,3 @@ class O365PushQueue(models.Model):
             return int(value) if value not in (None, False, "") else DEFAULTS[key]
         except ValueError:
             return DEFAULTS[key]
-
-    @api.model
-    def _push_due(self, cursor_factory=None, shard=0, shards=1, parallel=None):
-        """Push every due row of this shard's mailboxes (engine/pusher.py).
-
-        ``cursor_factory`` (default: new cursors of this registry) lets a test run
-        the job as several real workers. Returns counters (pushed, failed, ...).
-        """
-        return pusher.push_due(
-            self.env,
-            cursor_factory=cursor_factory,
-            shard=shard,
-            shards=shards,
-            parallel=parallel or self._param_int("push_parallel_mailboxes"),
-        )

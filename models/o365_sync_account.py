@@ -7,12 +7,10 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..engine import importer
-from ..engine.locks import lock_accounts, short_transaction
-from ..engine.runner import PULL_LOCK_CLASS, mailbox_lock
 from ..utils import plain_words
 from ..utils.auth import AuthError, MicrosoftLogin, OrganizationLogin
 from ..utils.graph_client import BATCH_LIMIT, EventRequests, GraphClient, GraphError, mailbox_probe, user_mailbox
+from ..utils.locks import lock_accounts
 from ..utils.settings import ORGANIZATION_MODE, USER_MODE
 
 _logger = logging.getLogger(__name__)
@@ -21,8 +19,8 @@ _logger = logging.getLogger(__name__)
 # never placed in a view (SPEC S5).
 SYSTEM_ONLY = "base.group_system"
 # Company-wide pause of all sync (S7): an ir.config_parameter, "1" when paused. The push
-# and pull jobs do nothing while it is set (the pull queue's _cron_pull,
-# _cron_renew_subscriptions, the push queue's _cron_push, engine/importer.py); changes wait.
+# and pull jobs do nothing while it is set (their crons in engine/cron.py, and
+# engine/importer.py); changes wait.
 PAUSE_PARAM = "o365_calendar_sync.sync_paused"
 # Context key: a write that must not notify the user of a 'reconnect' (e.g. _connect
 # putting back the state it found).
@@ -66,10 +64,10 @@ class O365SyncAccount(models.Model):
 
     A thin backend: the connection (sign-in or the organisation's application),
     the options, the status, and the small entry points that views, controllers
-    and crons call. The pull job's queue, wake-up and cron are o365.pull.request's
-    (models/o365_pull_request.py), as the push job's are o365.push.queue's; the pull
-    itself (subscriptions, delta rounds, page ingestion) is engine/importer.py, the push
-    engine/pusher.py.
+    and the sync jobs call. The pull job's queue and wake-up are o365.pull.request's
+    (models/o365_pull_request.py), as the push job's are o365.push.queue's; the jobs'
+    crons are engine/cron.py, the pull itself (subscriptions, delta rounds, page
+    ingestion) engine/importer.py, the push engine/pusher.py.
     """
 
     _name = "o365.sync.account"
@@ -447,7 +445,7 @@ class O365SyncAccount(models.Model):
         accounts = self.sudo().search(
             [("connected_by", "=", ORGANIZATION_MODE), ("connection_state", "=", "connected")]
         )
-        lock_accounts(self.env.cr, accounts.ids)  # the accounts first, then their rows (engine/locks.py)
+        lock_accounts(self.env.cr, accounts.ids)  # the accounts first, then their rows (utils/locks.py)
         for account in accounts:
             account._forget_subscription()
             account._flag_reconnect_needed(
@@ -483,7 +481,7 @@ class O365SyncAccount(models.Model):
         the changes they queued meanwhile go out now (S4). Never in a neutralized copy (S8).
         """
         self.env["o365.config"]._check_not_neutralized()
-        lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (engine/locks.py)
+        lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (utils/locks.py)
         for account in self:
             account.sudo().write({"sync_state": "running", "sync_started_at": self.env.cr.now(), "last_error": False})
             # The subscription and the first delta round are the pull job's, after commit:
@@ -500,7 +498,7 @@ class O365SyncAccount(models.Model):
 
         Its secret goes now, so a notification it still brings is refused at once and
         queues nothing."""
-        lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (engine/locks.py)
+        lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (utils/locks.py)
         for account in self.sudo():
             account._forget_subscription()
             self.env["o365.pull.request"].sudo().search([("account_id", "=", account.id)]).unlink()
@@ -531,7 +529,7 @@ class O365SyncAccount(models.Model):
         administrator, press Start."""
         Queue = self.env["o365.push.queue"].sudo()
         in_use = self.sudo().filtered(lambda a: a.sync_state == "running" or a.connection_state != "disconnected")
-        lock_accounts(self.env.cr, in_use.ids)  # the accounts first, then their rows (engine/locks.py)
+        lock_accounts(self.env.cr, in_use.ids)  # the accounts first, then their rows (utils/locks.py)
         if deleted:
             in_use._remove_subscriptions_after_commit()
         for account in in_use:
@@ -607,44 +605,6 @@ class O365SyncAccount(models.Model):
     def _is_syncing(self):
         self.ensure_one()
         return self.connection_state == "connected" and self.sync_state == "running"
-
-    # -- the pull job's entry points (engine/importer.py, SPEC E3, E6, E7) ------------------
-
-    @api.model
-    def _cron_renew_subscriptions(self):
-        """Queue the renewal of subscriptions that expire soon, and the creation of missing ones,
-        for the pull job: it runs them under the mailbox's pull lock, so a renewal never races
-        Start Syncing (or another renewal) into a second subscription. Then sweep the
-        organisation's stray subscriptions (O2). Nothing while all sync is paused (S7)."""
-        if self._sync_paused():
-            return
-        due = importer.accounts_due_for_renewal(self.env).ids
-        # In a short transaction of its own: a pull or a user writing one of these accounts
-        # meanwhile must not fail the job (engine/locks.py).
-        with short_transaction(self.env) as env:
-            env["o365.pull.request"]._queue(due, "renew")
-        importer.sweep_organization_subscriptions(self.env)
-
-    def _o365_run_requests(self, locked=False):
-        """Do what is queued for this account now, under its pull lock (the pull job's step for
-        one mailbox, without removing an old subscription). ``locked``: the caller holds the lock."""
-        self.ensure_one()
-        if not locked and not mailbox_lock(self.env.cr, PULL_LOCK_CLASS, self.id):
-            return False  # another worker is on it; its requests wait for the next run
-        return importer.Importer(self.env).run(self, remove_old_subscription=False)
-
-    def _o365_subscribe(self):
-        """Create the change-notification subscription now (tests; the pull job does it on Start)."""
-        self.ensure_one()
-        return importer.Importer(self.env).subscribe(self)
-
-    @api.model
-    def _o365_notification_urls(self):
-        return importer.notification_urls(self.env)
-
-    @api.model
-    def _o365_sweep_organization_subscriptions(self):
-        return importer.sweep_organization_subscriptions(self.env)
 
     # -- connecting (SPEC S2) ------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from odoo.tests.common import JsonRpcException
 
 from ..controllers.oauth import CALLBACK_PATH, PREFERENCES_URL, START_PATH
 from ..utils.auth import AuthError
-from .common import CLIENT_ID, O365Case
+from .common import CLIENT_ID, O365Case, run_pull_requests
 
 
 class ConnectMixin:
@@ -145,7 +145,7 @@ class TestConnect(ConnectMixin, O365Case):
     def _run_pull_job(self, user):
         """What the pull cron does after Start Syncing commits (S3, E3)."""
         self.env.flush_all()
-        self._account(user)._o365_run_requests()
+        run_pull_requests(self._account(user))
 
     def _account(self, user):
         self.env.invalidate_all()

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from odoo.tests import new_test_user, tagged
 from odoo.tests.common import JsonRpcException
 
-from .common import O365Case
+from ..engine import importer, pusher
+from .common import O365Case, run_pull_requests
 from .test_connect import ConnectMixin
 from .test_push_base import PushCase
 
@@ -138,7 +139,7 @@ class TestStopStartKeepsLinks(ButtonsMixin, PushCase):
         self.preferences_button(self.alice, "action_o365_start_sync")
         # What the pull job does right after Start commits: subscribe, then a fresh delta round.
         self.env.flush_all()
-        self._account(self.alice)._o365_run_requests()
+        run_pull_requests(self._account(self.alice))
         self.env.invalidate_all()
         activity = self.env["mail.activity"].browse(activity.id)
         self.assertEqual((activity.o365_start, activity.o365_end), (moved, moved + timedelta(hours=1)))
@@ -226,7 +227,7 @@ class TestLeaveAcrossRestart(ButtonsMixin, O365Case):
             }
         )
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         [before] = self.mailbox_events(self.upn)
         self.authenticate("leo_restart", "leo_restart")
         self.preferences_button(self.user, "action_o365_stop_sync")
@@ -237,7 +238,7 @@ class TestLeaveAcrossRestart(ButtonsMixin, O365Case):
         self.authenticate("leo_restart", "leo_restart")
         self.preferences_button(self.user, "action_o365_start_sync")
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         [event] = self.mailbox_events(self.upn)
         self.assertEqual(event["id"], before["id"])
         self.assertEqual(event["subject"], "Paid Time Off: Wedding (family)")
@@ -259,7 +260,7 @@ class TestStopAndDisconnectNeverWait(ButtonsMixin, ConnectMixin, O365Case):
         account = self._account()
         with self.emulator.state.lock:
             self.emulator.state.subscriptions.clear()
-        account._o365_subscribe()
+        importer.Importer(self.env).subscribe(account)
         self.assertTrue(account.subscription_id)
 
     def _account(self):
@@ -343,7 +344,7 @@ class TestStopAndDisconnectNeverWait(ButtonsMixin, ConnectMixin, O365Case):
             }
         )
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         [before] = self.mailbox_events(self.upn)
         self._timed("action_o365_disconnect")
         self.run_pull_job()
@@ -362,7 +363,7 @@ class TestStopAndDisconnectNeverWait(ButtonsMixin, ConnectMixin, O365Case):
         self.preferences_button(self.user, "action_o365_start_sync")
         self.call("mail.activity", "write", [[activity.id], {"summary": "Plan the visit (moved)"}])
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         [event] = self.mailbox_events(self.upn)
         self.assertEqual((event["id"], event["subject"]), (before["id"], "Task: Plan the visit (moved)"))
 

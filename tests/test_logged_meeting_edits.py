@@ -13,6 +13,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
 
+from ..engine import pusher
 from .common import attendee, graph_time
 from .test_lifecycle import ButtonsMixin
 from .test_meeting_mail import in_days
@@ -34,7 +35,7 @@ class TestLoggedMeetingEdits(ButtonsMixin, PullCase):
 
     def run_push(self):
         self.env.flush_all()
-        stats = self.env["o365.push.queue"]._push_due()
+        stats = pusher.push_due(self.env)
         self.env.invalidate_all()
         return stats
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
 
+from ..engine import pusher
 from .common import ORG_DOMAIN
 from .test_lifecycle import ButtonsMixin
 from .test_pull_pipeline import CUSTOMER, PullCase
@@ -40,7 +41,7 @@ class TestMeetingMail(ButtonsMixin, PullCase):
 
     def run_push(self):
         self.env.flush_all()
-        stats = self.env["o365.push.queue"]._push_due()
+        stats = pusher.push_due(self.env)
         self.env.invalidate_all()
         return stats
 

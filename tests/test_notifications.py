@@ -215,7 +215,7 @@ class TestNotifications(PullCase):
         """E3, S3: the cron renews a subscription close to expiry; a failure shows in the user's sync status."""
         account = self.account(self.alice).sudo()
         account.subscription_expires_at = fields.Datetime.now() + timedelta(hours=2)
-        self.env["o365.sync.account"]._cron_renew_subscriptions()  # queues the renewal for the pull job
+        self.env["o365.sync.cron"]._cron_renew_subscriptions()  # queues the renewal for the pull job
         self.run_pull_job()
         self.assertGreater(account.subscription_expires_at, fields.Datetime.now() + timedelta(days=2))
         # The application's /subscriptions requests name no mailbox (O2): the fault takes any.
@@ -224,7 +224,7 @@ class TestNotifications(PullCase):
             status=503, mailbox=mailbox, method="PATCH", path_contains="/subscriptions", count=1
         )
         account.subscription_expires_at = fields.Datetime.now() + timedelta(hours=2)
-        self.env["o365.sync.account"]._cron_renew_subscriptions()
+        self.env["o365.sync.cron"]._cron_renew_subscriptions()
         self.run_pull_job()
         self.assertIn("could not be renewed", account.last_error)
 

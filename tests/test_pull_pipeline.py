@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from odoo.tests import tagged
 
+from ..engine import importer
 from .common import ORG_DOMAIN, O365Case, attendee, graph_time
 
 CUSTOMER = "customer.example"
@@ -32,7 +33,7 @@ class PullCase(O365Case):
         with self.emulator.state.lock:
             self.emulator.state.subscriptions.clear()
         for account in self.env["o365.sync.account"].sudo().search([("sync_state", "=", "running")]):
-            account._o365_subscribe()
+            importer.Importer(self.env).subscribe(account)
         # Drain what Start Syncing queued: from here on only notifications (or the
         # 15-minute safety net, not due during a test) make a pull.
         self.run_pull_job()
@@ -120,7 +121,7 @@ class TestPullPipeline(PullCase):
             )
         # E4: logging it pushes nothing back (no second event in the organiser's calendar).
         if "o365.push.queue" in self.env:
-            self.env["o365.push.queue"]._cron_push()
+            self.env["o365.sync.cron"]._cron_push()
         self.assertEqual(len(self.mailbox_events(self.alice_upn, subject="Quote review")), 1)
         # B12: Bob's copy of the same meeting does not make a second record.
         self.assertEqual(len(self.logged_meetings("Quote review")), 1)

@@ -19,6 +19,7 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.modules.registry import Registry
 from odoo.tools import config
 
+from ..engine import pusher
 from ..utils.auth import MicrosoftLogin, OrganizationLogin
 from .common import (
     APPLICATION_PERMISSIONS,
@@ -132,7 +133,7 @@ class CommittedWorld:
 
     def push(self):
         with self.registry.cursor() as cr:
-            return self.env(cr)["o365.push.queue"]._push_due(cursor_factory=self.registry.cursor)
+            return pusher.push_due(self.env(cr), cursor_factory=self.registry.cursor)
 
     def count(self, model, domain):
         with self.registry.cursor() as cr:
@@ -253,7 +254,7 @@ class TestPushConcurrency(unittest.TestCase):
             cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron_id])
         budget = patch("odoo.addons.o365_calendar_sync.engine.pusher.run_time_budget", return_value=0.5)
         with budget, self.world.registry.cursor() as cr:
-            first = self.world.env(cr)["o365.push.queue"]._cron_push()
+            first = self.world.env(cr)["o365.sync.cron"]._cron_push()
         self.assertGreaterEqual(first["mailboxes"], 1)
         self.assertGreater(first["mailboxes_left"], 0, "stopped at the deadline")
         with self.world.registry.cursor() as cr:

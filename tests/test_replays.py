@@ -18,8 +18,8 @@ from odoo import fields
 from odoo.tests import new_test_user, tagged
 
 from ..engine.importer import queue_safety_pulls
-from ..engine.runner import PULL_CRON_XMLIDS, SHARDS
-from .common import CLIENT_ID, ORG_DOMAIN, O365Case
+from ..utils.crons import PULL_CRON_XMLIDS, SHARDS
+from .common import CLIENT_ID, ORG_DOMAIN, O365Case, run_pull_requests
 from .test_connect import ConnectMixin
 
 NOTIFY_PATH = "/o365_calendar_sync/notifications"
@@ -179,7 +179,7 @@ class TestDeafMailbox(O365Case):
         self.emulator.state.add_fault(status=503, method="POST", path_contains="subscriptions", count=3)
         account._start_sync()
         self.env.flush_all()
-        account._o365_run_requests()
+        run_pull_requests(account)
         self.env.invalidate_all()
         self.assertFalse(account.subscription_id)
         self.assertEqual(account.health_state, "failing", "the reason is shown (S7)")
@@ -201,7 +201,7 @@ class TestDeafMailbox(O365Case):
         self.assertEqual(user.o365_health_state, "late")
 
         self.emulator.state.clear_faults()
-        account._o365_run_requests()
+        run_pull_requests(account)
         self.env.invalidate_all()
         self.assertTrue(account.subscription_id)
         self.assertEqual(account.health_state, "syncing")

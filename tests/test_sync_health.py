@@ -8,6 +8,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from ..utils.graph_client import GraphClient
+from .common import run_pull_requests
 from .test_push_base import PushCase
 
 
@@ -46,7 +47,7 @@ class TestSyncHealth(PushCase):
             self.time_travel()
             self.run_push()
             self.env["o365.pull.request"]._queue(account.ids, "pull")
-            account._o365_run_requests()
+            run_pull_requests(account)
         self.assertEqual(len(self.notices(self.alice)), 1, "one notification, not one per run")
         self.assertEqual(self.token_requests(), [], "no token request until the user reconnects")
 
@@ -59,14 +60,14 @@ class TestSyncHealth(PushCase):
         state.expire_access_tokens(bob.email)
         account = self._account(bob)
         self.env["o365.pull.request"]._queue(account.ids, "pull")
-        account._o365_run_requests()
+        run_pull_requests(account)
         self.env.invalidate_all()
         self.assertEqual(account.connection_state, "reconnect")
         self.assertIn("connect again", account.last_error)
         self.assertEqual(len(self.notices(bob)), 1)
         state.clear_requests()
         self.env["o365.pull.request"]._queue(account.ids, "pull")
-        account._o365_run_requests()
+        run_pull_requests(account)
         self.assertEqual(self.token_requests(), [])
         self.assertEqual(len(self.notices(bob)), 1)
 
@@ -108,14 +109,14 @@ class TestSyncHealth(PushCase):
         self.assertIn("paused", task.o365_sync_message)
         self.emulator.state.clear_requests()
         self.env.flush_all()
-        self.env["o365.push.queue"]._cron_push()
-        self.env["o365.pull.request"]._cron_pull()
+        self.env["o365.sync.cron"]._cron_push()
+        self.env["o365.sync.cron"]._cron_pull()
         self.assertEqual(self.graph_requests(), [])
         self.assertEqual(self.token_requests(), [])
         self.assertTrue(self.queue_rows(task))
 
         Account.action_resume_all_sync()
-        self.env["o365.push.queue"]._cron_push()
+        self.env["o365.sync.cron"]._cron_push()
         self.env.invalidate_all()
         self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: Held by the pause"))
         self.assertEqual(task.o365_sync_status, "synced")

@@ -10,7 +10,8 @@ from unittest.mock import patch
 
 from odoo.tests import common, tagged
 
-from .common import O365Case
+from ..engine import pusher
+from .common import O365Case, run_pull_requests
 from .test_tour import TourBrowser
 
 CUSTOMER = "carol@customer.example"
@@ -40,12 +41,12 @@ class TestMeetingTours(O365Case):
     def _pull(self):
         self.env["o365.pull.request"]._queue(self.account.ids, "pull")
         self.env.flush_all()
-        self.account._o365_run_requests()
+        run_pull_requests(self.account)
         self.env.invalidate_all()
 
     def _push(self):
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         self.env.invalidate_all()
 
     def _odoo_notifications_to_carol(self):

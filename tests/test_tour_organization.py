@@ -18,6 +18,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import common, new_test_user, tagged
 
+from ..engine import pusher
 from .common import CLIENT_ID, ORG_DOMAIN, O365Case, shared_emulator
 from .test_tour import SCREENSHOT_DIR, TourBrowser
 
@@ -142,7 +143,7 @@ class TestTourOrganization(O365Case):
             (todo.user_id, todo.activity_type_id), (self.dana, self.env.ref("mail.mail_activity_data_todo"))
         )
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         self.env.invalidate_all()
         self.assertEqual(todo.o365_sync_status, "synced")
         self.assertEqual(len(self.mailbox_events(USER_UPN, subject="Task: Send the price list")), 1)

@@ -8,7 +8,8 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import common, new_test_user, tagged
 
-from .common import O365Case
+from ..engine import pusher
+from .common import O365Case, run_pull_requests
 from .test_tour import TourBrowser
 
 
@@ -39,7 +40,7 @@ class TestTourUi(O365Case):
 
     def _push(self):
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         self.env.invalidate_all()
 
     def test_admin_pauses_and_resumes_all_sync(self):
@@ -91,7 +92,7 @@ class TestTourUi(O365Case):
         )
         self.env["o365.pull.request"]._queue(self.account.ids, "pull")
         self.env.flush_all()
-        self.account._o365_run_requests()
+        run_pull_requests(self.account)
         meeting = self.meeting_of(self.tom, event)
         self.assertEqual(meeting.videocall_location, event["onlineMeeting"]["joinUrl"])
         self._tour(f"/odoo/calendar.event/{meeting.id}", "o365_ui_teams_link", "tom_ui")
