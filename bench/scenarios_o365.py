@@ -192,7 +192,7 @@ def scenario_pull(registry, emu, out, events):
     create_outlook_events(emu, upn, [outlook_event(i, a, day_offset=1 + i % 90) for i, a in enumerate(attendees)])
     out.update(events=events, with_contact=matching, upn=upn)
     with registry.cursor() as cr:
-        superuser_env(cr)["o365.pull.request"]._queue([account_id], "pull")
+        superuser_env(cr)["o365.pull.request"].enqueue([account_id], "pull")
     with Meter(emu) as m:
         # The pull job's step for one account (what the pull cron runs per account), again while
         # work stays queued for it (a transient failure re-queues a pull): until caught up.

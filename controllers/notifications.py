@@ -149,7 +149,7 @@ class O365Notifications(http.Controller):
         docstring)."""
         with short_transaction(request.env) as env:
             for kind, account_ids in by_kind.items():
-                env["o365.pull.request"]._queue(account_ids, kind)
+                env["o365.pull.request"].enqueue(account_ids, kind)
 
     def _o365_refused(self, address):
         if refusals.refused(address):

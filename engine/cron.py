@@ -29,7 +29,7 @@ class O365SyncCron(models.AbstractModel):
     def _cron_push(self, shard=0, shards=1):
         """One run of a push cron (one shard of the mailboxes), time-boxed under Odoo's cron
         time limit; the cron is woken again at once for mailboxes left at the deadline."""
-        if self.env["o365.sync.account"]._sync_paused():
+        if self.env["o365.sync.account"].sync_paused():
             _logger.info("o365: push skipped, all sync is paused")  # S7: changes wait for Resume
             return {}
         stats = pusher.push_due(self.env, shard=shard, shards=shards)
@@ -44,7 +44,7 @@ class O365SyncCron(models.AbstractModel):
         Odoo's cron time limit; the cron is woken again at once for what is left. Nothing while
         all sync is paused (S7). ``cursor_factory`` and ``parallel`` let a test run it in its own
         transaction."""
-        if self.env["o365.sync.account"]._sync_paused():
+        if self.env["o365.sync.account"].sync_paused():
             _logger.info("o365: pull skipped, all sync is paused")
             return None
         runner = importer.PullRunner(
@@ -52,7 +52,7 @@ class O365SyncCron(models.AbstractModel):
             cursor_factory=cursor_factory,
             shard=shard,
             shards=shards,
-            parallel=parallel or self.env["o365.push.queue"]._param_int("push_parallel_mailboxes"),
+            parallel=parallel or self.env["o365.push.queue"].param_int("push_parallel_mailboxes"),
             time_budget=run_time_budget(),
         )
         stats = runner.run()
@@ -66,11 +66,11 @@ class O365SyncCron(models.AbstractModel):
         for the pull job: it runs them under the mailbox's pull lock, so a renewal never races
         Start Syncing (or another renewal) into a second subscription. Then sweep the
         organisation's stray subscriptions (O2). Nothing while all sync is paused (S7)."""
-        if self.env["o365.sync.account"]._sync_paused():
+        if self.env["o365.sync.account"].sync_paused():
             return
         due = importer.accounts_due_for_renewal(self.env).ids
         # In a short transaction of its own: a pull or a user writing one of these accounts
         # meanwhile must not fail the job (utils/locks.py).
         with short_transaction(self.env) as env:
-            env["o365.pull.request"]._queue(due, "renew")
+            env["o365.pull.request"].enqueue(due, "renew")
         importer.sweep_organization_subscriptions(self.env)

@@ -14,7 +14,7 @@ KINDS = [
 
 class O365PullRequest(models.Model):
     """Work the notification controller leaves for the pull job (SPEC E3): queueing and
-    waking (``_queue``, ``_wake``), as ``o365.push.queue`` has them for the push (the pull
+    waking (``enqueue``, ``_wake``), as ``o365.push.queue`` has them for the push (the pull
     cron itself: engine/cron.py).
 
     Kept out of the account row on purpose: a webhook must never wait for a pull
@@ -37,7 +37,8 @@ class O365PullRequest(models.Model):
     # -- queueing (inside the caller's transaction; never calls Graph) ---------------------
 
     @api.model
-    def _queue(self, account_ids, kind="pull", wake=True):
+    @api.private
+    def enqueue(self, account_ids, kind="pull", wake=True):
         """Queue a request of this kind for these accounts; return the ids of accounts that had
         no such request pending yet. ``wake``: wake the pull crons of those accounts' shards
         right after commit (a pull run queueing more work leaves it to the next run)."""
@@ -65,7 +66,8 @@ class O365PullRequest(models.Model):
             wake_cron(self.env, PULL_CRON_XMLIDS[shard])
 
     @api.model
-    def _take(self, account):
+    @api.private
+    def take(self, account):
         """Remove and return the kinds pending for ``account`` (the caller holds its pull lock)."""
         self.env.cr.execute(SQL("DELETE FROM o365_pull_request WHERE account_id = %s RETURNING kind", account.id))
         return {row[0] for row in self.env.cr.fetchall()}

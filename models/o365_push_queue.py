@@ -100,7 +100,7 @@ class O365PushQueue(models.Model):
         record.ensure_one()
         event_id = None
         if operation == "delete":
-            link = self._find_link(account, record._name, record.id)
+            link = self.find_link(account, record._name, record.id)
             event_id = link.graph_event_id or None
         now = fields.Datetime.now()
         # An atomic upsert: two transactions enqueueing the same record never make two rows.
@@ -145,7 +145,8 @@ class O365PushQueue(models.Model):
             wake_cron(self.env, PUSH_CRON_XMLIDS[shard])
 
     @api.model
-    def _find_link(self, account, res_model, res_id):
+    @api.private
+    def find_link(self, account, res_model, res_id):
         """The link of this record in ``account``'s mailbox (the record may be gone by now)."""
         return (
             self.env["o365.event.link"]
@@ -154,7 +155,8 @@ class O365PushQueue(models.Model):
         )
 
     @api.model
-    def _deleting(self, account, res_model, res_id):
+    @api.private
+    def delete_asked(self, account, res_model, res_id):
         """True when Odoo asked (or is about to ask) Outlook to delete this record's event."""
         return bool(
             self.sudo().search_count(
@@ -176,19 +178,22 @@ class O365PushQueue(models.Model):
         ).unlink()
 
     @api.model
-    def _sent_creates(self, account, transaction_ids):
+    @api.private
+    def sent_creates(self, account, transaction_ids):
         """Which of these transactionIds are creates this account sent and has not settled yet."""
         if not transaction_ids:
             return set()
         rows = self.sudo().search([("account_id", "=", account.id), ("create_state", "in", ("sent", "absent"))])
-        return {tx for tx in (row._transaction_id() for row in rows) if tx in transaction_ids}
+        return {tx for tx in (row.transaction_id() for row in rows) if tx in transaction_ids}
 
-    def _transaction_id(self):
+    @api.private
+    def transaction_id(self):
         """Deterministic per queue row: Graph refuses a second create of the same row (SPEC E2)."""
         self.ensure_one()
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"o365-push:{self._database_uuid()}:{self.id}"))
 
-    def _record_stamp(self):
+    @api.private
+    def record_stamp(self):
         """The value of the extended property stamped on the events this row creates:
         this database and the Odoo record, so a lookup finds exactly its event."""
         self.ensure_one()
@@ -216,7 +221,9 @@ class O365PushQueue(models.Model):
     # -- the push job's settings (its cron and runs: engine/cron.py, engine/pusher.py) ----
 
     @api.model
-    def _param_int(self, key):
+    @api.private
+    def param_int(self, key):
+        """The push job's integer setting ``key`` (an ir.config_parameter), else its default."""
         value = self.env["ir.config_parameter"].sudo().get_param(PARAM_PREFIX + key)
         try:
             return int(value) if value not in (None, False, "") else DEFAULTS[key]

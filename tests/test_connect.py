@@ -160,7 +160,7 @@ class TestConnect(ConnectMixin, O365Case):
         self.assertEqual(account.mailbox_timezone, "W. Europe Standard Time")
         self.assertIn("RefreshToken", account.token_cache)
         # The stored tokens really open Ann's mailbox in the emulator.
-        self.assertEqual(account._graph_client().me()["userPrincipalName"], "ann@contoso.example")
+        self.assertEqual(account.graph_client().me()["userPrincipalName"], "ann@contoso.example")
         # What the user sees (Preferences) carries the address, never a token.
         values = self.ann.with_user(self.ann).read(["o365_connection_state", "o365_mailbox_address"])[0]
         self.assertEqual(values["o365_mailbox_address"], "ann@contoso.example")
@@ -282,7 +282,7 @@ class TestConnect(ConnectMixin, O365Case):
         cache = ann.token_cache
         # Not assertRaises: Odoo's rolls back to a savepoint, and the flag is the point here.
         try:
-            ann._graph_client().me()
+            ann.graph_client().me()
         except AuthError as exc:
             self.assertTrue(exc.reconnect)
         else:
@@ -291,7 +291,7 @@ class TestConnect(ConnectMixin, O365Case):
         self.assertIn("connect again", ann.last_error)
         self.assertNotIn("1.A", ann.last_error)
         self.assertNotIn(cache[-40:], ann.last_error)
-        self.assertEqual(ben._graph_client().me()["userPrincipalName"], "ben@contoso.example")
+        self.assertEqual(ben.graph_client().me()["userPrincipalName"], "ben@contoso.example")
         self.assertEqual(ben.connection_state, "connected")
         # Reconnecting brings Ann back.
         self._connect_in_browser("ann", "ann@contoso.example")

@@ -183,7 +183,7 @@ class TestLeaves(O365Case):
         """C1, S6: approval by a manager syncs to the employee's mailbox only, and Odoo's own
         leave meeting (hr_holidays) does not reach Outlook a second time."""
         manager_account = self.env["o365.sync.account"]._for_user(self.manager)
-        self.assertFalse(manager_account._is_syncing())
+        self.assertFalse(manager_account.is_syncing())
         leave = self._leave()
         leave.with_user(self.manager).action_approve()
         self.assertTrue(leave.meeting_id, "hr_holidays made its calendar meeting for the validated leave")

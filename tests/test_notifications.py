@@ -171,7 +171,7 @@ class TestNotifications(PullCase):
         mailbox's safety-net pull, due every 15 minutes without a subscription, makes it again."""
         account = self.account(self.alice).sudo()
         self.emulator.state.add_fault(status=429, method="POST", path_contains="/subscriptions", count=1)
-        self.env["o365.pull.request"]._queue(account.ids, "recreate")
+        self.env["o365.pull.request"].enqueue(account.ids, "recreate")
         self.run_pull_job()
         self.assertFalse(account.subscription_id)
         self.assertIn("could not be set up", account.last_error)

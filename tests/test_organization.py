@@ -243,7 +243,7 @@ class TestOrganization(PushCase):
     def test_one_application_token_for_threads_starting_together(self):
         """O1, E7: the push and pull pools start many mailboxes at once; they share one application
         token per process: one token request (and one discovery), not one per thread."""
-        app = self.env["o365.config"]._azure_app()
+        app = self.env["o365.config"].azure_app()
         OrganizationLogin.forget_all()
         self.emulator.state.clear_requests()
         tokens, barrier = [], threading.Barrier(8)

@@ -173,7 +173,7 @@ class TestPullPipeline(PullCase):
         # E4: the same version read again (a new round replays it) writes nothing.
         write_date = meeting.write_date
         self.account(self.alice).sudo().delta_link = False
-        self.env["o365.pull.request"].sudo()._queue(self.account(self.alice).ids, "pull")
+        self.env["o365.pull.request"].sudo().enqueue(self.account(self.alice).ids, "pull")
         self.run_pull_cron()
         self.assertEqual(meeting.write_date, write_date)
         self.assertEqual(len(self.logged_meetings("Moving meeting")), 1)

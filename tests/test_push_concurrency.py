@@ -82,7 +82,7 @@ class CommittedWorld:
                     {"sync_state": "running", "sync_started_at": fields.Datetime.now() - timedelta(hours=1)}
                 )
                 return user.id, upn
-            login_session = MicrosoftLogin(env["o365.config"]._azure_app())
+            login_session = MicrosoftLogin(env["o365.config"].azure_app())
             flow = login_session.begin(redirect_uri=f"http://127.0.0.1:8069{CALLBACK_PATH}", login_hint=upn)
             form = dict(parse_qsl(urlsplit(flow["auth_uri"]).query), login=upn, consent="accept")
             answer = requests.post(

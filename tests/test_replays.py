@@ -80,7 +80,7 @@ class TestReplays(ConnectMixin, O365Case):
             ]
         }
         Requests = type(self.env["o365.pull.request"])
-        with fails_once(Requests, "_queue") as calls:
+        with fails_once(Requests, "enqueue") as calls:
             answer = self.url_open(NOTIFY_PATH, data=json.dumps(body), headers={"Content-Type": "application/json"})
         self.assertEqual(answer.status_code, 202, answer.text)
         self.assertEqual(len(calls), 2, "Odoo replayed the request once")

@@ -39,7 +39,7 @@ class TestMeetingTours(O365Case):
         self.env.invalidate_all()
 
     def _pull(self):
-        self.env["o365.pull.request"]._queue(self.account.ids, "pull")
+        self.env["o365.pull.request"].enqueue(self.account.ids, "pull")
         self.env.flush_all()
         run_pull_requests(self.account)
         self.env.invalidate_all()

@@ -121,7 +121,7 @@ class TestTourOrganization(O365Case):
             "/odoo/action-o365_calendar_sync.action_o365_config_settings", "o365_organization_settings", "olga_admin"
         )
         self.env.invalidate_all()
-        self.assertTrue(self.env["o365.config"]._azure_app().organization)
+        self.assertTrue(self.env["o365.config"].azure_app().organization)
         self.assertTrue(self.emulator.state.app(CLIENT_ID).granted_roles, "Accept on the page granted the roles")
         consent = self.env["ir.config_parameter"].sudo().get_param("o365_calendar_sync.admin_consent")
         self.assertIn("by olga_admin", consent)

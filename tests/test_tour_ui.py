@@ -48,9 +48,9 @@ class TestTourUi(O365Case):
         offers Resume all sync instead; Resume brings everyone back."""
         self._tour("/odoo/action-o365_calendar_sync.action_o365_sync_account", "o365_ui_pause_all", "ada_ui")
         self.env.invalidate_all()
-        self.assertTrue(self.env["o365.sync.account"]._sync_paused())
+        self.assertTrue(self.env["o365.sync.account"].sync_paused())
         self._tour("/odoo/action-o365_calendar_sync.action_o365_sync_account", "o365_ui_resume_all", "ada_ui")
-        self.assertFalse(self.env["o365.sync.account"]._sync_paused())
+        self.assertFalse(self.env["o365.sync.account"].sync_paused())
 
     def test_leave_request_shows_it_is_on_outlook(self):
         """C1, issue 23 item 2: the employee's leave request says "On Outlook" once pushed."""
@@ -90,7 +90,7 @@ class TestTourUi(O365Case):
             isOnlineMeeting=True,
             onlineMeetingProvider="teamsForBusiness",
         )
-        self.env["o365.pull.request"]._queue(self.account.ids, "pull")
+        self.env["o365.pull.request"].enqueue(self.account.ids, "pull")
         self.env.flush_all()
         run_pull_requests(self.account)
         meeting = self.meeting_of(self.tom, event)

@@ -36,7 +36,7 @@ def contact_directory(env, addresses):
             match,
         )
     )
-    org_domains = env["o365.config"]._org_domains()
+    org_domains = env["o365.config"].org_domains()
     for partner_id, email, _is_company, company_id, company_is_company, user_id in env.cr.fetchall():
         if user_id:
             directory.users.setdefault(email, (user_id, partner_id))
