@@ -5,5 +5,6 @@
 if __name__.startswith("odoo.addons."):
     from . import controllers
     from . import models
+    from . import engine
     from . import wizard
     from .hooks import uninstall_hook

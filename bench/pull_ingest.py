@@ -79,7 +79,7 @@ class TestPullIngestBench(PullCase):
         try:
             started = time.monotonic()
             self.env.invalidate_all()
-            self.env["o365.pull.request"]._cron_pull()
+            self.env["o365.sync.cron"]._cron_pull()
             ingest_seconds = time.monotonic() - started
         finally:
             importer.Importer.ingest_page = original
@@ -96,7 +96,7 @@ class TestPullIngestBench(PullCase):
             self.outlook_update(self.upn, event["id"], {"location": {"displayName": f"Room {n}"}})
             self.delivered()
             self.env.invalidate_all()
-            self.env["o365.pull.request"]._cron_pull()
+            self.env["o365.sync.cron"]._cron_pull()
             delays.append(time.monotonic() - t0)
 
         queries = [q for _n, q in per_page]

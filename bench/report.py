@@ -305,7 +305,7 @@ def details(results):
         out.append("### Push by phase (o365_calendar_sync)\n")
         out.append(
             "Saving = the users' transactions (each change commits on its own and only queues the change);"
-            " pushing = the push job (`o365.push.queue._push_due`, as its cron runs it).\n"
+            " pushing = the push job (`push_due` of engine/pusher.py, as its cron runs it).\n"
         )
         out.append("| Phase | Wall time | Odoo CPU | SQL queries | Graph HTTP requests | Graph operations |")
         out.append("|---|---:|---:|---:|---:|---:|")

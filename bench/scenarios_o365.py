@@ -11,6 +11,8 @@ from datetime import date, timedelta
 
 from odoo import api, fields
 
+from ..engine import pusher
+from ..engine.importer import Importer
 from .common import (
     CUSTOMER_DOMAIN,
     ORG_DOMAIN,
@@ -62,9 +64,9 @@ def pending_rows(registry):
 
 
 def run_push_job(registry):
-    """The push cron, once: ``_push_due`` in a cursor, as ir.cron runs ``_cron_push``."""
+    """The push cron, once: ``push_due`` in a cursor, as ir.cron runs ``_cron_push`` (engine/cron.py)."""
     with registry.cursor() as cr:
-        return dict(superuser_env(cr)["o365.push.queue"]._push_due())
+        return dict(pusher.push_due(superuser_env(cr)))
 
 
 def push_until_empty(registry, max_runs=50):
@@ -190,13 +192,14 @@ def scenario_pull(registry, emu, out, events):
     create_outlook_events(emu, upn, [outlook_event(i, a, day_offset=1 + i % 90) for i, a in enumerate(attendees)])
     out.update(events=events, with_contact=matching, upn=upn)
     with registry.cursor() as cr:
-        superuser_env(cr)["o365.pull.request"]._queue([account_id], "pull")
+        superuser_env(cr)["o365.pull.request"].enqueue([account_id], "pull")
     with Meter(emu) as m:
         # The pull job's step for one account (what the pull cron runs per account), again while
         # work stays queued for it (a transient failure re-queues a pull): until caught up.
         for rounds in range(1, 11):  # noqa: B007 - the count is reported
             with registry.cursor() as cr:
-                ok = superuser_env(cr)["o365.sync.account"].browse(account_id)._o365_run_requests()
+                account = superuser_env(cr)["o365.sync.account"].browse(account_id)
+                ok = Importer(account.env).run(account, remove_old_subscription=False)
                 cr.execute("SELECT count(*) FROM o365_pull_request WHERE account_id = %s", [account_id])
                 if not cr.fetchone()[0]:
                     break

@@ -13,7 +13,7 @@ so it is never taken for an echo.
 
 Odoo replays a whole request that met a serialization failure. This one cannot meet
 any (issue 28): its own transaction only reads, and the pulls it asks for are queued in
-a short transaction of their own in READ COMMITTED (engine/locks.py), where a
+a short transaction of their own in READ COMMITTED (utils/locks.py), where a
 concurrent notification or pull on the same row never makes it fail. Its body is kept
 (``get_data(cache=True)``), so even a replay would read the same notifications: a valid
 notification is never answered 4xx.
@@ -31,7 +31,7 @@ from odoo import http
 from odoo.http import request
 from odoo.tools import SQL
 
-from ..engine.locks import short_transaction
+from ..utils.locks import short_transaction
 
 _logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class O365Notifications(http.Controller):
         docstring)."""
         with short_transaction(request.env) as env:
             for kind, account_ids in by_kind.items():
-                env["o365.pull.request"]._queue(account_ids, kind)
+                env["o365.pull.request"].enqueue(account_ids, kind)
 
     def _o365_refused(self, address):
         if refusals.refused(address):

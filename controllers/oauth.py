@@ -21,8 +21,8 @@ from odoo import fields, http
 from odoo.exceptions import UserError
 from odoo.http import request
 
-from ..engine.locks import lock_accounts
 from ..utils.auth import AuthError, MicrosoftLogin, admin_consent_endpoint
+from ..utils.locks import lock_accounts
 
 _logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _redeem(env, entry, params):
     for key in [key for key, (at, _cache) in _REDEEMED.items() if now - at > FLOW_LIFETIME]:
         _REDEEMED.pop(key, None)
     key = (env.cr.dbname, env.uid, params.get("state"))
-    app = env["o365.config"]._azure_app()
+    app = env["o365.config"].azure_app()
     if key in _REDEEMED:
         return MicrosoftLogin(app, _REDEEMED[key][1])
     login = MicrosoftLogin(app)
@@ -92,7 +92,7 @@ _install_code_redactor()
 
 def redirect_uri(env):
     """The address to register in Azure as the app's redirect URI (Web platform)."""
-    return env["o365.config"]._public_base_url() + CALLBACK_PATH
+    return env["o365.config"].public_base_url() + CALLBACK_PATH
 
 
 def _require_internal(user):
@@ -108,7 +108,7 @@ class O365OAuthController(http.Controller):
         user = request.env.user
         _require_internal(user)
         account = request.env["o365.sync.account"]._for_user(user)
-        app = request.env["o365.config"]._azure_app()
+        app = request.env["o365.config"].azure_app()
         try:
             if app.missing():
                 raise AuthError(
@@ -145,7 +145,7 @@ class O365OAuthController(http.Controller):
         Microsoft comes back to the same redirect URI as users' sign-ins (one URI to register)."""
         if not request.env.user.has_group("base.group_system"):
             raise Forbidden(request.env._("Only administrators can grant admin consent."))
-        app = request.env["o365.config"]._azure_app()
+        app = request.env["o365.config"].azure_app()
         state = secrets.token_urlsafe(24)
         request.session[CONSENT_SESSION_KEY] = {"state": state, "uid": request.env.uid, "at": time.time()}
         query = urlencode({"client_id": app.client_id, "redirect_uri": redirect_uri(request.env), "state": state})
@@ -210,7 +210,7 @@ class O365OAuthController(http.Controller):
                 status=403,
             )
         try:
-            # Step 2 of the lock order (engine/locks.py), before the code leaves Odoo: a pull or
+            # Step 2 of the lock order (utils/locks.py), before the code leaves Odoo: a pull or
             # push writing this account makes this request fail (and Odoo replay it) now,
             # while the code is still unused, never after Microsoft took it.
             lock_accounts(request.env.cr, account.ids)

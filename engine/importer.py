@@ -1,6 +1,8 @@
 """Outlook -> Odoo: what the pull job does for one mailbox (SPEC B, E3, E4, E6, E7).
 
-A plain piece: it gets an ``env`` and records, never a model's class. ``PullRunner`` (at
+A plain piece: it gets an ``env`` and records, never a model's class, and calls the
+records' declared hooks (models/o365_calendar_sync.py) and the public methods of the
+account, the queues and the settings reader, nothing private. ``PullRunner`` (at
 the end) is the pull job's run over the due mailboxes (engine/runner.py says how a run
 goes); ``Importer.run(account)`` is one mailbox's turn of it:
 
@@ -30,21 +32,21 @@ from odoo.tools import SQL
 
 from ..utils import plain_words
 from ..utils.auth import AuthError
-from ..utils.email_domains import is_internal
+from ..utils.crons import PULL_CRON_XMLIDS, SHARDS, wake_cron_in
+from ..utils.directory import contact_directory
 from ..utils.graph_client import GraphError
 from ..utils.graph_event import parse_stamp, unreadable
-from ..utils.mappers.meeting import STICKY_REASONS, Directory, decide, is_cancelled, is_removed, page_addresses
-from .locks import is_race, lock_accounts, lock_contacts, lock_meetings
-from .runner import (
-    PULL_CRON_XMLIDS,
+from ..utils.locks import (
     PULL_LOCK_CLASS,
-    RACE_RETRY_SECONDS,
-    SHARDS,
-    MailboxRunner,
+    is_race,
+    lock_accounts,
+    lock_contacts,
+    lock_meetings,
     mailbox_session_lock,
     mailbox_session_unlock,
-    run_again_at,
 )
+from ..utils.mappers.meeting import STICKY_REASONS, decide, is_cancelled, is_removed, page_addresses
+from .runner import RACE_RETRY_SECONDS, MailboxRunner
 
 _logger = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def is_sync_reset(error):
 
 def notification_urls(env):
     """Where Graph sends this database's change and lifecycle notifications (controllers/notifications.py)."""
-    base = env["o365.config"]._public_base_url()
+    base = env["o365.config"].public_base_url()
     return base + NOTIFICATION_ROUTE, base + LIFECYCLE_ROUTE
 
 
@@ -108,7 +110,7 @@ def queue_safety_pulls(env, shard=0, shards=1):
         )
     )
     due = [row[0] for row in env.cr.fetchall()]
-    env["o365.pull.request"].sudo()._queue(due, "safety", wake=False)  # this run takes them
+    env["o365.pull.request"].sudo().enqueue(due, "safety", wake=False)  # this run takes them
 
 
 def accounts_due_for_renewal(env):
@@ -129,11 +131,11 @@ def sweep_organization_subscriptions(env):
     the last half hour is left alone, as its account may not have committed it yet. Returns how
     many were deleted."""
     Account = env["o365.sync.account"].sudo()
-    if not env["o365.config"]._azure_app().organization:
+    if not env["o365.config"].azure_app().organization:
         return 0
     notify_url = notification_urls(env)[0].rstrip("/")
     try:
-        graph = Account._organization_graph()
+        graph = Account.organization_graph()
         listed = graph.list_subscriptions()
     except (AuthError, GraphError) as exc:
         _logger.info("o365: the organisation's stray subscriptions not looked for yet (%s)", exc)
@@ -166,67 +168,6 @@ def sweep_organization_subscriptions(env):
     return removed
 
 
-def contact_directory(env, addresses):
-    """Contacts and internal users for a page's addresses, in ONE query (B2).
-
-    A contact is a partner with that normalised email and no internal user; an
-    internal user is matched through their partner. Lowest id wins on duplicates,
-    individuals before companies.
-    """
-    directory = Directory()
-    if not addresses:
-        return directory
-    # Odoo stores ASCII addresses lower-cased (an indexed equality is enough); a
-    # non-ASCII local part keeps its case there, so those compare lower-cased.
-    ascii_only = [a for a in addresses if a.isascii()]
-    non_ascii = [a for a in addresses if not a.isascii()]
-    match = SQL("p.email_normalized = ANY(%s)", ascii_only)
-    if non_ascii:
-        match = SQL("(%s OR lower(p.email_normalized) = ANY(%s))", match, non_ascii)
-    env.cr.execute(
-        SQL(
-            """SELECT p.id, lower(p.email_normalized), p.is_company, c.id, c.is_company, u.id
-                 FROM res_partner p
-                 JOIN res_partner c ON c.id = COALESCE(p.commercial_partner_id, p.id)
-            LEFT JOIN res_users u ON u.partner_id = p.id AND u.active AND NOT u.share
-                WHERE p.active AND %s
-             ORDER BY p.is_company, p.id""",
-            match,
-        )
-    )
-    org_domains = env["o365.config"]._org_domains()
-    for partner_id, email, _is_company, company_id, company_is_company, user_id in env.cr.fetchall():
-        if user_id:
-            directory.users.setdefault(email, (user_id, partner_id))
-        elif not is_internal(email, org_domains):
-            directory.contacts.setdefault(email, partner_id)
-            directory.companies[partner_id] = company_id if company_is_company else None
-    return directory
-
-
-def link_outlook_events(account, records, outlook_events):
-    """Link each record to the Outlook event (a Graph event dict) at the same position: the
-    record came from Outlook (origin 'outlook')."""
-    return (
-        account.env["o365.event.link"]
-        .sudo()
-        .create(
-            [
-                {
-                    "account_id": account.id,
-                    "res_model": record._name,
-                    "res_id": record.id,
-                    "graph_event_id": outlook_event["id"],
-                    "ical_uid": outlook_event.get("iCalUId"),
-                    "change_key": outlook_event.get("changeKey"),
-                    "origin": "outlook",
-                }
-                for record, outlook_event in zip(records, outlook_events, strict=True)
-            ]
-        )
-    )
-
-
 def report_error(account, what, exc):
     """Record a failed exchange on the account, in plain words with the detail after (S7);
     never a token (S5). A sign-in only the user can repair sets 'reconnect', which stops
@@ -235,9 +176,9 @@ def report_error(account, what, exc):
     account = account.sudo()
     if isinstance(exc, AuthError) and exc.reconnect:
         if account.connection_state == "connected":
-            account._flag_reconnect_needed(exc)
+            account.flag_reconnect_needed(exc)
         return
-    env = account._owner_env()  # stored for the user to read: in their language (issue 23)
+    env = account.owner_env()  # stored for the user to read: in their language (issue 23)
     words = plain_words.explain_exception(exc).sentence(env.lang)
     account.write({"last_error": plain_words.compose(env._("%(what)s. %(words)s", what=what, words=words), str(exc))})
 
@@ -278,13 +219,13 @@ class Importer:
         if remove_old_subscription and account.subscription_to_remove:
             self.remove_old_subscription(account)
             self.commit()
-        if account._sync_paused():
+        if account.sync_paused():
             return False  # the queued requests stay for Resume (S7)
-        kinds = self.env["o365.pull.request"].sudo()._take(account)
+        kinds = self.env["o365.pull.request"].sudo().take(account)
         # Committed at once: the taken rows are never held while this pull waits for the
-        # account row (Stop holds it, then deletes them: engine/locks.py's order).
+        # account row (Stop holds it, then deletes them: utils/locks.py's order).
         self.commit()
-        if not account._is_syncing():
+        if not account.is_syncing():
             return False
         try:
             with self.round_guard():
@@ -312,12 +253,12 @@ class Importer:
                 return False
             # A bug met on one user's data must not stall everyone else's pull (E6).
             _logger.exception("o365 account %s: pull failed", account.id)
-            account.write({"last_error": account._owner_env()._("Reading your Outlook calendar failed unexpectedly.")})
+            account.write({"last_error": account.owner_env()._("Reading your Outlook calendar failed unexpectedly.")})
             return False
         return True
 
     def retry_after_race(self, account, kinds, exc):
-        """The round met a concurrent transaction (engine/locks.py) and was rolled back (what it
+        """The round met a concurrent transaction (utils/locks.py) and was rolled back (what it
         committed stays): one INFO line, its requests queued again, its shard's cron woken within
         the minute. Never an ERROR, never a mailbox left for the safety net."""
         _logger.info(
@@ -329,21 +270,19 @@ class Importer:
         self.env.cr.rollback()
         Requests = self.env["o365.pull.request"].sudo()
         for kind in kinds or {"pull"}:
-            Requests._queue(account.ids, kind, wake=False)
-        run_again_at(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], RACE_RETRY_SECONDS)
+            Requests.enqueue(account.ids, kind, wake=False)
+        wake_cron_in(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], RACE_RETRY_SECONDS)
         self.commit()
 
     def record_failure(self, account, exc):
         """A Graph or sign-in failure of the pull: the mailbox waits, the others go on (E6)."""
         if account.connected_by == "organization" and getattr(exc, "status", None) == 403:
             # Outside the organisation's application's reach (O1): stop until an administrator fixes it.
-            account._mailbox_out_of_reach(
-                {"status": 403, "body": {"error": {"code": exc.code, "message": exc.message}}}
-            )
+            account.mailbox_out_of_reach({"status": 403, "body": {"error": {"code": exc.code, "message": exc.message}}})
             return
-        report_error(account, account._owner_env()._("Reading your Outlook calendar failed"), exc)
+        report_error(account, account.owner_env()._("Reading your Outlook calendar failed"), exc)
         if isinstance(exc, GraphError) and exc.transient:
-            self.env["o365.pull.request"].sudo()._queue(account.ids, "pull", wake=False)
+            self.env["o365.pull.request"].sudo().enqueue(account.ids, "pull", wake=False)
 
     # -- subscriptions (E3, E7, S4) ---------------------------------------------------------
 
@@ -358,7 +297,7 @@ class Importer:
         if account.subscription_to_remove and (account.token_cache or account.connected_by == "organization"):
             try:
                 with self.env.cr.savepoint():
-                    account._cleanup_graph_client().delete_subscription(account.subscription_to_remove)
+                    account.cleanup_graph_client().delete_subscription(account.subscription_to_remove)
             except GraphError as exc:
                 if exc.transient and state != "disconnected":
                     _logger.info("o365 account %s: subscription not removed yet (%s)", account.id, exc)
@@ -379,7 +318,7 @@ class Importer:
         notify_url, lifecycle_url = notification_urls(self.env)
         secret = secrets.token_urlsafe(32)
         try:
-            client = account._graph_client()
+            client = account.graph_client()
             if account.subscription_id:
                 try:
                     client.delete_subscription(account.subscription_id)
@@ -393,7 +332,7 @@ class Importer:
             expires = fields.Datetime.now() + timedelta(minutes=SUBSCRIPTION_MINUTES)
             subscription = client.create_subscription(notify_url, secret, expires, lifecycle_url=lifecycle_url)
         except (AuthError, GraphError) as exc:
-            report_error(account, account._owner_env()._("Outlook change notifications could not be set up"), exc)
+            report_error(account, account.owner_env()._("Outlook change notifications could not be set up"), exc)
             self.retry_subscription_soon(account)
             return False
         if not self.record_subscription(account, client, subscription, expires, secret):
@@ -404,12 +343,12 @@ class Importer:
     def record_subscription(self, account, client, subscription, expires, secret):
         """Keep the subscription Graph just made, committed at once: a round that fails later
         (a Graph error, a race) must not forget it while Graph keeps it (issue 28). Under the
-        account's row lock (engine/locks.py, step 2), the state is read again: if Stop or
+        account's row lock (utils/locks.py, step 2), the state is read again: if Stop or
         Disconnect came meanwhile (the secret is no longer this one), the new subscription goes
         instead of being kept."""
         lock_accounts(self.env.cr, account.ids)
         account.invalidate_recordset()
-        if not account._is_syncing() or account.subscription_secret != secret:
+        if not account.is_syncing() or account.subscription_secret != secret:
             try:
                 client.delete_subscription(subscription["id"])
             except (AuthError, GraphError) as exc:
@@ -430,7 +369,7 @@ class Importer:
         """No live subscription: the mailbox hears of Outlook changes only through the safety
         net, which polls it every minute (SUBSCRIBE_RETRY) and tries to subscribe again each
         time; its shard's cron is woken for that (issue 28)."""
-        run_again_at(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], SUBSCRIBE_RETRY.total_seconds() + 5)
+        wake_cron_in(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], SUBSCRIBE_RETRY.total_seconds() + 5)
 
     def remove_stray_subscriptions(self, account, client, keep_id, notify_url):
         """Delete this mailbox's other subscriptions to this database's notification URL: left by
@@ -459,9 +398,9 @@ class Importer:
         account = account.sudo()
         if not account.subscription_id:
             return self.subscribe(account)
-        what = account._owner_env()._("Outlook change notifications could not be renewed")
+        what = account.owner_env()._("Outlook change notifications could not be renewed")
         try:
-            client = account._graph_client()
+            client = account.graph_client()
             expires = fields.Datetime.now() + timedelta(minutes=SUBSCRIPTION_MINUTES)
             subscription = client.renew_subscription(account.subscription_id, expires)
         except GraphError as exc:
@@ -486,7 +425,7 @@ class Importer:
         """One delta round: page through nextLinks, keep the deltaLink, ingest every page.
         Returns how many changed events a continued round brought (0 for a new round)."""
         account = account.sudo()
-        client = account._graph_client()
+        client = account.graph_client()
         delta_link = False if full else account.delta_link
         now = fields.Datetime.now()
         if delta_link and account.delta_window_end and account.delta_window_end < now + WINDOW_MIN_AHEAD:
@@ -553,25 +492,25 @@ class Importer:
             lk.graph_event_id: lk
             for lk in Link.search([("account_id", "=", account.id), ("graph_event_id", "in", ids)])
         }
-        org_domains = self.env["o365.config"]._org_domains()
+        org_domains = self.env["o365.config"].org_domains()
         unlinked = [e for e in page if e.get("id") not in links and not is_removed(e)]
         linked_live = [e for e in page if e.get("id") in links and not is_removed(e)]
         # Through the account's entry point: tests count its calls (tests/test_hostile_input.py).
         directory = contact_directory(self.env, page_addresses(unlinked + linked_live, org_domains))
-        excluded = self.env["o365.event.exclusion"].sudo()._excluded_ids(account, [e["id"] for e in unlinked])
+        excluded = self.env["o365.event.exclusion"].sudo().excluded_ids(account, [e["id"] for e in unlinked])
         # An ERP create whose answer was lost is in Outlook but not linked yet: the
         # push's retry links it (same transactionId), so the pull leaves it alone.
         pushing = (
             self.env["o365.push.queue"]
             .sudo()
-            ._sent_creates(account, {e["transactionId"] for e in unlinked if e.get("transactionId")})
+            .sent_creates(account, {e["transactionId"] for e in unlinked if e.get("transactionId")})
         )
         uids = list({e["iCalUId"] for e in unlinked if e.get("iCalUId")})
         copies = {}
         if uids:
             # B12, whatever the interleaving: "log it or attach to the record another mailbox
             # logged" is decided under the meeting's lock, held until this page commits; a pull
-            # that waited for it reads that record (READ COMMITTED, engine/locks.py).
+            # that waited for it reads that record (READ COMMITTED, utils/locks.py).
             lock_meetings(self.env.cr, uids)
             for lk in Link.search([("ical_uid", "in", uids), ("account_id", "!=", account.id)], order="id"):
                 copies.setdefault(lk.ical_uid, lk)
@@ -636,10 +575,7 @@ class Importer:
             if link.exists():
                 link.change_key = outlook_event.get("changeKey")
             return
-        if link.origin == "outlook" and link.res_model == "calendar.event":
-            record._o365_apply_outlook_update(link, outlook_event, directory)
-        else:
-            record._o365_apply_outlook_change(link, outlook_event)
+        record._o365_apply_outlook_change(link, outlook_event, directory=directory)
 
     def series_made_in_odoo(self, account, outlook_event):
         """The calendar.recurrence whose Outlook series this occurrence belongs to (A16), or None."""
@@ -660,7 +596,7 @@ class Importer:
     def apply_outlook_removal(self, account, link, client):
         """A tombstone: deleted, or only moved out of the window (GRAPH_FACTS §2.1): ask Graph which."""
         record = self.env[link.res_model].sudo().browse(link.res_id).exists()
-        if not record or self.env["o365.push.queue"]._deleting(account, link.res_model, link.res_id):
+        if not record or self.env["o365.push.queue"].delete_asked(account, link.res_model, link.res_id):
             # Gone from Odoo, or Odoo's own delete read back (its answer may have been lost):
             # not the user's removal in Outlook (E4).
             link.unlink()
@@ -673,7 +609,7 @@ class Importer:
                 if exc.status != 404:
                     raise
         if current and not is_cancelled(current):
-            directory = contact_directory(self.env, page_addresses([current], self.env["o365.config"]._org_domains()))
+            directory = contact_directory(self.env, page_addresses([current], self.env["o365.config"].org_domains()))
             self.apply_outlook_change(account, link, current, directory)
         else:
             record._o365_apply_outlook_removal(link)
@@ -688,20 +624,20 @@ class Importer:
             outlook_event,
             sync_started_at=account.sync_started_at,
             org_domains=org_domains,
-            category_filter=account._category_filter(),
+            category_filter=account.category_filter(),
             known_contacts=set(directory.contacts),
         )
         if not ok:
             if reason in STICKY_REASONS:
-                self.env["o365.event.exclusion"].sudo()._exclude(account, outlook_event["id"], reason)
+                self.env["o365.event.exclusion"].sudo().exclude(account, outlook_event["id"], reason)
             return None
         Meeting = self.env["calendar.event"].sudo()
         if copy_of and copy_of.res_model == "calendar.event":
             meeting = Meeting.browse(copy_of.res_id).exists()
             if meeting:
                 # B12: one meeting, one record; this mailbox's copy links to it.
-                link = link_outlook_events(account, meeting, [outlook_event])
-                meeting._o365_apply_outlook_update(link, outlook_event, directory)
+                link = self.env["o365.event.link"].link_outlook_events(account, meeting, [outlook_event])
+                meeting._o365_apply_outlook_change(link, outlook_event, directory=directory)
                 return None
         return Meeting._o365_prepare_log(account, outlook_event, directory, org_domains)
 

@@ -1,7 +1,8 @@
 """Odoo -> Outlook: the push job (SPEC E1, E2, E6, E7, S7, O2).
 
 A plain piece, like engine/importer.py: it gets cursors and records, never a model's
-class. ``o365.push.queue`` holds the waiting changes (one row per mailbox and record);
+class, and calls only the records' declared hooks and public methods of the queue and the
+account. ``o365.push.queue`` holds the waiting changes (one row per mailbox and record);
 ``PushRunner`` is one run of a push cron over the due mailboxes (engine/runner.py says
 how a run goes), and ``PushRound`` is one ``$batch`` of it:
 
@@ -32,8 +33,10 @@ from odoo import SUPERUSER_ID, api, fields
 
 from ..utils import plain_words
 from ..utils.auth import AuthError
+from ..utils.crons import PUSH_CRON_XMLIDS, SHARDS, wake_cron
 from ..utils.graph_client import BATCH_LIMIT, DUPLICATE_TRANSACTION, MALFORMED_ID, GraphError, parse_retry_after
-from .runner import PUSH_CRON_XMLIDS, PUSH_LOCK_CLASS, SHARDS, MailboxRunner, mailbox_lock, run_time_budget
+from ..utils.locks import PUSH_LOCK_CLASS, mailbox_lock
+from .runner import MailboxRunner, run_time_budget
 
 _logger = logging.getLogger(__name__)
 
@@ -49,16 +52,19 @@ HEALTH_RESOLUTION = timedelta(seconds=60)  # "last successful exchange" is shown
 RESCHEDULE_FLOOR = timedelta(seconds=2)
 
 
-def push_due(env, *, cursor_factory=None, shard=0, shards=1, parallel=16):
+def push_due(env, *, cursor_factory=None, shard=0, shards=1, parallel=None):
     """One run of the push over this shard's due mailboxes, time-boxed under Odoo's cron
     time limit; then each shard's cron is woken when its next waiting change is due.
-    Returns the run's counters (pushed, failed, mailboxes, mailboxes_left, ...)."""
+    Returns the run's counters (pushed, failed, mailboxes, mailboxes_left, ...).
+
+    ``cursor_factory`` (default: new cursors of ``env``'s registry) lets a test run the job
+    as several real workers; ``parallel`` defaults to the push_parallel_mailboxes setting."""
     runner = PushRunner(
         env.registry,
         cursor_factory=cursor_factory,
         shard=shard,
         shards=shards,
-        parallel=parallel,
+        parallel=parallel or env["o365.push.queue"].param_int("push_parallel_mailboxes"),
         time_budget=run_time_budget(),
     )
     stats = runner.run()
@@ -71,7 +77,7 @@ def schedule_next_run(cursor_factory):
 
     Not sooner than in a few seconds: a change left due now (its mailbox was busy with
     another worker) must not make the crons spin; the time-boxed leftovers are woken at
-    once by the queue's ``_cron_push``."""
+    once by the push cron (engine/cron.py)."""
     with cursor_factory() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         cr.execute(
@@ -83,9 +89,7 @@ def schedule_next_run(cursor_factory):
         )
         soonest = fields.Datetime.now() + RESCHEDULE_FLOOR
         for shard, at in cr.fetchall():
-            cron = env.ref(PUSH_CRON_XMLIDS[shard], raise_if_not_found=False)
-            if cron:
-                cron._trigger(max(at, soonest))
+            wake_cron(env, PUSH_CRON_XMLIDS[shard], max(at, soonest))
 
 
 class PushRunner(MailboxRunner):
@@ -192,7 +196,7 @@ class PushRound:
             if account.connected_by == "organization" and _out_of_reach(plan, answers):
                 # This mailbox is outside the application's reach: it stops until an administrator
                 # fixes it (O1); its changes wait untouched, the other mailboxes go on.
-                account._mailbox_out_of_reach(next(answers[str(row.id)] for row, _r in plan))
+                account.mailbox_out_of_reach(next(answers[str(row.id)] for row, _r in plan))
                 continue
             slowed, health[account] = self.settle(account, plan, answers, claimed)
             if slowed:
@@ -247,8 +251,8 @@ class PushRound:
 
     def request(self, account, row):
         """The Graph request that brings this row's change to Outlook (an item of a $batch), or None."""
-        link = self.queue._find_link(account, row.res_model, row.res_id)
-        requests_ = account._event_requests()
+        link = self.queue.find_link(account, row.res_model, row.res_id)
+        requests_ = account.event_requests()
         if row.operation == "answer":
             return self.answer_request(account, row, requests_)
         if row.occurrence_of and not (row.graph_event_id or link.graph_event_id):
@@ -258,7 +262,7 @@ class PushRound:
             if event_id:
                 return {"kind": "delete", **requests_.delete_event(event_id)}
             if row.create_state == "sent":
-                return {"kind": "lookup", **requests_.find_created(row._record_stamp())}
+                return {"kind": "lookup", **requests_.find_created(row.record_stamp())}
             return None  # never reached Outlook: nothing to remove
         record = self.env[row.res_model].browse(row.res_id).exists()
         if not record:
@@ -274,8 +278,8 @@ class PushRound:
             return {"kind": "update", **requests_.update_event(link.graph_event_id, payload)}
         if row.create_state == "sent":
             # A create went out and its answer never came: find its event before creating another.
-            return {"kind": "lookup", **requests_.find_created(row._record_stamp())}
-        return {"kind": "create", **requests_.create_event(payload, row._transaction_id(), row._record_stamp())}
+            return {"kind": "lookup", **requests_.find_created(row.record_stamp())}
+        return {"kind": "create", **requests_.create_event(payload, row.transaction_id(), row.record_stamp())}
 
     def answer_request(self, account, row, requests_):
         """A17: the mailbox owner's answer to a meeting, given in Odoo, on their own copy of the
@@ -302,9 +306,9 @@ class PushRound:
         accounts = list(plans)
         try:
             if len(accounts) == 1:
-                graph = accounts[0]._graph_client()
+                graph = accounts[0].graph_client()
             else:
-                graph = self.env["o365.sync.account"]._organization_graph()
+                graph = self.env["o365.sync.account"].organization_graph()
             return graph.batch(items)
         except GraphError as exc:
             return {str(row.id): _error_answer(exc.status, exc.code, exc.message, exc.retry_after) for row in everyone}
@@ -317,7 +321,7 @@ class PushRound:
                 # them) are flagged here.
                 for account in accounts:
                     if account.connection_state != "reconnect":
-                        account._flag_reconnect_needed(exc)
+                        account.flag_reconnect_needed(exc)
                 return None
             return {str(row.id): _error_answer(0, "AuthError", str(exc)) for row in everyone}
 
@@ -411,7 +415,7 @@ class PushRound:
             # A stored id Graph cannot read is a bad link, not a deletion in Outlook: forget
             # it and find the record's event by its stamp.
             _logger.warning("o365: unreadable Outlook event id for %s,%s; looking it up", row.res_model, row.res_id)
-            self.queue._find_link(account, row.res_model, row.res_id).unlink()
+            self.queue.find_link(account, row.res_model, row.res_id).unlink()
             row.write({"graph_event_id": False, "create_state": "sent"})
             return "again"
         if 200 <= status < 300 or (kind == "delete" and status in (404, 410)):
@@ -427,7 +431,7 @@ class PushRound:
 
     def apply_lookup(self, account, row, found):
         """Link the event a lost create made, or note that there is none."""
-        link = self.queue._find_link(account, row.res_model, row.res_id)
+        link = self.queue.find_link(account, row.res_model, row.res_id)
         taken = set(
             self.env["o365.event.link"]
             .sudo()
@@ -459,7 +463,7 @@ class PushRound:
 
     def occurrence_request(self, account, row, requests_):
         recurrence_id, original = _occurrence_key(row.occurrence_of)
-        series = self.queue._find_link(account, "calendar.recurrence", recurrence_id)
+        series = self.queue.find_link(account, "calendar.recurrence", recurrence_id)
         if not series.graph_event_id:
             waiting = self.queue.search_count(
                 [
@@ -493,7 +497,7 @@ class PushRound:
             )
             return "failed"
         Link = self.env["o365.event.link"].sudo()
-        link = self.queue._find_link(account, row.res_model, row.res_id)
+        link = self.queue.find_link(account, row.res_model, row.res_id)
         values = {"graph_event_id": found["id"], "change_key": found.get("changeKey"), "ical_uid": found.get("iCalUId")}
         if link:
             link.write(values)
@@ -504,7 +508,7 @@ class PushRound:
     def apply_success(self, account, row, request, body):
         """Graph made, changed or removed the event: the record's link follows."""
         Link = self.env["o365.event.link"].sudo()
-        link = self.queue._find_link(account, row.res_model, row.res_id)
+        link = self.queue.find_link(account, row.res_model, row.res_id)
         if request["kind"] == "delete":
             event_id = row.graph_event_id or link.graph_event_id
             Link.search([("account_id", "=", account.id), ("graph_event_id", "=", event_id)]).unlink()
@@ -538,7 +542,7 @@ class PushRound:
 
     def apply_outlook_gone(self, account, row):
         """The event is gone from Outlook: the user removed it there (A6)."""
-        link = self.queue._find_link(account, row.res_model, row.res_id)
+        link = self.queue.find_link(account, row.res_model, row.res_id)
         record = self.env[row.res_model].browse(row.res_id).exists()
         if record:
             record._o365_apply_outlook_removal(link)
@@ -554,10 +558,10 @@ class PushRound:
             return None  # the record was unlinked from Outlook meanwhile
         attempts, failing_since = current[0] + 1, current[1] or self.now
         status, message = answer["status"], _answer_message(answer)
-        env = account._owner_env()  # the user's sync status, in their language (issue 23)
+        env = account.owner_env()  # the user's sync status, in their language (issue 23)
         what = plain_words.reword(message, env.lang)
         values = {"attempts": attempts, "failing_since": failing_since, "last_status": status, "last_error": message}
-        retry_hours = self.queue._param_int("push_retry_hours")
+        retry_hours = self.queue.param_int("push_retry_hours")
         if transient and self.now - failing_since < timedelta(hours=retry_hours):
             retry_after = answer.get("retry_after")
             if retry_after is None:
@@ -596,8 +600,8 @@ class PushRound:
     def retry_delay(self, attempts, retry_after):
         """Seconds before the next try: capped exponential backoff, never sooner than Graph's
         Retry-After (a minimum, not a promise: SPEC E2)."""
-        base = self.queue._param_int("push_backoff_base")
-        cap = self.queue._param_int("push_backoff_cap")
+        base = self.queue.param_int("push_backoff_base")
+        cap = self.queue.param_int("push_backoff_cap")
         backoff = min(cap, base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.0)  # spread workers apart
         return max(backoff, float(retry_after or 0.0))
 

@@ -6,14 +6,14 @@ long (SPEC E1, E3, E6, E7). The jobs themselves are ``PushRunner`` (engine/pushe
    so the tail is never starved;
 2. work on each mailbox in a bounded pool of threads, so that the Graph round trips of
    different mailboxes overlap (one request at a time per mailbox, well under Graph's
-   4 concurrent requests per mailbox), each under the mailbox's advisory lock (another
+   4 concurrent requests per mailbox), each under the mailbox's advisory lock (utils/locks.py; another
    worker or server on it already: skip) and in transactions of its own, so a killed
    run loses at most the round in flight;
 3. stop taking mailboxes at the run's deadline, well under Odoo's cron time limit, and
-   wake the cron again for what is left (``run_again_soon``).
+   wake the cron again for what is left (engine/cron.py).
 
-Several shard crons split the mailboxes (``account id % shards``), so that more cron
-threads and more Odoo servers each take a shard and add throughput.
+Several shard crons split the mailboxes (``account id % shards``, utils/crons.py), so that
+more cron threads and more Odoo servers each take a shard and add throughput.
 """
 
 import logging
@@ -21,30 +21,16 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
-from odoo import SUPERUSER_ID, api, fields
+from odoo import SUPERUSER_ID, api
 from odoo.tools import config
 
-from .locks import is_race, job_cursor
+from ..utils.crons import wake_cron_in
+from ..utils.locks import is_race, job_cursor
 
 _logger = logging.getLogger(__name__)
 
-SHARDS = 4  # the crons of data/push_cron_data.xml and data/pull_cron_data.xml
-PUSH_CRON_XMLIDS = (
-    "o365_calendar_sync.ir_cron_o365_push",
-    *(f"o365_calendar_sync.ir_cron_o365_push_shard_{k}" for k in range(1, SHARDS)),
-)
-PULL_CRON_XMLIDS = (
-    "o365_calendar_sync.ir_cron_o365_pull",
-    *(f"o365_calendar_sync.ir_cron_o365_pull_shard_{k}" for k in range(1, SHARDS)),
-)
-# Advisory-lock classes for "a worker is on this mailbox": one pusher and one puller per
-# mailbox whatever the number of Odoo workers, without locking any table row (a user's
-# save, or the other job, never waits for Graph).
-PUSH_LOCK_CLASS = 365_001
-PULL_LOCK_CLASS = 365_002
-# A mailbox whose run lost a race (engine/locks.py) is taken again this soon, by a trigger
+# A mailbox whose run lost a race (utils/locks.py) is taken again this soon, by a trigger
 # of its shard's cron: well within the minute, never left for the 15-minute safety net.
 RACE_RETRY_SECONDS = 20
 
@@ -63,48 +49,11 @@ def run_time_budget():
     return min(30.0, limit / 10)
 
 
-def run_again_soon(env, cron_xmlid):
-    """Mailboxes were left at the deadline: wake this cron again at once.
-
-    A trigger, not ``ir.cron._notify_progress``: Odoo re-runs a job that reports remaining
-    work up to ten times within the same cron-worker pass, and the cron time limit covers
-    that whole pass, so those re-runs would add up past it. A trigger is taken at the next
-    pass, by this worker or another one."""
-    cron = env.ref(cron_xmlid, raise_if_not_found=False)
-    if cron:
-        cron.sudo()._trigger()
-
-
-def run_again_at(env, cron_xmlid, seconds):
-    """Wake this cron in ``seconds`` (a trigger row, committed with the caller's transaction)."""
-    cron = env.ref(cron_xmlid, raise_if_not_found=False)
-    if cron:
-        cron.sudo()._trigger(fields.Datetime.now() + timedelta(seconds=seconds))
-
-
-def mailbox_session_lock(cr, lock_class, account_id):
-    """Take the mailbox's advisory lock for the cursor's session, across the commits of its
-    transactions (the pull commits step by step); False if another worker has it. Released by
-    ``mailbox_session_unlock``."""
-    cr.execute("SELECT pg_try_advisory_lock(%s, %s)", [lock_class, account_id])
-    return cr.fetchone()[0]
-
-
-def mailbox_session_unlock(cr, lock_class, account_id):
-    cr.execute("SELECT pg_advisory_unlock(%s, %s)", [lock_class, account_id])
-
-
-def mailbox_lock(cr, lock_class, account_id):
-    """Take the mailbox's advisory lock for this transaction; False if another worker has it."""
-    cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [lock_class, account_id])
-    return cr.fetchone()[0]
-
-
 class MailboxRunner:
     """One run of a job over the due mailboxes of one shard.
 
     ``cursor_factory`` makes the run's cursors (default: new cursors of the registry), each
-    in READ COMMITTED (engine/locks.py says why),
+    in READ COMMITTED (utils/locks.py says why),
     ``parallel`` bounds the mailboxes in flight, ``time_budget`` (s) bounds the run.
     Subclasses say which mailboxes are due and what to do with one.
     """
@@ -153,7 +102,7 @@ class MailboxRunner:
         self.stats["mailboxes_left"] = sum(map(len, units)) - sum(started)
         if self.stats["raced"] and self.cron_xmlids:
             with self.cursor() as cr:
-                run_again_at(self.env(cr), self.cron_xmlids[self.shard % len(self.cron_xmlids)], RACE_RETRY_SECONDS)
+                wake_cron_in(self.env(cr), self.cron_xmlids[self.shard % len(self.cron_xmlids)], RACE_RETRY_SECONDS)
         return self.stats
 
     def past_deadline(self):

@@ -44,5 +44,5 @@ class CalendarAttendee(models.Model):
             if not meeting or not users or meeting.user_id in users:
                 continue
             account = Account.search([("user_id", "in", users.ids)], limit=1)
-            if account and account._is_syncing() and meeting._o365_answer_target(account):
+            if account and account.is_syncing() and meeting._o365_answer_target(account):
                 Queue._enqueue(account, meeting, "answer")

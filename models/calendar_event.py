@@ -38,8 +38,8 @@ from odoo.exceptions import UserError
 from odoo.tools import email_normalize
 from odoo.tools.misc import format_date, format_datetime
 
-from ..engine import importer
 from ..utils import plain_words
+from ..utils.directory import contact_directory
 from ..utils.graph_client import ANSWER_ACTIONS
 from ..utils.graph_event import GraphEvent, normalize
 from ..utils.mappers.meeting import (
@@ -404,7 +404,7 @@ class CalendarEvent(models.Model):
             return False
         if account in meeting._o365_accounts_holding():
             return True
-        return account._is_syncing() and account.sync_meetings
+        return account.is_syncing() and account.sync_meetings
 
     def _skip_send_mail_status_update(self):
         """No invitation, update or cancellation mail from Odoo when Outlook sends them (A14)."""
@@ -454,7 +454,7 @@ class CalendarEvent(models.Model):
             for p in self.partner_ids
             if (p.email_normalized or p.email) and (p.email_normalized or "").lower() != mailbox
         ]
-        base = self.env["o365.config"]._public_base_url()
+        base = self.env["o365.config"].public_base_url()
         data = MeetingData(
             subject=meeting_subject(self.name or "", self._o365_company_name(), account.user_id.lang),
             start=fields.Datetime.to_datetime(self.start_date) if self.allday else self.start,
@@ -537,11 +537,11 @@ class CalendarEvent(models.Model):
 
     # -- Outlook's side: the contract with the pull (A12, B10, B14) ----------------------------
 
-    def _o365_apply_outlook_change(self, link, event):
+    def _o365_apply_outlook_change(self, link, event, directory=None):
         """Outlook changed the event behind ``link``: a logged meeting follows Outlook (B10),
         an ERP meeting takes what may flow back (A12)."""
         if link.origin == "outlook":
-            return self._o365_apply_outlook_update(link, event, None)
+            return self._o365_apply_outlook_update(link, event, directory)
         return self._o365_apply_erp_meeting_change(link, event)
 
     def _o365_apply_outlook_removal(self, link, cancelled=False):
@@ -554,7 +554,7 @@ class CalendarEvent(models.Model):
             # Deleted in Outlook: the ERP meeting stays, no longer sent there.
             meeting.sudo().with_context(**{SYNC_CONTEXT: True}).write({"o365_confirmed": False})
             meeting.message_post(
-                body=link.account_id._owner_env()._("The meeting was deleted in Outlook; it is no longer sent there."),
+                body=link.account_id.owner_env()._("The meeting was deleted in Outlook; it is no longer sent there."),
                 subtype_xmlid="mail.mt_note",
             )
             self.env["o365.push.queue"]._forget(link.account_id, meeting)
@@ -593,9 +593,7 @@ class CalendarEvent(models.Model):
         meeting = self.sudo().with_context(**QUIET)
         account = link.account_id.sudo()
         if directory is None:
-            directory = importer.contact_directory(
-                self.env, page_addresses([event], self.env["o365.config"]._org_domains())
-            )
+            directory = contact_directory(self.env, page_addresses([event], self.env["o365.config"].org_domains()))
         values, vals = self._o365_values(account, event, directory)
         new_partners = [p for p in values.partner_ids if p not in meeting.partner_ids.ids]
         if new_partners:
@@ -644,7 +642,7 @@ class CalendarEvent(models.Model):
         self.ensure_one()
         meeting = self.sudo().with_context(**QUIET)
         others = (
-            self._o365_links().filtered(lambda lk: lk.id != link.id).filtered(lambda lk: lk.account_id._is_syncing())
+            self._o365_links().filtered(lambda lk: lk.id != link.id).filtered(lambda lk: lk.account_id.is_syncing())
         )
         user = link.account_id.user_id
         if others and not cancelled:
@@ -654,7 +652,7 @@ class CalendarEvent(models.Model):
         if meeting.active:
             contacts = meeting.partner_ids.filtered(lambda p: not p.user_ids)
             note = Markup("%s <b>%s</b> (%s)") % (
-                link.account_id._owner_env()._("Meeting cancelled in Outlook:"),
+                link.account_id.owner_env()._("Meeting cancelled in Outlook:"),
                 escape(meeting.name),
                 meeting._o365_when(user),
             )
@@ -667,7 +665,7 @@ class CalendarEvent(models.Model):
     # -- logging Outlook meetings (B1, B8, B11) -------------------------------------------------
 
     def _o365_values(self, account, event, directory, org_domains=None):
-        org_domains = org_domains if org_domains is not None else self.env["o365.config"]._org_domains()
+        org_domains = org_domains if org_domains is not None else self.env["o365.config"].org_domains()
         values = meeting_values(
             event,
             mailbox_zone=account.mailbox_timezone,
@@ -746,13 +744,14 @@ class CalendarEvent(models.Model):
             meetings |= self.sudo().with_context(**QUIET).create(batch)
         for meeting, (_event, _values, vals) in zip(meetings, prepared, strict=True):
             meeting._o365_restore_activity_users(vals)
-        importer.link_outlook_events(account, meetings, [event for event, _values, _vals in prepared])
+        Link = self.env["o365.event.link"]
+        Link.link_outlook_events(account, meetings, [event for event, _values, _vals in prepared])
         for meeting, (event, values, _vals) in zip(meetings, prepared, strict=True):
             meeting._o365_apply_attendee_answers(event, account)  # the organiser attends (issue 23)
             meeting._o365_post_on_contacts(
                 Markup("%s <a href='/odoo/calendar.event/%s'>%s</a> (%s)")
                 % (
-                    account._owner_env()._("Meeting logged from Outlook:"),
+                    account.owner_env()._("Meeting logged from Outlook:"),
                     meeting.id,
                     meeting.name,
                     meeting._o365_when(account.user_id),

@@ -219,7 +219,7 @@ class CalendarRecurrence(models.Model):
     def _o365_may_enter(self, account, asked=False):
         # The series is as new as its meeting (S3): Odoo makes a new recurrence on every split.
         first = self._o365_first_event()
-        if first and account._is_syncing() and not asked and account.sync_started_at and first.create_date:
+        if first and account.is_syncing() and not asked and account.sync_started_at and first.create_date:
             return first.create_date >= account.sync_started_at
         return super()._o365_may_enter(account, asked)
 
@@ -254,7 +254,7 @@ class CalendarRecurrence(models.Model):
         if first:
             first._o365_push_failed(account, message)
 
-    def _o365_apply_outlook_change(self, link, event):
+    def _o365_apply_outlook_change(self, link, event, directory=None):
         """Outlook changed the series' time (A12 for a series): every future occurrence moves to the
         new local time on its own date. Subject and notes stay Odoo's (A12); a new pattern made in
         Outlook (other days) is not read back."""

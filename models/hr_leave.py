@@ -55,7 +55,7 @@ class HrLeave(models.Model):
         self.ensure_one()
         lang = account.user_id.lang
         leave = self.sudo().with_context(lang=lang)  # the employee's words in their Outlook
-        base_url = self.env["o365.config"]._public_base_url()
+        base_url = self.env["o365.config"].public_base_url()
         return leave_event_payload(
             lang=lang,
             subject=leave_subject(leave.holiday_status_id.name, leave.private_name, lang),

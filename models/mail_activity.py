@@ -235,7 +235,7 @@ class MailActivity(models.Model):
             phone=partner.phone or partner.mobile or "",
             email=partner.email or "",
         )
-        base = self.env["o365.config"]._public_base_url()
+        base = self.env["o365.config"].public_base_url()
         open_url = f"{base}/mail/view?model={self.res_model}&res_id={self.res_id}"
         summary = self.summary or self.activity_type_id.name or self.res_name or ""
         start = self.o365_start
@@ -244,7 +244,7 @@ class MailActivity(models.Model):
 
     # -- Outlook's side (called by the inbound pull, A5, A6) ------------------------------
 
-    def _o365_apply_outlook_change(self, link, event):
+    def _o365_apply_outlook_change(self, link, event, directory=None):
         """Only a move or resize flows back (A5); subject and body stay Odoo's."""
         activity = self.exists()
         if not activity:
@@ -270,7 +270,7 @@ class MailActivity(models.Model):
         record = self.env[self.res_model].sudo().browse(self.res_id).exists()
         if record and hasattr(record, "message_post"):
             record.message_post(
-                body=account._owner_env()._(
+                body=account.owner_env()._(
                     "Activity “%(name)s”: %(error)s",
                     name=self.summary or self.activity_type_id.name,
                     error=plain_words.words_of(message),

@@ -7,9 +7,15 @@ Activities, meetings and leaves inherit ``o365.calendar.sync``. Each model says:
 - ``_o365_graph_payload(account)``: the Outlook event, as Graph wants it (required);
 
 and may answer the hooks below, whose defaults do nothing or only drop the link:
-``_o365_pushed``, ``_o365_absorb_logged_copies``, ``_o365_push_failed`` (called by the
-push queue) and ``_o365_apply_outlook_change``, ``_o365_apply_outlook_removal`` (called by
-the pull and by the queue when Outlook lost the event).
+``_o365_pushed``, ``_o365_absorb_logged_copies``, ``_o365_push_failed``,
+``_o365_answer_target`` (called by the push) and ``_o365_apply_outlook_change``,
+``_o365_apply_outlook_removal``, ``_o365_link_occurrence``, ``_o365_prepare_log``,
+``_o365_log_from_outlook`` (called by the pull, and the removal by the push when Outlook
+lost the event).
+
+These hooks are the whole contract between the records and the jobs (engine/): the jobs
+call no other method of a record whose name starts with ``_``, and the models never import
+the jobs (their crons are engine/cron.py).
 
 The mixin enqueues on create, write and unlink (never calling Graph, E1), finds the
 record's links and queue rows, shows the sync status badge and offers Retry.
@@ -87,7 +93,7 @@ class O365CalendarSync(models.AbstractModel):
         Only while sync runs (S4: a change made while stopped never syncs), and only a
         record created after the sync start (S3), unless the user asks for it (``asked``, A6).
         """
-        if not account._is_syncing():
+        if not account.is_syncing():
             return False
         if asked or not account.sync_started_at or not self.create_date:
             return True
@@ -162,7 +168,7 @@ class O365CalendarSync(models.AbstractModel):
         self._o365_queue_removal()
         return super().unlink()
 
-    # -- hooks of the push (called by o365.push.queue) ---------------------------------------
+    # -- hooks of the push (called by engine/pusher.py) --------------------------------------
 
     def _o365_graph_payload(self, account):
         """Required: the Outlook event of this record for ``account``'s mailbox (a dict for Graph),
@@ -178,16 +184,42 @@ class O365CalendarSync(models.AbstractModel):
     def _o365_push_failed(self, account, message):
         """Called when the push gave up: ``message`` says why, in plain words (E2)."""
 
+    def _o365_answer_target(self, account):
+        """A17: what answering this record's invitation in ``account``'s mailbox takes, or None:
+        (Graph action, the id of the owner's copy when Odoo knows it, the iCalUId to find it by).
+        Only meetings are answered."""
+        return None
+
     # -- hooks of the pull (Outlook's side, E4) ----------------------------------------------
 
-    def _o365_apply_outlook_change(self, link, event):
+    def _o365_apply_outlook_change(self, link, event, directory=None):
         """Outlook changed the event behind ``link`` (``event``: Graph's JSON). Nothing flows
-        back by default: the next ERP change overwrites Outlook's edit."""
+        back by default: the next ERP change overwrites Outlook's edit.
+
+        ``directory``: who the addresses of the pull's page are in Odoo (utils/directory.py),
+        looked up once for the whole page; None when the record must look up what it needs."""
 
     def _o365_apply_outlook_removal(self, link, cancelled=False):
         """The event behind ``link`` was deleted in Outlook (``cancelled``: its organiser
         cancelled it). By default the record stays, and is not pushed again until it changes."""
         link.sudo().unlink()
+
+    def _o365_link_occurrence(self, account, event):
+        """A series (this record) has an occurrence ``event`` that Outlook changed alone: the link
+        to the record of that occurrence, made if needed, or None (only recurrences have any, A16)."""
+        return None
+
+    @api.model
+    def _o365_prepare_log(self, account, event, directory, org_domains):
+        """An Outlook event Odoo has no record of passed the B rules: what logging it creates, in
+        a form ``_o365_log_from_outlook`` takes, or None. Only meetings are logged (B1)."""
+        return None
+
+    @api.model
+    def _o365_log_from_outlook(self, account, prepared):
+        """Create the records ``_o365_prepare_log`` prepared (a page's, in one batch) and link them
+        to ``account``'s mailbox; returns them."""
+        return self.browse()
 
     # -- the sync status badge and Retry (issue 15) ------------------------------------------
 
@@ -254,7 +286,7 @@ class O365CalendarSync(models.AbstractModel):
                 "Waiting: the sync of %(user)s is stopped; this goes out when it starts again.",
                 user=account.user_id.name,
             )
-        if account._sync_paused():
+        if account.sync_paused():
             return env._("Waiting: your administrator paused all sync; this goes out when it resumes.")
         if row.last_error:
             # Odoo's own date and time format of the user's language, as every date field shows (issue 23).

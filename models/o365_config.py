@@ -26,7 +26,9 @@ class O365Config(models.AbstractModel):
         return self.env["ir.config_parameter"].sudo().get_param(PARAM_PREFIX + key) or default
 
     @api.model
-    def _azure_app(self):
+    @api.private
+    def azure_app(self):
+        """The Azure application's settings (S1), secrets included: never sent to a browser."""
         return AzureAppSettings(
             client_id=self._param("client_id"),
             client_secret=self._param("client_secret"),
@@ -58,13 +60,16 @@ class O365Config(models.AbstractModel):
             raise UserError(notice)
 
     @api.model
-    def _public_base_url(self):
+    @api.private
+    def public_base_url(self):
+        """The address Graph and Microsoft's sign-in reach this database at (no trailing slash)."""
         return (
             self._param("public_base_url") or self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
         ).rstrip("/")
 
     @api.model
-    def _org_domains(self):
+    @api.private
+    def org_domains(self):
         """Organisation domains: the setting, or those of companies and internal users."""
         configured = parse_domains(self._param("org_domains"))
         return configured or self._default_org_domains()

@@ -21,7 +21,9 @@ class O365EventExclusion(models.Model):
     ]
 
     @api.model
-    def _excluded_ids(self, account, graph_event_ids):
+    @api.private
+    def excluded_ids(self, account, graph_event_ids):
+        """Which of these Outlook event ids the pull decided for good not to log in this mailbox."""
         if not graph_event_ids:
             return set()
         found = self.sudo().search_fetch(
@@ -30,7 +32,9 @@ class O365EventExclusion(models.Model):
         return set(found.mapped("graph_event_id"))
 
     @api.model
-    def _exclude(self, account, graph_event_id, reason):
+    @api.private
+    def exclude(self, account, graph_event_id, reason):
+        """Remember that this Outlook event is never logged from this mailbox (a sticky reason)."""
         self.env.cr.execute(
             """INSERT INTO o365_event_exclusion (account_id, graph_event_id, reason) VALUES (%s, %s, %s)
                ON CONFLICT (account_id, graph_event_id) DO NOTHING""",

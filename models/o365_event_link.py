@@ -38,3 +38,24 @@ class O365EventLink(models.Model):
                 values["need_sync_m"] = False
             events.write(values)
         return links
+
+    @api.private
+    @api.model
+    def link_outlook_events(self, account, records, outlook_events):
+        """Link each record to the Outlook event (a Graph event dict) at the same position in
+        ``account``'s mailbox: the record came from Outlook (origin 'outlook'). Called by the
+        pull and by the model that logs Outlook meetings (never over RPC)."""
+        return self.sudo().create(
+            [
+                {
+                    "account_id": account.id,
+                    "res_model": record._name,
+                    "res_id": record.id,
+                    "graph_event_id": outlook_event["id"],
+                    "ical_uid": outlook_event.get("iCalUId"),
+                    "change_key": outlook_event.get("changeKey"),
+                    "origin": "outlook",
+                }
+                for record, outlook_event in zip(records, outlook_events, strict=True)
+            ]
+        )

@@ -1,12 +1,7 @@
-import logging
-
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..engine.importer import PullRunner
-from ..engine.runner import PULL_CRON_XMLIDS, SHARDS, run_again_soon, run_time_budget
-
-_logger = logging.getLogger(__name__)
+from ..utils.crons import PULL_CRON_XMLIDS, SHARDS, wake_cron
 
 KINDS = [
     ("pull", "Pull changes"),
@@ -18,9 +13,9 @@ KINDS = [
 
 
 class O365PullRequest(models.Model):
-    """Work the notification controller leaves for the pull job (SPEC E3), and the pull
-    job's entry points: queueing and waking (``_queue``, ``_wake``) and its cron
-    (``_cron_pull``), as ``o365.push.queue`` has them for the push.
+    """Work the notification controller leaves for the pull job (SPEC E3): queueing and
+    waking (``enqueue``, ``_wake``), as ``o365.push.queue`` has them for the push (the pull
+    cron itself: engine/cron.py).
 
     Kept out of the account row on purpose: a webhook must never wait for a pull
     that writes that row. One row per (account, kind), so a storm of notifications
@@ -42,7 +37,8 @@ class O365PullRequest(models.Model):
     # -- queueing (inside the caller's transaction; never calls Graph) ---------------------
 
     @api.model
-    def _queue(self, account_ids, kind="pull", wake=True):
+    @api.private
+    def enqueue(self, account_ids, kind="pull", wake=True):
         """Queue a request of this kind for these accounts; return the ids of accounts that had
         no such request pending yet. ``wake``: wake the pull crons of those accounts' shards
         right after commit (a pull run queueing more work leaves it to the next run)."""
@@ -67,37 +63,11 @@ class O365PullRequest(models.Model):
     def _wake(self, account_ids):
         """Wake the pull crons of these accounts' shards, right after commit."""
         for shard in {account_id % SHARDS for account_id in account_ids}:
-            cron = self.env.ref(PULL_CRON_XMLIDS[shard], raise_if_not_found=False)
-            if cron:
-                cron.sudo()._trigger()
+            wake_cron(self.env, PULL_CRON_XMLIDS[shard])
 
     @api.model
-    def _take(self, account):
+    @api.private
+    def take(self, account):
         """Remove and return the kinds pending for ``account`` (the caller holds its pull lock)."""
         self.env.cr.execute(SQL("DELETE FROM o365_pull_request WHERE account_id = %s RETURNING kind", account.id))
         return {row[0] for row in self.env.cr.fetchall()}
-
-    # -- the job (E3, E6, E7) --------------------------------------------------------------
-
-    @api.model
-    def _cron_pull(self, shard=0, shards=1, cursor_factory=None, parallel=None):
-        """One run of a pull cron (one shard of the mailboxes): queue the safety-net pulls that
-        are due, then run what is queued, each mailbox in its own transaction, time-boxed under
-        Odoo's cron time limit; the cron is woken again at once for what is left. Nothing while
-        all sync is paused (S7). ``cursor_factory`` and ``parallel`` let a test run it in its own
-        transaction."""
-        if self.env["o365.sync.account"]._sync_paused():
-            _logger.info("o365: pull skipped, all sync is paused")
-            return None
-        runner = PullRunner(
-            self.env.registry,
-            cursor_factory=cursor_factory,
-            shard=shard,
-            shards=shards,
-            parallel=parallel or self.env["o365.push.queue"]._param_int("push_parallel_mailboxes"),
-            time_budget=run_time_budget(),
-        )
-        stats = runner.run()
-        if stats["mailboxes_left"]:
-            run_again_soon(self.env, PULL_CRON_XMLIDS[shard])
-        return stats

@@ -1,13 +1,9 @@
-import logging
 import uuid
 
 from odoo import api, fields, models
 
-from ..engine import pusher
-from ..engine.runner import PUSH_CRON_XMLIDS, SHARDS, run_again_soon
 from ..utils import plain_words
-
-_logger = logging.getLogger(__name__)
+from ..utils.crons import PUSH_CRON_XMLIDS, SHARDS, wake_cron
 
 PARAM_PREFIX = "o365_calendar_sync."
 # Retrying is bounded by time, not by tries: a burst of short Retry-After answers
@@ -104,7 +100,7 @@ class O365PushQueue(models.Model):
         record.ensure_one()
         event_id = None
         if operation == "delete":
-            link = self._find_link(account, record._name, record.id)
+            link = self.find_link(account, record._name, record.id)
             event_id = link.graph_event_id or None
         now = fields.Datetime.now()
         # An atomic upsert: two transactions enqueueing the same record never make two rows.
@@ -146,13 +142,11 @@ class O365PushQueue(models.Model):
         woken = self.env.cr.precommit.data.setdefault("o365_push_woken_shards", set())
         for shard in shards - woken:
             woken.add(shard)
-            cron = self.env.ref(PUSH_CRON_XMLIDS[shard], raise_if_not_found=False)
-            if cron:
-                # An ir.cron.trigger row now; cron workers are notified by a post-commit hook.
-                cron.sudo()._trigger()
+            wake_cron(self.env, PUSH_CRON_XMLIDS[shard])
 
     @api.model
-    def _find_link(self, account, res_model, res_id):
+    @api.private
+    def find_link(self, account, res_model, res_id):
         """The link of this record in ``account``'s mailbox (the record may be gone by now)."""
         return (
             self.env["o365.event.link"]
@@ -161,7 +155,8 @@ class O365PushQueue(models.Model):
         )
 
     @api.model
-    def _deleting(self, account, res_model, res_id):
+    @api.private
+    def delete_asked(self, account, res_model, res_id):
         """True when Odoo asked (or is about to ask) Outlook to delete this record's event."""
         return bool(
             self.sudo().search_count(
@@ -183,19 +178,22 @@ class O365PushQueue(models.Model):
         ).unlink()
 
     @api.model
-    def _sent_creates(self, account, transaction_ids):
+    @api.private
+    def sent_creates(self, account, transaction_ids):
         """Which of these transactionIds are creates this account sent and has not settled yet."""
         if not transaction_ids:
             return set()
         rows = self.sudo().search([("account_id", "=", account.id), ("create_state", "in", ("sent", "absent"))])
-        return {tx for tx in (row._transaction_id() for row in rows) if tx in transaction_ids}
+        return {tx for tx in (row.transaction_id() for row in rows) if tx in transaction_ids}
 
-    def _transaction_id(self):
+    @api.private
+    def transaction_id(self):
         """Deterministic per queue row: Graph refuses a second create of the same row (SPEC E2)."""
         self.ensure_one()
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"o365-push:{self._database_uuid()}:{self.id}"))
 
-    def _record_stamp(self):
+    @api.private
+    def record_stamp(self):
         """The value of the extended property stamped on the events this row creates:
         this database and the Odoo record, so a lookup finds exactly its event."""
         self.ensure_one()
@@ -220,39 +218,14 @@ class O365PushQueue(models.Model):
         self._wake_worker(self.account_id)
         return True
 
-    # -- the job (E1, E2, E6) --------------------------------------------------------------
+    # -- the push job's settings (its cron and runs: engine/cron.py, engine/pusher.py) ----
 
     @api.model
-    def _cron_push(self, shard=0, shards=1):
-        """One run of a push cron (one shard of the mailboxes), time-boxed under Odoo's cron
-        time limit; the cron is woken again at once for mailboxes left at the deadline."""
-        if self.env["o365.sync.account"]._sync_paused():
-            _logger.info("o365: push skipped, all sync is paused")  # S7: changes wait for Resume
-            return {}
-        stats = self._push_due(shard=shard, shards=shards)
-        if stats["mailboxes_left"]:
-            run_again_soon(self.env, PUSH_CRON_XMLIDS[shard])
-        return stats
-
-    @api.model
-    def _param_int(self, key):
+    @api.private
+    def param_int(self, key):
+        """The push job's integer setting ``key`` (an ir.config_parameter), else its default."""
         value = self.env["ir.config_parameter"].sudo().get_param(PARAM_PREFIX + key)
         try:
             return int(value) if value not in (None, False, "") else DEFAULTS[key]
         except ValueError:
             return DEFAULTS[key]
-
-    @api.model
-    def _push_due(self, cursor_factory=None, shard=0, shards=1, parallel=None):
-        """Push every due row of this shard's mailboxes (engine/pusher.py).
-
-        ``cursor_factory`` (default: new cursors of this registry) lets a test run
-        the job as several real workers. Returns counters (pushed, failed, ...).
-        """
-        return pusher.push_due(
-            self.env,
-            cursor_factory=cursor_factory,
-            shard=shard,
-            shards=shards,
-            parallel=parallel or self._param_int("push_parallel_mailboxes"),
-        )

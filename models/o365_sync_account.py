@@ -7,12 +7,10 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..engine import importer
-from ..engine.locks import lock_accounts, short_transaction
-from ..engine.runner import PULL_LOCK_CLASS, mailbox_lock
 from ..utils import plain_words
 from ..utils.auth import AuthError, MicrosoftLogin, OrganizationLogin
 from ..utils.graph_client import BATCH_LIMIT, EventRequests, GraphClient, GraphError, mailbox_probe, user_mailbox
+from ..utils.locks import lock_accounts
 from ..utils.settings import ORGANIZATION_MODE, USER_MODE
 
 _logger = logging.getLogger(__name__)
@@ -21,8 +19,8 @@ _logger = logging.getLogger(__name__)
 # never placed in a view (SPEC S5).
 SYSTEM_ONLY = "base.group_system"
 # Company-wide pause of all sync (S7): an ir.config_parameter, "1" when paused. The push
-# and pull jobs do nothing while it is set (the pull queue's _cron_pull,
-# _cron_renew_subscriptions, the push queue's _cron_push, engine/importer.py); changes wait.
+# and pull jobs do nothing while it is set (their crons in engine/cron.py, and
+# engine/importer.py); changes wait.
 PAUSE_PARAM = "o365_calendar_sync.sync_paused"
 # Context key: a write that must not notify the user of a 'reconnect' (e.g. _connect
 # putting back the state it found).
@@ -66,10 +64,10 @@ class O365SyncAccount(models.Model):
 
     A thin backend: the connection (sign-in or the organisation's application),
     the options, the status, and the small entry points that views, controllers
-    and crons call. The pull job's queue, wake-up and cron are o365.pull.request's
-    (models/o365_pull_request.py), as the push job's are o365.push.queue's; the pull
-    itself (subscriptions, delta rounds, page ingestion) is engine/importer.py, the push
-    engine/pusher.py.
+    and the sync jobs call. The pull job's queue and wake-up are o365.pull.request's
+    (models/o365_pull_request.py), as the push job's are o365.push.queue's; the jobs'
+    crons are engine/cron.py, the pull itself (subscriptions, delta rounds, page
+    ingestion) engine/importer.py, the push engine/pusher.py.
     """
 
     _name = "o365.sync.account"
@@ -177,7 +175,7 @@ class O365SyncAccount(models.Model):
 
     @api.depends("connection_state", "sync_state", "last_error", "subscription_id", "subscription_expires_at")
     def _compute_health(self):
-        paused = self._sync_paused()
+        paused = self.sync_paused()
         for account in self:
             if account.connection_state != "connected":
                 account.health_state = account.connection_state
@@ -245,10 +243,11 @@ class O365SyncAccount(models.Model):
         sync is paused, so that it offers Pause or Resume, not both, and whether the organisation
         connects mailboxes (Start Syncing Users) (issue 23). Nothing secret: every user's
         Calendar tab says both, so the list never fails to open over it."""
-        return {"paused": self._sync_paused(), "organization": self.env["o365.config"]._azure_app().organization}
+        return {"paused": self.sync_paused(), "organization": self.env["o365.config"].azure_app().organization}
 
     @api.model
-    def _sync_paused(self):
+    @api.private
+    def sync_paused(self):
         """True while an administrator paused all sync (S7), or in a neutralized copy of the
         database (S8): the jobs leave every mailbox alone."""
         params = self.env["ir.config_parameter"].sudo()
@@ -295,7 +294,7 @@ class O365SyncAccount(models.Model):
             partner = account.user_id.partner_id
             if not partner:
                 continue
-            env = account._owner_env()  # the user's language, also when a cron finds it out
+            env = account.owner_env()  # the user's language, also when a cron finds it out
             body = Markup("<p>%s</p><p>%s</p><p><a href='/odoo/microsoft-365-preferences'>%s</a></p>") % (
                 words
                 or env._(
@@ -340,7 +339,8 @@ class O365SyncAccount(models.Model):
         account = self.sudo().search([("user_id", "=", user.id)], limit=1)
         return account or self.sudo().create({"user_id": user.id})
 
-    def _category_filter(self):
+    @api.private
+    def category_filter(self):
         """(mode, names) for the event filters: mode is 'all', 'include' or 'exclude'."""
         self.ensure_one()
         if self.include_categories:
@@ -354,7 +354,7 @@ class O365SyncAccount(models.Model):
     def _login(self):
         """An MSAL session over this account's token cache (see _save_login)."""
         self.ensure_one()
-        return MicrosoftLogin(self.env["o365.config"]._azure_app(), self.sudo().token_cache)
+        return MicrosoftLogin(self.env["o365.config"].azure_app(), self.sudo().token_cache)
 
     def _save_login(self, login):
         """Keep what MSAL changed in the cache: a refresh rotates the refresh token."""
@@ -369,19 +369,21 @@ class O365SyncAccount(models.Model):
             return user_mailbox(self.mailbox_user_id or self.mailbox_address or "")
         return "/me"
 
-    def _event_requests(self):
+    @api.private
+    def event_requests(self):
         """Request shapes for this account's events (utils/graph_client.py)."""
         return EventRequests(self._graph_mailbox())
 
     @api.model
-    def _organization_graph(self, mailbox="/me", cleanup=False):
+    @api.private
+    def organization_graph(self, mailbox="/me", cleanup=False):
         """A Graph client with the organisation's application token (O1, O2).
 
         Raises AuthError(organization=True) when the application cannot sign in: only an
         administrator can fix that, so no user is asked to reconnect. ``cleanup``: only to
         remove what a mailbox it connected left in Graph (a subscription), also after the
         administrator went back to per-user sign-ins."""
-        app = self.env["o365.config"]._azure_app()
+        app = self.env["o365.config"].azure_app()
         neutralized = self.env["o365.config"]._neutralized_notice()
         if neutralized:  # S8: a staging copy never reaches a mailbox, whatever calls
             raise AuthError(neutralized, organization=True)
@@ -395,7 +397,8 @@ class O365SyncAccount(models.Model):
         login.access_token()  # fail before the caller starts a Graph exchange
         return GraphClient(app.graph_endpoint, login.access_token, verify=app.verify, mailbox=mailbox)
 
-    def _graph_client(self):
+    @api.private
+    def graph_client(self):
         """A Graph client acting as this account's mailbox owner.
 
         Raises AuthError (now, or on a later call that needs a new token); when
@@ -405,10 +408,10 @@ class O365SyncAccount(models.Model):
         self.ensure_one()
         if self.connected_by == ORGANIZATION_MODE:
             try:
-                return self._organization_graph(self._graph_mailbox())
+                return self.organization_graph(self._graph_mailbox())
             except AuthError as exc:
                 if exc.reconnect:
-                    self._flag_reconnect_needed(exc)
+                    self.flag_reconnect_needed(exc)
                 raise
         neutralized = self.env["o365.config"]._neutralized_notice()
         if neutralized:  # S8: a staging copy never reaches a mailbox, whatever calls
@@ -420,23 +423,24 @@ class O365SyncAccount(models.Model):
                 return login.access_token(force_refresh)
             except AuthError as exc:
                 if exc.reconnect:
-                    self._flag_reconnect_needed(exc)
+                    self.flag_reconnect_needed(exc)
                 raise
             finally:
                 self._save_login(login)
 
         token_provider(False)  # fail before the caller starts a Graph exchange
-        app = self.env["o365.config"]._azure_app()
+        app = self.env["o365.config"].azure_app()
         return GraphClient(app.graph_endpoint, token_provider, verify=app.verify)
 
-    def _cleanup_graph_client(self):
+    @api.private
+    def cleanup_graph_client(self):
         """The client that removes what this mailbox left in Graph (its old subscription): the
         organisation's application for a mailbox it connected, even once the administrator went
         back to per-user sign-ins (O1); else the user's own sign-in."""
         self.ensure_one()
         if self.connected_by == ORGANIZATION_MODE:
-            return self._organization_graph(self._graph_mailbox(), cleanup=True)
-        return self._graph_client()
+            return self.organization_graph(self._graph_mailbox(), cleanup=True)
+        return self.graph_client()
 
     @api.model
     def _organization_connection_ended(self):
@@ -447,10 +451,10 @@ class O365SyncAccount(models.Model):
         accounts = self.sudo().search(
             [("connected_by", "=", ORGANIZATION_MODE), ("connection_state", "=", "connected")]
         )
-        lock_accounts(self.env.cr, accounts.ids)  # the accounts first, then their rows (engine/locks.py)
+        lock_accounts(self.env.cr, accounts.ids)  # the accounts first, then their rows (utils/locks.py)
         for account in accounts:
             account._forget_subscription()
-            account._flag_reconnect_needed(
+            account.flag_reconnect_needed(
                 AuthError(
                     "Your organisation no longer connects Microsoft 365 mailboxes for you: connect your own "
                     "account in My Profile.",
@@ -461,13 +465,15 @@ class O365SyncAccount(models.Model):
         self.env["o365.pull.request"]._wake(accounts.filtered("subscription_to_remove").ids)
         return accounts
 
-    def _flag_reconnect_needed(self, exc):
+    @api.private
+    def flag_reconnect_needed(self, exc):
         """Microsoft refused the sign-in for good (``exc``, an AuthError): only the user can bring
         the sync back. 'reconnect' stops every Graph or token request for the mailbox until
         then, and the user is told once (write, S7)."""
-        self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(self._owner_env(), exc)})
+        self.sudo().write({"connection_state": "reconnect", "last_error": _reconnect_words(self.owner_env(), exc)})
 
-    def _owner_env(self):
+    @api.private
+    def owner_env(self):
         """The environment in the language of the account's user: the words stored for them to read
         later (last errors, notes, notifications), whoever or whatever (a cron) writes them (issue 23)."""
         lang = self[:1].sudo().user_id.lang or "en_US"
@@ -483,7 +489,7 @@ class O365SyncAccount(models.Model):
         the changes they queued meanwhile go out now (S4). Never in a neutralized copy (S8).
         """
         self.env["o365.config"]._check_not_neutralized()
-        lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (engine/locks.py)
+        lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (utils/locks.py)
         for account in self:
             account.sudo().write({"sync_state": "running", "sync_started_at": self.env.cr.now(), "last_error": False})
             # The subscription and the first delta round are the pull job's, after commit:
@@ -491,7 +497,7 @@ class O365SyncAccount(models.Model):
             # answers; done inside the Start Syncing request, that request would wait on
             # Graph, and a notification could arrive before the secret is committed.
             account.sudo().write({"delta_link": False, "delta_window_end": False})
-            self.env["o365.pull.request"].sudo()._queue(account.ids, "recreate")
+            self.env["o365.pull.request"].sudo().enqueue(account.ids, "recreate")
         self.env["o365.push.queue"]._wake_worker()
 
     def _stop_sync(self):
@@ -500,7 +506,7 @@ class O365SyncAccount(models.Model):
 
         Its secret goes now, so a notification it still brings is refused at once and
         queues nothing."""
-        lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (engine/locks.py)
+        lock_accounts(self.env.cr, self.ids)  # the account first, then its rows (utils/locks.py)
         for account in self.sudo():
             account._forget_subscription()
             self.env["o365.pull.request"].sudo().search([("account_id", "=", account.id)]).unlink()
@@ -531,7 +537,7 @@ class O365SyncAccount(models.Model):
         administrator, press Start."""
         Queue = self.env["o365.push.queue"].sudo()
         in_use = self.sudo().filtered(lambda a: a.sync_state == "running" or a.connection_state != "disconnected")
-        lock_accounts(self.env.cr, in_use.ids)  # the accounts first, then their rows (engine/locks.py)
+        lock_accounts(self.env.cr, in_use.ids)  # the accounts first, then their rows (utils/locks.py)
         if deleted:
             in_use._remove_subscriptions_after_commit()
         for account in in_use:
@@ -564,7 +570,7 @@ class O365SyncAccount(models.Model):
         effort, 5 s per request; one left unanswered can no longer notify (its secret is gone)
         and expires within three days. The organisation's mailboxes need none of this: its sweep
         removes subscriptions no account knows (O2)."""
-        app = self.env["o365.config"]._azure_app()
+        app = self.env["o365.config"].azure_app()
         for account in self.sudo().filtered(lambda a: a.connected_by == USER_MODE):
             subscription_ids = [s for s in (account.subscription_id, account.subscription_to_remove) if s]
             if not subscription_ids:
@@ -593,7 +599,7 @@ class O365SyncAccount(models.Model):
                     _logger.warning("o365: uninstall left subscriptions to expire by themselves (time is up)")
                     return removed
                 try:
-                    client = account._cleanup_graph_client()
+                    client = account.cleanup_graph_client()
                     client.timeout = min(request_timeout, left)
                     client.delete_subscription(subscription_id)
                     removed += 1
@@ -604,47 +610,11 @@ class O365SyncAccount(models.Model):
                     _logger.info("o365: subscription of account %s left to expire (%s)", account.id, exc)
         return removed
 
-    def _is_syncing(self):
+    @api.private
+    def is_syncing(self):
+        """True while this mailbox is connected and its sync runs: the jobs may work on it."""
         self.ensure_one()
         return self.connection_state == "connected" and self.sync_state == "running"
-
-    # -- the pull job's entry points (engine/importer.py, SPEC E3, E6, E7) ------------------
-
-    @api.model
-    def _cron_renew_subscriptions(self):
-        """Queue the renewal of subscriptions that expire soon, and the creation of missing ones,
-        for the pull job: it runs them under the mailbox's pull lock, so a renewal never races
-        Start Syncing (or another renewal) into a second subscription. Then sweep the
-        organisation's stray subscriptions (O2). Nothing while all sync is paused (S7)."""
-        if self._sync_paused():
-            return
-        due = importer.accounts_due_for_renewal(self.env).ids
-        # In a short transaction of its own: a pull or a user writing one of these accounts
-        # meanwhile must not fail the job (engine/locks.py).
-        with short_transaction(self.env) as env:
-            env["o365.pull.request"]._queue(due, "renew")
-        importer.sweep_organization_subscriptions(self.env)
-
-    def _o365_run_requests(self, locked=False):
-        """Do what is queued for this account now, under its pull lock (the pull job's step for
-        one mailbox, without removing an old subscription). ``locked``: the caller holds the lock."""
-        self.ensure_one()
-        if not locked and not mailbox_lock(self.env.cr, PULL_LOCK_CLASS, self.id):
-            return False  # another worker is on it; its requests wait for the next run
-        return importer.Importer(self.env).run(self, remove_old_subscription=False)
-
-    def _o365_subscribe(self):
-        """Create the change-notification subscription now (tests; the pull job does it on Start)."""
-        self.ensure_one()
-        return importer.Importer(self.env).subscribe(self)
-
-    @api.model
-    def _o365_notification_urls(self):
-        return importer.notification_urls(self.env)
-
-    @api.model
-    def _o365_sweep_organization_subscriptions(self):
-        return importer.sweep_organization_subscriptions(self.env)
 
     # -- connecting (SPEC S2) ------------------------------------------------------------
 
@@ -667,7 +637,7 @@ class O365SyncAccount(models.Model):
             {"token_cache": login.serialized_cache(), "connection_state": "connected", "connected_by": USER_MODE}
         )
         try:
-            graph = quiet._graph_client()
+            graph = quiet.graph_client()
             me = graph.me()
             settings = graph.mailbox_settings()
         except (AuthError, GraphError) as exc:
@@ -744,7 +714,7 @@ class O365SyncAccount(models.Model):
         outcome, for_admin = {}, {}
         self.env["o365.config"]._check_not_neutralized()  # S8
         try:
-            graph = self._organization_graph()
+            graph = self.organization_graph()
         except AuthError as exc:
             raise UserError(plain_words.explain_exception(exc).sentence(self.env.lang)) from None
         per_batch = BATCH_LIMIT // len(mailbox_probe(""))
@@ -808,7 +778,7 @@ class O365SyncAccount(models.Model):
             )
         failed = next((a for a in (user, settings, events) if not 200 <= a["status"] < 300), None)
         if failed is not None:
-            reader_env = self.env if for_administrator else self._owner_env()
+            reader_env = self.env if for_administrator else self.owner_env()
             return _mailbox_refusal_words(reader_env, address, failed, for_administrator=for_administrator)
         owner = user.get("body") or {}
         found = (owner.get("mail") or owner.get("userPrincipalName") or address).lower()
@@ -869,12 +839,13 @@ class O365SyncAccount(models.Model):
         looked_up = self.organization_lookup_address or self.mailbox_address
         return looked_up != self._organization_address()
 
-    def _mailbox_out_of_reach(self, answer):
+    @api.private
+    def mailbox_out_of_reach(self, answer):
         """Graph refused the organisation's application this mailbox (403: outside its RBAC for
         Applications scope, or a permission withdrawn). Only an administrator can fix it: the
         mailbox stops until then, the user is told once (S7), and other mailboxes go on (O1)."""
         self.ensure_one()
-        words = _mailbox_refusal_words(self._owner_env(), self.mailbox_address, answer)
+        words = _mailbox_refusal_words(self.owner_env(), self.mailbox_address, answer)
         self.sudo().write({"connection_state": "reconnect", "last_error": words})
 
     def _other_account_on(self, address, owner_id=None):
@@ -944,7 +915,7 @@ class O365SyncAccount(models.Model):
         With the organisation's connection (O1) nobody needs to reconnect: their mailboxes are
         checked and connected again."""
         self._check_administrator()
-        if self.env["o365.config"]._azure_app().organization:
+        if self.env["o365.config"].azure_app().organization:
             return self._organization_start_users(self.user_id)
         ready = self.filtered(
             lambda account: account.connection_state == "connected" and account.sync_state != "running"
@@ -971,7 +942,7 @@ class O365SyncAccount(models.Model):
         and connected through the organisation's application, then syncs. Returns a notification
         saying how many started and, in plain words, why the others did not."""
         self._check_administrator()
-        if not self.env["o365.config"]._azure_app().organization:
+        if not self.env["o365.config"].azure_app().organization:
             raise UserError(
                 self.env._(
                     "Starting sync for other users needs the organisation-wide connection (Settings > Microsoft 365 "

@@ -236,7 +236,7 @@ class ResConfigSettings(models.TransientModel):
     @api.model
     def get_values(self):
         res = super().get_values()
-        res["o365_org_domains"] = ", ".join(self.env["o365.config"]._org_domains())
+        res["o365_org_domains"] = ", ".join(self.env["o365.config"].org_domains())
         return res
 
     def action_o365_forget_client_secret(self):
@@ -255,8 +255,8 @@ class ResConfigSettings(models.TransientModel):
         OrganizationLogin.forget_all()
 
     def set_values(self):
-        was_paused = self.env["o365.sync.account"]._sync_paused()
-        was_organization = self.env["o365.config"]._azure_app().organization
+        was_paused = self.env["o365.sync.account"].sync_paused()
+        was_organization = self.env["o365.config"].azure_app().organization
         params = self.env["ir.config_parameter"].sudo()
         # Write-only credentials: a typed one replaces the saved one, an empty field keeps it.
         # The certificate in the PEM decides the thumbprint (a renewed one replaces the old); a typed

@@ -153,7 +153,7 @@ class ResUsers(models.Model):
             user.o365_health_state = user.o365_account_id.health_state
 
     def _compute_o365_organization_mode(self):
-        organization = self.env["o365.config"]._azure_app().organization
+        organization = self.env["o365.config"].azure_app().organization
         for user in self:
             user.o365_organization_mode = organization
 
@@ -195,14 +195,14 @@ class ResUsers(models.Model):
 
     def action_o365_connect(self):
         account = self._o365_own_account()
-        if self.env["o365.config"]._azure_app().organization:
+        if self.env["o365.config"].azure_app().organization:
             # O1: the organisation connects the mailbox; no sign-in page.
             account._check_own_mailbox_address()
             error = account._connect_through_organization()[account]
             if error:
                 raise UserError(error)
             return True
-        missing = self.env["o365.config"]._azure_app().missing()
+        missing = self.env["o365.config"].azure_app().missing()
         if missing:
             raise UserError(
                 self.env._(
@@ -221,7 +221,7 @@ class ResUsers(models.Model):
 
     def action_o365_start_sync(self):
         account = self._o365_own_account()
-        if self.env["o365.config"]._azure_app().organization:
+        if self.env["o365.config"].azure_app().organization:
             if account.connection_state != "connected" or account._organization_mailbox_changed():
                 account._check_own_mailbox_address()
             account._organization_start()  # O1: no Connect needed

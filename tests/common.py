@@ -35,6 +35,7 @@ from odoo.tests.common import ChromeBrowser
 
 from ..controllers.notifications import refusals
 from ..controllers.oauth import PREFERENCES_URL, START_PATH
+from ..engine import importer, pusher
 from ..utils.auth import MicrosoftLogin, OrganizationLogin
 
 # The organisation-wide connection (SPEC O1) asks for these application permissions.
@@ -74,6 +75,13 @@ def as_odoo_sees_it(events):
         if event.get("seriesMasterId"):
             event["seriesMasterId"] = to_immutable(event["seriesMasterId"])
     return events
+
+
+def run_pull_requests(account):
+    """Do what is queued for this account now, in the test's transaction: the pull job's step for
+    one mailbox (engine/importer.py), without removing an old subscription. Returns True when a
+    delta round went through."""
+    return importer.Importer(account.env).run(account, remove_old_subscription=False)
 
 
 def graph_time(moment, zone="UTC"):
@@ -205,7 +213,7 @@ class O365Case(HttpCase):
             account._start_sync()
             # What the pull job does right after Start Syncing commits: subscribe, first pull.
             cls.env.flush_all()
-            account._o365_run_requests()
+            run_pull_requests(account)
         return user
 
     @classmethod
@@ -263,7 +271,7 @@ class O365Case(HttpCase):
     def run_pull_job(self):
         """Run the pull job as its cron does (per-mailbox transactions, here savepoints), then re-read."""
         self.env.flush_all()
-        stats = self.env["o365.pull.request"]._cron_pull(cursor_factory=self.job_cursor, parallel=1)
+        stats = self.env["o365.sync.cron"]._cron_pull(cursor_factory=self.job_cursor, parallel=1)
         self.env.invalidate_all()
         return stats
 
@@ -301,7 +309,7 @@ class O365Case(HttpCase):
     def run_push(self):
         """Run the push job as the cron would (its own cursors, commits), then re-read."""
         self.env.flush_all()
-        stats = self.env["o365.push.queue"]._push_due()
+        stats = pusher.push_due(self.env)
         self.env.invalidate_all()
         return stats
 
@@ -445,7 +453,7 @@ class PullCase(O365Case):
         with self.emulator.state.lock:
             self.emulator.state.subscriptions.clear()
         for account in self.env["o365.sync.account"].sudo().search([("sync_state", "=", "running")]):
-            account._o365_subscribe()
+            importer.Importer(self.env).subscribe(account)
         # Drain what Start Syncing queued: from here on only notifications (or the
         # 15-minute safety net, not due during a test) make a pull.
         self.run_pull_job()
@@ -650,7 +658,7 @@ class CommittedWorld:
                     {"sync_state": "running", "sync_started_at": fields.Datetime.now() - timedelta(hours=1)}
                 )
                 return user.id, upn
-            login_session = MicrosoftLogin(env["o365.config"]._azure_app())
+            login_session = MicrosoftLogin(env["o365.config"].azure_app())
             flow = login_session.begin(redirect_uri=f"http://127.0.0.1:8069{CALLBACK_PATH}", login_hint=upn)
             form = dict(parse_qsl(urlsplit(flow["auth_uri"]).query), login=upn, consent="accept")
             answer = requests.post(
@@ -701,7 +709,7 @@ class CommittedWorld:
 
     def push(self):
         with self.registry.cursor() as cr:
-            return self.env(cr)["o365.push.queue"]._push_due(cursor_factory=self.registry.cursor)
+            return pusher.push_due(self.env(cr), cursor_factory=self.registry.cursor)
 
     def count(self, model, domain):
         with self.registry.cursor() as cr:

@@ -4,6 +4,7 @@ import json
 import logging
 
 from odoo.exceptions import AccessError
+from odoo.service.model import get_public_method
 from odoo.tests import new_test_user, tagged
 
 from ..utils.auth import AuthError
@@ -11,6 +12,27 @@ from .common import O365Case
 
 OPTION_FIELDS = ["sync_tasks", "include_categories", "mailbox_address", "last_error"]
 USER_FIELDS = ["o365_sync_tasks", "o365_include_categories", "o365_mailbox_address", "o365_connection_state"]
+# The methods the jobs (engine/) call: public by name (issue 24), never callable over RPC, where
+# they would hand out secrets (the settings, a Graph client) or write as superuser.
+JOB_METHODS = {
+    "o365.sync.account": [
+        "graph_client",
+        "cleanup_graph_client",
+        "organization_graph",
+        "event_requests",
+        "owner_env",
+        "is_syncing",
+        "sync_paused",
+        "flag_reconnect_needed",
+        "mailbox_out_of_reach",
+        "category_filter",
+    ],
+    "o365.push.queue": ["find_link", "record_stamp", "transaction_id", "param_int", "sent_creates", "delete_asked"],
+    "o365.pull.request": ["enqueue", "take"],
+    "o365.event.exclusion": ["excluded_ids", "exclude"],
+    "o365.event.link": ["link_outlook_events"],
+    "o365.config": ["azure_app", "org_domains", "public_base_url"],
+}
 
 
 @tagged("post_install", "-at_install")
@@ -88,6 +110,18 @@ class TestAccess(O365Case):
         self.assertTrue(self.alice_account.sync_tasks)
         self.assertEqual(self.alice_account.connection_state, "connected")
 
+    def test_methods_the_jobs_call_are_not_remote(self):
+        """S5, issue 24: the public methods the jobs call are refused over RPC, as private ones are;
+        an administrator asking for the application's secret over JSON-RPC gets an AccessError."""
+        for model, names in JOB_METHODS.items():
+            for name in names:
+                with self.subTest(method=f"{model}.{name}"), self.assertRaises(AccessError):
+                    get_public_method(self.env[model], name)
+        self.authenticate("admin_s5", "admin_s5")
+        answer, text = self._rpc("o365.config", "azure_app", [])
+        self.assertEqual(answer["error"]["data"]["name"], "odoo.exceptions.AccessError")
+        self.assertNotIn("client_secret", text)
+
     def test_jsonrpc_owner_never_receives_tokens(self):
         """S5: the owner's own Preferences and account reads over JSON-RPC never carry a token."""
         self.authenticate("alice_s5", "alice_s5")
@@ -118,11 +152,11 @@ class TestAccess(O365Case):
             account = self.env["o365.sync.account"]._for_user(carol)
             old_cache = json.loads(account.token_cache)
             self.emulator.state.expire_access_tokens("carol_s5@contoso.example")
-            account._graph_client().me()  # a silent refresh
+            account.graph_client().me()  # a silent refresh
             self.emulator.state.revoke_refresh_tokens("carol_s5@contoso.example")
             self.emulator.state.expire_access_tokens("carol_s5@contoso.example")  # forces the failing refresh
             try:
-                account._graph_client().me()
+                account.graph_client().me()
             except AuthError as exc:  # the reconnect error: written to the account and logged by callers
                 logging.getLogger(__name__).warning("refresh failed: %s", exc)
             else:

@@ -9,7 +9,7 @@ account opens, its states, errors and health are written by the sync or an admin
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
-from .common import ORG_DOMAIN, O365Case
+from .common import ORG_DOMAIN, O365Case, run_pull_requests
 
 # What the review wrote, and the rest of what only the sync and administrators write.
 PROTECTED_VALUES = {
@@ -59,7 +59,7 @@ class TestAccountIdentity(O365Case):
         cls.account = cls.env["o365.sync.account"].sudo()._for_user(cls.erin)
         assert cls.account.mailbox_address == f"erin_id@{ORG_DOMAIN}" and cls.account.sync_state == "running"
         cls.env.flush_all()
-        cls.account._o365_run_requests()  # subscribed, as the pull job leaves it
+        run_pull_requests(cls.account)  # subscribed, as the pull job leaves it
 
     def _assert_erin_opens_her_own_mailbox(self):
         self.env.invalidate_all()

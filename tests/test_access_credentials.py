@@ -101,7 +101,7 @@ class TestCredentialsWriteOnly(O365Case):
         answer, text = self._rpc("ir.config_parameter", method, args(None), kwargs)
         self.assertIs(answer["result"], False, "set_param does not return the old secret")
         self._assert_nothing_leaks(text, "set_param")
-        self.assertEqual(self.env["o365.config"]._azure_app().client_secret, "replaced-over-rpc")
+        self.assertEqual(self.env["o365.config"].azure_app().client_secret, "replaced-over-rpc")
         _answer, text = self._rpc(
             "ir.config_parameter", "search_read", [[("key", "like", "o365_calendar_sync.")]], {"fields": ["key"]}
         )
@@ -120,7 +120,7 @@ class TestCredentialsWriteOnly(O365Case):
         self.assertIn("valid until", shown["o365_certificate_saved"])
 
     def _assert_credentials_kept(self):
-        app = self.env["o365.config"]._azure_app()
+        app = self.env["o365.config"].azure_app()
         self.assertEqual(app.client_secret, CLIENT_SECRET, "nobody replaced the secret over RPC")
         self.assertIn(self.cert_pem.strip(), app.certificate)
 
@@ -133,8 +133,8 @@ class TestCredentialsWriteOnly(O365Case):
         self.assertFalse(form.o365_client_secret, "the form never holds the saved secret")
         self.assertFalse(form.o365_certificate)
         form.execute()
-        self.assertEqual(self.env["o365.config"]._azure_app().client_secret, CLIENT_SECRET, "empty keeps it")
-        app = self.env["o365.config"]._azure_app()
+        self.assertEqual(self.env["o365.config"].azure_app().client_secret, CLIENT_SECRET, "empty keeps it")
+        app = self.env["o365.config"].azure_app()
         typed = {
             "o365_client_id": app.client_id,
             "o365_tenant": app.tenant,
@@ -148,8 +148,8 @@ class TestCredentialsWriteOnly(O365Case):
         self.assertEqual(by_key["client"], "pass", "the saved secret stands in for the one not typed")
         form = Settings.create({"o365_client_secret": "  replaced-secret  "})
         form.execute()
-        self.assertEqual(self.env["o365.config"]._azure_app().client_secret, "replaced-secret")
+        self.assertEqual(self.env["o365.config"].azure_app().client_secret, "replaced-secret")
         self.assertFalse(form.o365_client_secret, "not kept in the saved form either")
         Settings.create({}).action_o365_forget_client_secret()
-        self.assertFalse(self.env["o365.config"]._azure_app().client_secret)
+        self.assertFalse(self.env["o365.config"].azure_app().client_secret)
         self.assertEqual(Settings.create({}).o365_client_secret_saved, "No client secret saved.")

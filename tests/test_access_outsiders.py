@@ -61,8 +61,8 @@ class TestAccessOutsiders(O365Case):
                 "origin": "odoo",
             }
         )
-        cls.env["o365.pull.request"].sudo()._queue(cls.account.ids, "pull")
-        cls.env["o365.event.exclusion"].sudo()._exclude(cls.account, "AAMkPrivateEventId", "private")
+        cls.env["o365.pull.request"].sudo().enqueue(cls.account.ids, "pull")
+        cls.env["o365.event.exclusion"].sudo().exclude(cls.account, "AAMkPrivateEventId", "private")
         cls.rows = {model: cls.env[model].sudo().search([], limit=1, order="id desc") for model in MODELS}
 
     def setUp(self):

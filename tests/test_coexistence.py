@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from odoo.tests import new_test_user, tagged
 
+from ..engine import pusher
 from ..models.o365_calendar_sync import SYNC_CONTEXT
 from .common import O365Case
 
@@ -54,7 +55,7 @@ class TestCoexistence(O365Case):
 
     def _push(self):
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
 
     def test_leave_reaches_outlook_once(self):
         """S6: a validated leave is one Outlook event (option C); its hr_holidays meeting is not pushed again."""

@@ -11,7 +11,7 @@ from odoo.tests.common import JsonRpcException
 
 from ..controllers.oauth import CALLBACK_PATH, PREFERENCES_URL, START_PATH
 from ..utils.auth import AuthError
-from .common import CLIENT_ID, ConnectMixin, O365Case
+from .common import CLIENT_ID, ConnectMixin, O365Case, run_pull_requests
 
 
 @tagged("post_install", "-at_install")
@@ -102,7 +102,7 @@ class TestConnect(ConnectMixin, O365Case):
     def _run_pull_job(self, user):
         """What the pull cron does after Start Syncing commits (S3, E3)."""
         self.env.flush_all()
-        self._account(user)._o365_run_requests()
+        run_pull_requests(self._account(user))
 
     def _account(self, user):
         self.env.invalidate_all()
@@ -117,7 +117,7 @@ class TestConnect(ConnectMixin, O365Case):
         self.assertEqual(account.mailbox_timezone, "W. Europe Standard Time")
         self.assertIn("RefreshToken", account.token_cache)
         # The stored tokens really open Ann's mailbox in the emulator.
-        self.assertEqual(account._graph_client().me()["userPrincipalName"], "ann@contoso.example")
+        self.assertEqual(account.graph_client().me()["userPrincipalName"], "ann@contoso.example")
         # What the user sees (Preferences) carries the address, never a token.
         values = self.ann.with_user(self.ann).read(["o365_connection_state", "o365_mailbox_address"])[0]
         self.assertEqual(values["o365_mailbox_address"], "ann@contoso.example")
@@ -239,7 +239,7 @@ class TestConnect(ConnectMixin, O365Case):
         cache = ann.token_cache
         # Not assertRaises: Odoo's rolls back to a savepoint, and the flag is the point here.
         try:
-            ann._graph_client().me()
+            ann.graph_client().me()
         except AuthError as exc:
             self.assertTrue(exc.reconnect)
         else:
@@ -248,7 +248,7 @@ class TestConnect(ConnectMixin, O365Case):
         self.assertIn("connect again", ann.last_error)
         self.assertNotIn("1.A", ann.last_error)
         self.assertNotIn(cache[-40:], ann.last_error)
-        self.assertEqual(ben._graph_client().me()["userPrincipalName"], "ben@contoso.example")
+        self.assertEqual(ben.graph_client().me()["userPrincipalName"], "ben@contoso.example")
         self.assertEqual(ben.connection_state, "connected")
         # Reconnecting brings Ann back.
         self._connect_in_browser("ann", "ann@contoso.example")

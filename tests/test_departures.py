@@ -10,6 +10,7 @@ from datetime import date
 
 from odoo.tests import new_test_user, tagged
 
+from ..engine import importer
 from .common import ORG_DOMAIN, ButtonsMixin, PushCase
 
 
@@ -29,7 +30,8 @@ class TestDepartingUser(ButtonsMixin, PushCase):
     def setUp(self):
         super().setUp()
         account = self._account(self.leaver)
-        account._o365_subscribe()  # a live subscription for this test (the emulator outlives the rollback)
+        # A live subscription for this test (the emulator outlives the rollback).
+        importer.Importer(self.env).subscribe(account)
         self.subscription = account.subscription_id
         self.assertIn(self.subscription, self._subscription_ids())
 
@@ -79,7 +81,7 @@ class TestDepartingUser(ButtonsMixin, PushCase):
         synced.write({"summary": "Edited after the user left"})
         self.run_push()
         self.run_pull_job()
-        self.env["o365.sync.account"]._cron_renew_subscriptions()
+        self.env["o365.sync.cron"]._cron_renew_subscriptions()
         self.run_pull_job()
         self.assertEqual(self.graph_requests(mailbox=self.leaver_upn), [], "no Graph request for the mailbox")
 
@@ -130,7 +132,7 @@ class TestBackToPerUserSignIns(ButtonsMixin, PushCase):
         waiting change waits for the user's own sign-in; no Graph request is made for it meanwhile."""
         account = self._account(self.alice)
         self.assertEqual((account.connected_by, account.connection_state), ("organization", "connected"))
-        account._o365_subscribe()
+        importer.Importer(self.env).subscribe(account)
         subscription = account.subscription_id
         self.schedule(self.todo_type, "Waits for her own sign-in", date_deadline=date(2031, 4, 4))
         self.env.flush_all()
@@ -178,7 +180,7 @@ class TestUninstall(PushCase):
         subscriptions = {}
         for user in (self.alice, self.ulla):
             account = self._account(user)
-            account._o365_subscribe()
+            importer.Importer(self.env).subscribe(account)
             subscriptions[user] = account.subscription_id
         self.schedule(self.todo_type, "Stays in Outlook", date_deadline=date(2031, 5, 5))
         self.run_push()

@@ -18,7 +18,7 @@ class TestGraphClient(O365Case):
 
     def test_connected_account_creates_event_in_its_mailbox(self):
         """S2: a connected user's tokens reach Graph; the event lands in that user's mailbox only."""
-        client = self.account._graph_client()
+        client = self.account.graph_client()
         created = client.send(client.events.create_event(SMOKE, "smoke-1", "db/mail.activity/1"))
         self.assertEqual(
             [e["id"] for e in self.mailbox_events("ada_client@contoso.example", subject="Smoke")], [created["id"]]
@@ -28,7 +28,7 @@ class TestGraphClient(O365Case):
         """E2: as in Graph, a create replayed with the same transactionId is refused (400
         ErrorDuplicateTransactionId, no event in the answer), and the event that create made is
         found by the record stamp it carries (transactionId cannot be filtered on)."""
-        client = self.account._graph_client()
+        client = self.account.graph_client()
         create = client.events.create_event({**SMOKE, "subject": "Once"}, "once-1", "db/mail.activity/7")
         first = client.send(create)
         with self.assertRaises(GraphError) as refused:
@@ -49,10 +49,10 @@ class TestGraphClient(O365Case):
         self.addCleanup(self.emulator.state.update_settings, single_use_refresh_tokens=False)
         before = account.sudo().token_cache
         self.emulator.state.expire_access_tokens("dee_client@contoso.example")
-        self.assertEqual(account._graph_client().me()["userPrincipalName"], "dee_client@contoso.example")
+        self.assertEqual(account.graph_client().me()["userPrincipalName"], "dee_client@contoso.example")
         self.assertNotEqual(account.sudo().token_cache, before)
         self.emulator.state.expire_access_tokens("dee_client@contoso.example")
-        self.assertEqual(account._graph_client().me()["userPrincipalName"], "dee_client@contoso.example")
+        self.assertEqual(account.graph_client().me()["userPrincipalName"], "dee_client@contoso.example")
 
     def test_revoked_sign_in_asks_user_to_reconnect(self):
         """S2: a revoked refresh token turns into a visible 'reconnect' state for that user only."""
@@ -62,14 +62,14 @@ class TestGraphClient(O365Case):
         self.emulator.state.expire_access_tokens("cid_client@contoso.example")
         # Not assertRaises: Odoo's rolls back a savepoint, and the flag must survive the error.
         try:
-            revoked._graph_client().me()
+            revoked.graph_client().me()
         except AuthError as exc:
             self.assertTrue(exc.reconnect)
         else:
             self.fail("a revoked sign-in must raise AuthError")
         self.assertEqual(revoked.connection_state, "reconnect")
         self.assertIn("connect again", revoked.last_error)
-        self.assertEqual(other._graph_client().me()["userPrincipalName"], "bea_client@contoso.example")
+        self.assertEqual(other.graph_client().me()["userPrincipalName"], "bea_client@contoso.example")
         self.assertEqual(other.connection_state, "connected")
 
     def test_discovery_document_read_once_per_process(self):
@@ -82,10 +82,10 @@ class TestGraphClient(O365Case):
         def discovery_reads():
             return sum(1 for r in state.request_stats()["requests"] if "openid-configuration" in r["path"])
 
-        self.account._graph_client().me()
+        self.account.graph_client().me()
         before = discovery_reads()
         for _ in range(3):
-            self.account._graph_client().me()
+            self.account.graph_client().me()
         self.assertEqual(discovery_reads(), before, "no new discovery read for later clients")
-        check_connection(self.env["o365.config"]._azure_app(), self.base_url() + "/o365_calendar_sync/oauth/callback")
+        check_connection(self.env["o365.config"].azure_app(), self.base_url() + "/o365_calendar_sync/oauth/callback")
         self.assertEqual(discovery_reads(), before + 1, "the connection test reads it live")

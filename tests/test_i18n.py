@@ -150,7 +150,7 @@ class TestFrenchUser(PushCase):
         """S7 (issue 23): a refused sign-in found by a job is told to the French user in French: the
         plain words on their Calendar tab and the one notification."""
         account = self._account(self.francoise)
-        account._flag_reconnect_needed(AuthError("invalid_grant: AADSTS50173 revoked", reconnect=True))
+        account.flag_reconnect_needed(AuthError("invalid_grant: AADSTS50173 revoked", reconnect=True))
         words = self.as_francoise(account).last_error_words
         self.assertTrue(words.startswith("Reconnexion nécessaire. Microsoft 365 n'accepte plus votre connexion"), words)
         self.assertIn("Reconnectez-vous", words)

@@ -2,6 +2,7 @@ from datetime import date
 
 from odoo.tests import new_test_user
 
+from ..engine import pusher
 from .common import O365Case
 
 # Europe switches to summer time on Sunday 2030-03-31.
@@ -47,7 +48,7 @@ class TestLeaves(O365Case):
     def _push(self):
         # The job runs after commit on its own cursor: flush as a commit would.
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
 
     def _events(self):
         return self.mailbox_events(self.upn)
@@ -182,7 +183,7 @@ class TestLeaves(O365Case):
         """C1, S6: approval by a manager syncs to the employee's mailbox only, and Odoo's own
         leave meeting (hr_holidays) does not reach Outlook a second time."""
         manager_account = self.env["o365.sync.account"]._for_user(self.manager)
-        self.assertFalse(manager_account._is_syncing())
+        self.assertFalse(manager_account.is_syncing())
         leave = self._leave()
         leave.with_user(self.manager).action_approve()
         self.assertTrue(leave.meeting_id, "hr_holidays made its calendar meeting for the validated leave")

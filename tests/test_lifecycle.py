@@ -12,7 +12,8 @@ from freezegun import freeze_time
 from odoo.tests import new_test_user, tagged
 from odoo.tests.common import JsonRpcException
 
-from .common import ButtonsMixin, ConnectMixin, O365Case, PushCase
+from ..engine import importer, pusher
+from .common import ButtonsMixin, ConnectMixin, O365Case, PushCase, run_pull_requests
 
 
 @tagged("post_install", "-at_install")
@@ -112,7 +113,7 @@ class TestStopStartKeepsLinks(ButtonsMixin, PushCase):
         self.preferences_button(self.alice, "action_o365_start_sync")
         # What the pull job does right after Start commits: subscribe, then a fresh delta round.
         self.env.flush_all()
-        self._account(self.alice)._o365_run_requests()
+        run_pull_requests(self._account(self.alice))
         self.env.invalidate_all()
         activity = self.env["mail.activity"].browse(activity.id)
         self.assertEqual((activity.o365_start, activity.o365_end), (moved, moved + timedelta(hours=1)))
@@ -200,7 +201,7 @@ class TestLeaveAcrossRestart(ButtonsMixin, O365Case):
             }
         )
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         [before] = self.mailbox_events(self.upn)
         self.authenticate("leo_restart", "leo_restart")
         self.preferences_button(self.user, "action_o365_stop_sync")
@@ -211,7 +212,7 @@ class TestLeaveAcrossRestart(ButtonsMixin, O365Case):
         self.authenticate("leo_restart", "leo_restart")
         self.preferences_button(self.user, "action_o365_start_sync")
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         [event] = self.mailbox_events(self.upn)
         self.assertEqual(event["id"], before["id"])
         self.assertEqual(event["subject"], "Paid Time Off: Wedding (family)")
@@ -233,7 +234,7 @@ class TestStopAndDisconnectNeverWait(ButtonsMixin, ConnectMixin, O365Case):
         account = self._account()
         with self.emulator.state.lock:
             self.emulator.state.subscriptions.clear()
-        account._o365_subscribe()
+        importer.Importer(self.env).subscribe(account)
         self.assertTrue(account.subscription_id)
 
     def _account(self):
@@ -317,7 +318,7 @@ class TestStopAndDisconnectNeverWait(ButtonsMixin, ConnectMixin, O365Case):
             }
         )
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         [before] = self.mailbox_events(self.upn)
         self._timed("action_o365_disconnect")
         self.run_pull_job()
@@ -336,7 +337,7 @@ class TestStopAndDisconnectNeverWait(ButtonsMixin, ConnectMixin, O365Case):
         self.preferences_button(self.user, "action_o365_start_sync")
         self.call("mail.activity", "write", [[activity.id], {"summary": "Plan the visit (moved)"}])
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         [event] = self.mailbox_events(self.upn)
         self.assertEqual((event["id"], event["subject"]), (before["id"], "Task: Plan the visit (moved)"))
 

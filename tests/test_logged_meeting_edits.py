@@ -13,6 +13,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
 
+from ..engine import pusher
 from .common import CUSTOMER, ButtonsMixin, PullCase, attendee, graph_time, in_days
 
 
@@ -31,7 +32,7 @@ class TestLoggedMeetingEdits(ButtonsMixin, PullCase):
 
     def run_push(self):
         self.env.flush_all()
-        stats = self.env["o365.push.queue"]._push_due()
+        stats = pusher.push_due(self.env)
         self.env.invalidate_all()
         return stats
 

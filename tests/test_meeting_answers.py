@@ -53,7 +53,7 @@ class TestAnswersFromOdoo(PushCase):
 
     def _pull_both(self):
         accounts = self._account(self.alice) | self._account(self.bob)
-        self.env["o365.pull.request"].sudo()._queue(accounts.ids, "pull")
+        self.env["o365.pull.request"].sudo().enqueue(accounts.ids, "pull")
         self.run_pull_job()
 
     def test_decline_in_odoo_reaches_outlook_without_a_loop(self):

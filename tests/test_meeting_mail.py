@@ -10,6 +10,7 @@ from datetime import timedelta
 from odoo.tests import tagged
 from odoo.tests.common import JsonRpcException
 
+from ..engine import pusher
 from .common import CUSTOMER, ORG_DOMAIN, ButtonsMixin, PullCase, in_days
 
 
@@ -33,7 +34,7 @@ class TestMeetingMail(ButtonsMixin, PullCase):
 
     def run_push(self):
         self.env.flush_all()
-        stats = self.env["o365.push.queue"]._push_due()
+        stats = pusher.push_due(self.env)
         self.env.invalidate_all()
         return stats
 

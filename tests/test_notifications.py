@@ -172,7 +172,7 @@ class TestNotifications(PullCase):
         mailbox's safety-net pull, due every 15 minutes without a subscription, makes it again."""
         account = self.account(self.alice).sudo()
         self.emulator.state.add_fault(status=429, method="POST", path_contains="/subscriptions", count=1)
-        self.env["o365.pull.request"]._queue(account.ids, "recreate")
+        self.env["o365.pull.request"].enqueue(account.ids, "recreate")
         self.run_pull_job()
         self.assertFalse(account.subscription_id)
         self.assertIn("could not be set up", account.last_error)
@@ -216,7 +216,7 @@ class TestNotifications(PullCase):
         """E3, S3: the cron renews a subscription close to expiry; a failure shows in the user's sync status."""
         account = self.account(self.alice).sudo()
         account.subscription_expires_at = fields.Datetime.now() + timedelta(hours=2)
-        self.env["o365.sync.account"]._cron_renew_subscriptions()  # queues the renewal for the pull job
+        self.env["o365.sync.cron"]._cron_renew_subscriptions()  # queues the renewal for the pull job
         self.run_pull_job()
         self.assertGreater(account.subscription_expires_at, fields.Datetime.now() + timedelta(days=2))
         # The application's /subscriptions requests name no mailbox (O2): the fault takes any.
@@ -225,7 +225,7 @@ class TestNotifications(PullCase):
             status=503, mailbox=mailbox, method="PATCH", path_contains="/subscriptions", count=1
         )
         account.subscription_expires_at = fields.Datetime.now() + timedelta(hours=2)
-        self.env["o365.sync.account"]._cron_renew_subscriptions()
+        self.env["o365.sync.cron"]._cron_renew_subscriptions()
         self.run_pull_job()
         self.assertIn("could not be renewed", account.last_error)
 

@@ -75,7 +75,7 @@ class TestPullPipeline(PullCase):
             )
         # E4: logging it pushes nothing back (no second event in the organiser's calendar).
         if "o365.push.queue" in self.env:
-            self.env["o365.push.queue"]._cron_push()
+            self.env["o365.sync.cron"]._cron_push()
         self.assertEqual(len(self.mailbox_events(self.alice_upn, subject="Quote review")), 1)
         # B12: Bob's copy of the same meeting does not make a second record.
         self.assertEqual(len(self.logged_meetings("Quote review")), 1)
@@ -127,7 +127,7 @@ class TestPullPipeline(PullCase):
         # E4: the same version read again (a new round replays it) writes nothing.
         write_date = meeting.write_date
         self.account(self.alice).sudo().delta_link = False
-        self.env["o365.pull.request"].sudo()._queue(self.account(self.alice).ids, "pull")
+        self.env["o365.pull.request"].sudo().enqueue(self.account(self.alice).ids, "pull")
         self.run_pull_cron()
         self.assertEqual(meeting.write_date, write_date)
         self.assertEqual(len(self.logged_meetings("Moving meeting")), 1)

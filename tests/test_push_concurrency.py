@@ -119,7 +119,7 @@ class TestPushConcurrency(unittest.TestCase):
             cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron_id])
         budget = patch("odoo.addons.o365_calendar_sync.engine.pusher.run_time_budget", return_value=0.5)
         with budget, self.world.registry.cursor() as cr:
-            first = self.world.env(cr)["o365.push.queue"]._cron_push()
+            first = self.world.env(cr)["o365.sync.cron"]._cron_push()
         self.assertGreaterEqual(first["mailboxes"], 1)
         self.assertGreater(first["mailboxes_left"], 0, "stopped at the deadline")
         with self.world.registry.cursor() as cr:

@@ -88,7 +88,7 @@ class TestReadmePushTraces(PushCase, TraceCheck):
     def _cron_push(self):
         """The push cron's run, after the commit that woke it (flushed, as a commit would)."""
         self.env.flush_all()
-        self.env["o365.push.queue"]._cron_push()
+        self.env["o365.sync.cron"]._cron_push()
         self.env.invalidate_all()
 
     def test_task_reaching_outlook(self):

@@ -18,8 +18,8 @@ from odoo import fields
 from odoo.tests import new_test_user, tagged
 
 from ..engine.importer import queue_safety_pulls
-from ..engine.runner import PULL_CRON_XMLIDS, SHARDS
-from .common import CLIENT_ID, ORG_DOMAIN, ConnectMixin, O365Case
+from ..utils.crons import PULL_CRON_XMLIDS, SHARDS
+from .common import CLIENT_ID, ORG_DOMAIN, ConnectMixin, O365Case, run_pull_requests
 
 NOTIFY_PATH = "/o365_calendar_sync/notifications"
 
@@ -79,7 +79,7 @@ class TestReplays(ConnectMixin, O365Case):
             ]
         }
         Requests = type(self.env["o365.pull.request"])
-        with fails_once(Requests, "_queue") as calls:
+        with fails_once(Requests, "enqueue") as calls:
             answer = self.url_open(NOTIFY_PATH, data=json.dumps(body), headers={"Content-Type": "application/json"})
         self.assertEqual(answer.status_code, 202, answer.text)
         self.assertEqual(len(calls), 2, "Odoo replayed the request once")
@@ -178,7 +178,7 @@ class TestDeafMailbox(O365Case):
         self.emulator.state.add_fault(status=503, method="POST", path_contains="subscriptions", count=3)
         account._start_sync()
         self.env.flush_all()
-        account._o365_run_requests()
+        run_pull_requests(account)
         self.env.invalidate_all()
         self.assertFalse(account.subscription_id)
         self.assertEqual(account.health_state, "failing", "the reason is shown (S7)")
@@ -200,7 +200,7 @@ class TestDeafMailbox(O365Case):
         self.assertEqual(user.o365_health_state, "late")
 
         self.emulator.state.clear_faults()
-        account._o365_run_requests()
+        run_pull_requests(account)
         self.env.invalidate_all()
         self.assertTrue(account.subscription_id)
         self.assertEqual(account.health_state, "syncing")

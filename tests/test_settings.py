@@ -18,7 +18,7 @@ class TestSettings(TransactionCase):
                 "groups_id": [(6, 0, [self.env.ref("base.group_portal").id])],
             }
         )
-        domains = self.env["o365.config"]._org_domains()
+        domains = self.env["o365.config"].org_domains()
         self.assertIn("example.com", domains)
         self.assertIn("branch.example.org", domains)
         self.assertNotIn("customer.example", domains, "portal users are not part of the organisation")
@@ -30,11 +30,11 @@ class TestSettings(TransactionCase):
             {"o365_org_domains": " Contoso.example ; @fabrikam.example, contoso.example "}
         )
         settings.execute()
-        self.assertEqual(self.env["o365.config"]._org_domains(), ["contoso.example", "fabrikam.example"])
+        self.assertEqual(self.env["o365.config"].org_domains(), ["contoso.example", "fabrikam.example"])
 
     def test_endpoints_default_to_microsoft_and_can_point_elsewhere(self):
         """S1: Graph and login endpoints default to Microsoft's and can point at an emulator."""
-        app = self.env["o365.config"]._azure_app()
+        app = self.env["o365.config"].azure_app()
         self.assertEqual(app.login_endpoint, "https://login.microsoftonline.com")
         self.assertEqual(app.graph_endpoint, "https://graph.microsoft.com/v1.0")
         self.assertEqual(app.authority, "https://login.microsoftonline.com/common")
@@ -50,7 +50,7 @@ class TestSettings(TransactionCase):
                 "o365_ca_bundle": "/tmp/ca.pem",
             }
         ).execute()
-        app = self.env["o365.config"]._azure_app()
+        app = self.env["o365.config"].azure_app()
         self.assertEqual(app.authority, "https://127.0.0.1:8443/contoso.example")
         self.assertEqual(app.verify, "/tmp/ca.pem")
         self.assertEqual(app.missing(), [])
@@ -66,7 +66,7 @@ class TestConnectionCheckUnsaved(O365Case):
 
     def _typed(self, **changes):
         """The form's values: what is saved, with the administrator's unsaved changes."""
-        app = self.env["o365.config"]._azure_app()
+        app = self.env["o365.config"].azure_app()
         values = {
             "o365_client_id": app.client_id,
             "o365_client_secret": app.client_secret,

@@ -46,7 +46,7 @@ class TestSyncAccount(TransactionCase):
         """B7: include/exclude category lists are trimmed and de-duplicated (case-insensitively)."""
         self.alice_account.write({"exclude_categories": " Personal ,personal,, Red category "})
         self.assertEqual(self.alice_account.exclude_categories, "Personal, Red category")
-        self.assertEqual(self.alice_account._category_filter(), ("exclude", ["Personal", "Red category"]))
+        self.assertEqual(self.alice_account.category_filter(), ("exclude", ["Personal", "Red category"]))
 
     def test_include_and_exclude_categories_refused_together(self):
         """B7: include and exclude categories are alternatives; both at once is refused with a clear message."""

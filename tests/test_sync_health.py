@@ -8,7 +8,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from ..utils.graph_client import GraphClient
-from .common import PushCase
+from .common import PushCase, run_pull_requests
 
 
 @tagged("post_install", "-at_install")
@@ -45,8 +45,8 @@ class TestSyncHealth(PushCase):
             self.schedule(self.todo_type, "Meanwhile", date_deadline=date(2031, 10, 6))
             self.time_travel()
             self.run_push()
-            self.env["o365.pull.request"]._queue(account.ids, "pull")
-            account._o365_run_requests()
+            self.env["o365.pull.request"].enqueue(account.ids, "pull")
+            run_pull_requests(account)
         self.assertEqual(len(self.notices(self.alice)), 1, "one notification, not one per run")
         self.assertEqual(self.token_requests(), [], "no token request until the user reconnects")
 
@@ -58,15 +58,15 @@ class TestSyncHealth(PushCase):
         state.revoke_refresh_tokens(bob.email)
         state.expire_access_tokens(bob.email)
         account = self._account(bob)
-        self.env["o365.pull.request"]._queue(account.ids, "pull")
-        account._o365_run_requests()
+        self.env["o365.pull.request"].enqueue(account.ids, "pull")
+        run_pull_requests(account)
         self.env.invalidate_all()
         self.assertEqual(account.connection_state, "reconnect")
         self.assertIn("connect again", account.last_error)
         self.assertEqual(len(self.notices(bob)), 1)
         state.clear_requests()
-        self.env["o365.pull.request"]._queue(account.ids, "pull")
-        account._o365_run_requests()
+        self.env["o365.pull.request"].enqueue(account.ids, "pull")
+        run_pull_requests(account)
         self.assertEqual(self.token_requests(), [])
         self.assertEqual(len(self.notices(bob)), 1)
 
@@ -101,21 +101,21 @@ class TestSyncHealth(PushCase):
         pull jobs ask Graph nothing; changes wait, and go out after Resume."""
         Account = self.env["o365.sync.account"].with_user(self.admin)
         Account.action_pause_all_sync()
-        self.assertTrue(Account._sync_paused())
+        self.assertTrue(Account.sync_paused())
         self.assertEqual(self._account(self.alice).health_state, "paused")
         task = self.schedule(self.todo_type, "Held by the pause", date_deadline=date(2031, 10, 8))
         self.assertEqual(task.o365_sync_status, "waiting")
         self.assertIn("paused", task.o365_sync_message)
         self.emulator.state.clear_requests()
         self.env.flush_all()
-        self.env["o365.push.queue"]._cron_push()
-        self.env["o365.pull.request"]._cron_pull()
+        self.env["o365.sync.cron"]._cron_push()
+        self.env["o365.sync.cron"]._cron_pull()
         self.assertEqual(self.graph_requests(), [])
         self.assertEqual(self.token_requests(), [])
         self.assertTrue(self.queue_rows(task))
 
         Account.action_resume_all_sync()
-        self.env["o365.push.queue"]._cron_push()
+        self.env["o365.sync.cron"]._cron_push()
         self.env.invalidate_all()
         self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: Held by the pause"))
         self.assertEqual(task.o365_sync_status, "synced")

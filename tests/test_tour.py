@@ -56,7 +56,7 @@ class TestTour(O365Case):
             "org_domains": ORG_DOMAIN,
         }
         self._start_tour("o365_calendar_sync_settings", "ada_tour", ("o365_calendar_sync_tour_settings", values))
-        app = self.env["o365.config"]._azure_app()
+        app = self.env["o365.config"].azure_app()
         self.assertEqual(
             (app.client_id, app.client_secret, app.graph_endpoint), (CLIENT_ID, CLIENT_SECRET, values["graph_endpoint"])
         )
@@ -72,4 +72,4 @@ class TestTour(O365Case):
         self.assertTrue(account.sync_started_at)
         self.assertEqual(account.exclude_categories, "Personal")
         # The tokens the browser flow stored really open Tom's mailbox.
-        self.assertEqual(account._graph_client().me()["userPrincipalName"], "tom_tour@contoso.example")
+        self.assertEqual(account.graph_client().me()["userPrincipalName"], "tom_tour@contoso.example")

@@ -10,6 +10,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import common, new_test_user, tagged
 
+from ..engine import pusher
 from ..utils.graph_client import GraphClient
 from .common import O365Case, TourBrowser
 
@@ -38,7 +39,7 @@ class TestTourHealth(O365Case):
 
     def _push(self):
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         self.env.invalidate_all()
 
     def _activity_url(self, activity):

@@ -10,7 +10,8 @@ from unittest.mock import patch
 
 from odoo.tests import common, tagged
 
-from .common import O365Case, TourBrowser
+from ..engine import pusher
+from .common import O365Case, TourBrowser, run_pull_requests
 
 CUSTOMER = "carol@customer.example"
 
@@ -37,14 +38,14 @@ class TestMeetingTours(O365Case):
         self.env.invalidate_all()
 
     def _pull(self):
-        self.env["o365.pull.request"]._queue(self.account.ids, "pull")
+        self.env["o365.pull.request"].enqueue(self.account.ids, "pull")
         self.env.flush_all()
-        self.account._o365_run_requests()
+        run_pull_requests(self.account)
         self.env.invalidate_all()
 
     def _push(self):
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         self.env.invalidate_all()
 
     def _odoo_notifications_to_carol(self):

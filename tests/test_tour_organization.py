@@ -18,6 +18,7 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import common, new_test_user, tagged
 
+from ..engine import pusher
 from .common import CLIENT_ID, ORG_DOMAIN, SCREENSHOT_DIR, O365Case, TourBrowser, shared_emulator
 
 ADMIN_UPN = f"olga_admin@{ORG_DOMAIN}"
@@ -119,7 +120,7 @@ class TestTourOrganization(O365Case):
             "/odoo/action-o365_calendar_sync.action_o365_config_settings", "o365_organization_settings", "olga_admin"
         )
         self.env.invalidate_all()
-        self.assertTrue(self.env["o365.config"]._azure_app().organization)
+        self.assertTrue(self.env["o365.config"].azure_app().organization)
         self.assertTrue(self.emulator.state.app(CLIENT_ID).granted_roles, "Accept on the page granted the roles")
         consent = self.env["ir.config_parameter"].sudo().get_param("o365_calendar_sync.admin_consent")
         self.assertIn("by olga_admin", consent)
@@ -141,7 +142,7 @@ class TestTourOrganization(O365Case):
             (todo.user_id, todo.activity_type_id), (self.dana, self.env.ref("mail.mail_activity_data_todo"))
         )
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         self.env.invalidate_all()
         self.assertEqual(todo.o365_sync_status, "synced")
         self.assertEqual(len(self.mailbox_events(USER_UPN, subject="Task: Send the price list")), 1)

@@ -11,6 +11,7 @@ from unittest.mock import patch
 
 from odoo.tests import common, tagged
 
+from ..engine import pusher
 from .common import O365Case, TourBrowser
 
 CUSTOMER = "carol@customer.example"
@@ -39,7 +40,7 @@ class TestRecurringMeetingTour(O365Case):
 
     def _push(self):
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         self.env.invalidate_all()
 
     def _kinds(self):

@@ -8,7 +8,8 @@ from unittest.mock import patch
 from odoo import fields
 from odoo.tests import common, new_test_user, tagged
 
-from .common import O365Case, TourBrowser
+from ..engine import pusher
+from .common import O365Case, TourBrowser, run_pull_requests
 
 
 @tagged("post_install", "-at_install")
@@ -38,7 +39,7 @@ class TestTourUi(O365Case):
 
     def _push(self):
         self.env.flush_all()
-        self.env["o365.push.queue"]._push_due()
+        pusher.push_due(self.env)
         self.env.invalidate_all()
 
     def test_admin_pauses_and_resumes_all_sync(self):
@@ -46,9 +47,9 @@ class TestTourUi(O365Case):
         offers Resume all sync instead; Resume brings everyone back."""
         self._tour("/odoo/action-o365_calendar_sync.action_o365_sync_account", "o365_ui_pause_all", "ada_ui")
         self.env.invalidate_all()
-        self.assertTrue(self.env["o365.sync.account"]._sync_paused())
+        self.assertTrue(self.env["o365.sync.account"].sync_paused())
         self._tour("/odoo/action-o365_calendar_sync.action_o365_sync_account", "o365_ui_resume_all", "ada_ui")
-        self.assertFalse(self.env["o365.sync.account"]._sync_paused())
+        self.assertFalse(self.env["o365.sync.account"].sync_paused())
 
     def test_leave_request_shows_it_is_on_outlook(self):
         """C1, issue 23 item 2: the employee's leave request says "On Outlook" once pushed."""
@@ -88,9 +89,9 @@ class TestTourUi(O365Case):
             isOnlineMeeting=True,
             onlineMeetingProvider="teamsForBusiness",
         )
-        self.env["o365.pull.request"]._queue(self.account.ids, "pull")
+        self.env["o365.pull.request"].enqueue(self.account.ids, "pull")
         self.env.flush_all()
-        self.account._o365_run_requests()
+        run_pull_requests(self.account)
         meeting = self.meeting_of(self.tom, event)
         self.assertEqual(meeting.videocall_location, event["onlineMeeting"]["joinUrl"])
         self._tour(f"/odoo/calendar.event/{meeting.id}", "o365_ui_teams_link", "tom_ui")

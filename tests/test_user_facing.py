@@ -60,13 +60,13 @@ class TestUserFacing(PushCase):
         Account = self.env["o365.sync.account"]
         answer = self._call_button("action_pause_all_sync", [])
         self.assertNotIn("error", answer, answer.get("error"))
-        self.assertTrue(Account._sync_paused())
+        self.assertTrue(Account.sync_paused())
         self.assertEqual(self._account(self.alice).health_state, "paused")
         self.assertEqual(Account.with_user(self.admin).o365_health_list_info()["paused"], True)
 
         answer = self._call_button("action_resume_all_sync", [self._account(self.alice).id])
         self.assertNotIn("error", answer, answer.get("error"))
-        self.assertFalse(Account._sync_paused())
+        self.assertFalse(Account.sync_paused())
         self.assertEqual(Account.with_user(self.admin).o365_health_list_info()["paused"], False)
 
         arch = etree.fromstring(
@@ -158,7 +158,7 @@ class TestUserFacing(PushCase):
         the administrator (only the user can reconnect), not the user's "Reconnect: My Profile…"; the
         user keeps their words. A disconnected row names no connection."""
         account = self._account(self.alice)
-        account._flag_reconnect_needed(Exception("invalid_grant: AADSTS70000"))
+        account.flag_reconnect_needed(Exception("invalid_grant: AADSTS70000"))
         self.assertIn("My Profile > Preferences > Reconnect", account.last_error_words)
         admin_words = account.with_user(self.admin).last_error_admin_words
         self.assertIn("only they can reconnect", admin_words)
@@ -171,7 +171,7 @@ class TestUserFacing(PushCase):
         self.assertEqual(arch.find(".//field[@name='last_error_admin_words']").get("string"), "Last Error")
         # A mailbox the organisation's application lost: the user asks an administrator, who reads what to do.
         account.write({"connected_by": "organization"})
-        account._mailbox_out_of_reach({"status": 403, "body": {"error": {"code": "ErrorAccessDenied", "message": "x"}}})
+        account.mailbox_out_of_reach({"status": 403, "body": {"error": {"code": "ErrorAccessDenied", "message": "x"}}})
         self.assertIn("Ask your administrator", account.last_error_words)
         admin_words = account.with_user(self.admin).last_error_admin_words
         self.assertIn("add it to the application's scope", admin_words)

@@ -51,7 +51,7 @@ DB = "o365_fault"
 MAILBOXES = 8
 PG_BIN = "/usr/lib/postgresql/15/bin"
 STORM_SECONDS = float(os.environ.get("O365_FAULT_STORM_SECONDS", "60"))
-PUSH_LOCK_CLASS = 365_001  # engine/runner.py: advisory lock "a pusher is on this mailbox"
+PUSH_LOCK_CLASS = 365_001  # utils/locks.py: advisory lock "a pusher is on this mailbox"
 SERVER_OPTIONS = ["--workers=2", "--max-cron-threads=1"]
 
 

@@ -169,6 +169,7 @@ def production(tmp_path):
 SETUP = """
 import requests
 from urllib.parse import parse_qsl, urlsplit
+from odoo.addons.o365_calendar_sync.engine.importer import Importer
 P = env["ir.config_parameter"]
 for key, value in {params!r}.items():
     P.set_param("o365_calendar_sync." + key, value)
@@ -195,7 +196,7 @@ P.set_param("o365_calendar_sync.connection_mode", "organization")  # O1: the org
 Account._organization_start_users(env["res.users"].concat(*(user(login) for login in {organisation!r})))
 env.cr.commit()
 for account in Account.search([]):  # what the pull job does right after Start: subscribe, first pull
-    account._o365_run_requests()
+    Importer(env).run(account, remove_old_subscription=False)
     env.cr.commit()
 # A certificate, as an administrator pastes it (its value only has to be cleared by neutralize).
 if {certificate!r}:
@@ -211,11 +212,12 @@ env.cr.commit()
 STAGING = """
 import json
 from odoo.exceptions import UserError
+from odoo.addons.o365_calendar_sync.engine import importer
 out = {{}}
-env["o365.push.queue"]._cron_push()
-env["o365.pull.request"]._cron_pull()
-env["o365.sync.account"]._cron_renew_subscriptions()
-env["o365.sync.account"]._o365_sweep_organization_subscriptions()
+env["o365.sync.cron"]._cron_push()
+env["o365.sync.cron"]._cron_pull()
+env["o365.sync.cron"]._cron_renew_subscriptions()
+importer.sweep_organization_subscriptions(env)
 env.cr.commit()
 people = env["res.users"].search([("login", "like", "@{domain}")])
 refused = {{}}
@@ -365,7 +367,7 @@ def test_uninstall_removes_subscriptions_and_nothing_in_outlook(fresh_db, produc
     emulator, webhook = production
     state = emulator.state
     _syncing_production(fresh_db, emulator, webhook, certificate=False)
-    shell(fresh_db, "env['o365.push.queue']._push_due()\nenv.cr.commit()\n")
+    shell(fresh_db, "env['o365.sync.cron']._cron_push()\nenv.cr.commit()\n")
     events = state.events_raw("ann@contoso.example")
     assert [e["subject"] for e in events] == ["Task: Waits in production"]
 

@@ -36,6 +36,14 @@ say "lint: ruff and pylint-odoo"
 say "citations: every requirement id and facts section cited is defined in doc/"
 "$PY" tools/check_citations.py || die "a citation above resolves to nothing in doc/REQUIREMENTS.md or doc/GRAPH_FACTS.md."
 
+# The layers (issue 24): models never import the jobs, and the jobs call no private method of a
+# model but the record hooks declared by the o365.calendar.sync mixin (models/o365_calendar_sync.py).
+! grep -rnE "from \.\.+engine|import engine" models/ || die "models/ import engine/ (above): the crons are engine/cron.py."
+hooks=$(grep -oE "def _o365_[a-z_]+" models/o365_calendar_sync.py | cut -c5- | paste -sd'|')
+private=$(grep -nE "[]a-z)]\._[a-z]" engine/*.py | grep -vE "self\._|\._name\b|\.(${hooks})\(" || true)
+[ -z "$private" ] || die "engine/ calls private model methods (make them public and @api.private, or declare a hook):
+$private"
+
 # Odoo's own runner (odoo-bin --test-enable) finds only the test files tests/__init__.py imports.
 unlisted=$(for f in tests/test_*.py; do m=$(basename "$f" .py); grep -qx "from \. import $m" tests/__init__.py || echo "$m"; done)
 [ -z "$unlisted" ] || die "tests/__init__.py does not import: $unlisted (Odoo's --test-enable would skip them); add them."

@@ -1,5 +1,8 @@
 """The locks the sync takes, in the one order every path takes them (issue 28).
 
+A lower layer: the jobs (engine/) and the records' own actions (models/: Start, Stop,
+Connect) both take these locks, and models never import the engine, so they live here.
+
 Odoo runs each request and each cron job in a REPEATABLE READ transaction: two
 transactions that write the same row fail the later one with a serialization failure,
 and Odoo replays a request from the start. That is harmless for a save, harmful for a
@@ -7,8 +10,8 @@ request that already did something outside the database (redeemed a sign-in code
 created a subscription at Graph), and each failure of a job is a traceback in the log.
 The sync therefore orders its writers instead of letting them collide:
 
-1. **The job's mailbox lock** (advisory, ``PUSH_LOCK_CLASS`` / ``PULL_LOCK_CLASS`` of
-   engine/runner.py, per account): "a pusher / a puller is on this mailbox". The push
+1. **The job's mailbox lock** (advisory, ``PUSH_LOCK_CLASS`` / ``PULL_LOCK_CLASS`` below,
+   per account): "a pusher / a puller is on this mailbox". The push
    takes it with ``pg_try_advisory_xact_lock`` on its own lock connection, the pull with
    ``pg_try_advisory_lock`` on its cursor's session (it outlives the pull's step commits,
    and is released at the end); held for the whole mailbox run, never waited for: a busy
@@ -46,6 +49,11 @@ from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 
 from odoo import SUPERUSER_ID, api, sql_db
 
+# Advisory-lock classes for "a worker is on this mailbox": one pusher and one puller per
+# mailbox whatever the number of Odoo workers, without locking any table row (a user's
+# save, or the other job, never waits for Graph).
+PUSH_LOCK_CLASS = 365_001
+PULL_LOCK_CLASS = 365_002
 MEETING_LOCK_CLASS = 365_003
 CONTACT_LOCK_CLASS = 365_004
 # What PostgreSQL raises when two transactions meet: a serialization failure, a deadlock
@@ -87,6 +95,25 @@ def short_transaction(env):
         return
     with job_cursor(env.registry.cursor) as cr:
         yield api.Environment(cr, SUPERUSER_ID, {})
+
+
+def mailbox_lock(cr, lock_class, account_id):
+    """Step 1 of the order: take the mailbox's advisory lock for this transaction; False if
+    another worker has it."""
+    cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [lock_class, account_id])
+    return cr.fetchone()[0]
+
+
+def mailbox_session_lock(cr, lock_class, account_id):
+    """Step 1 of the order, for the cursor's session: held across the commits of its
+    transactions (the pull commits step by step); False if another worker has it. Released by
+    ``mailbox_session_unlock``."""
+    cr.execute("SELECT pg_try_advisory_lock(%s, %s)", [lock_class, account_id])
+    return cr.fetchone()[0]
+
+
+def mailbox_session_unlock(cr, lock_class, account_id):
+    cr.execute("SELECT pg_advisory_unlock(%s, %s)", [lock_class, account_id])
 
 
 def lock_accounts(cr, account_ids, nowait=False):
