@@ -1,9 +1,11 @@
 """o365.sync.account: mailboxes the organisation's application connects (SPEC O1), no sign-in.
 
-Which mailbox is a user's (the address an administrator set, else their email), the Graph
-probe of each mailbox (a few users per $batch) and what it finds, Start in organisation
-mode, and a mailbox the application may no longer open. Administrators start many users at
-once with the start-users wizard (wizard/o365_sync_start_users.py).
+Which mailbox is a user's (the address an administrator set, else their email), the probe
+of each mailbox with Graph (a few users per $batch; its Graph side, plain Python, is
+utils/organization_probe.py) and what it finds, in words for the user or the administrator;
+Start in organisation mode, and a mailbox the application may no longer open.
+Administrators start many users at once with the start-users wizard
+(wizard/o365_sync_start_users.py).
 """
 
 from odoo import models
@@ -11,7 +13,17 @@ from odoo.exceptions import UserError
 
 from ..utils import plain_words
 from ..utils.auth import AuthError
-from ..utils.graph_client import BATCH_LIMIT, GraphError, mailbox_probe, user_mailbox
+from ..utils.graph_client import GraphError
+from ..utils.organization_probe import (
+    PER_BATCH,
+    first_refusal,
+    mailbox_owner,
+    mailbox_timezone,
+    no_such_mailbox,
+    probe_answers,
+    probe_requests,
+    refusal_detail,
+)
 from ..utils.settings import ORGANIZATION_MODE
 from .o365_sync_account import NO_RECONNECT_NOTICE
 
@@ -83,9 +95,8 @@ class O365SyncAccountOrganization(models.Model):
             graph = self._organization_graph()
         except AuthError as exc:
             raise UserError(plain_words.explain_exception(exc).sentence(self.env.lang)) from None
-        per_batch = BATCH_LIMIT // len(mailbox_probe(""))
-        for start in range(0, len(self), per_batch):
-            chunk = self[start : start + per_batch]
+        for start in range(0, len(self), PER_BATCH):
+            chunk = self[start : start + PER_BATCH]
             items = []
             for account in chunk:
                 address = account._organization_address()
@@ -99,8 +110,7 @@ class O365SyncAccountOrganization(models.Model):
                         user=account.user_id.name,
                     )
                     continue
-                for item in mailbox_probe(user_mailbox(address)):
-                    items.append({**item, "id": f"{account.id}-{item['id']}"})
+                items += probe_requests(account.id, address)
             try:
                 answers = graph.batch(items) if items else {}
             except (AuthError, GraphError) as exc:
@@ -111,9 +121,7 @@ class O365SyncAccountOrganization(models.Model):
                     )
                 ) from None
             for account in chunk.filtered(lambda a: a not in outcome):
-                probe = {
-                    key: answers.get(f"{account.id}-{key}") or {"status": 0} for key in ("user", "settings", "events")
-                }
+                probe = probe_answers(answers, account.id)
                 outcome[account] = account._apply_mailbox_probe(probe)
                 if outcome[account] and for_administrator:
                     for_admin[account] = account._mailbox_probe_problem(probe, for_administrator=True)
@@ -129,8 +137,7 @@ class O365SyncAccountOrganization(models.Model):
         ``for_administrator``, for the administrator who started them; None when nothing does."""
         self.ensure_one()
         address = self._organization_address()
-        user, settings, events = answers["user"], answers["settings"], answers["events"]
-        if user["status"] == 404 or settings["status"] == 404:
+        if no_such_mailbox(answers):
             if for_administrator:
                 return self.env._(
                     "Microsoft 365 has no mailbox %(address)s: set the user's Microsoft 365 mailbox (Settings > "
@@ -142,13 +149,12 @@ class O365SyncAccountOrganization(models.Model):
                 "on your user.",
                 address=address,
             )
-        failed = next((a for a in (user, settings, events) if not 200 <= a["status"] < 300), None)
+        failed = first_refusal(answers)
         if failed is not None:
             reader_env = self.env if for_administrator else self._owner_env()
             return _mailbox_refusal_words(reader_env, address, failed, for_administrator=for_administrator)
-        owner = user.get("body") or {}
-        found = (owner.get("mail") or owner.get("userPrincipalName") or address).lower()
-        taken = self._other_account_on(found, owner.get("id"))
+        found, owner_id = mailbox_owner(answers, address)
+        taken = self._other_account_on(found, owner_id)
         if taken:
             return self.env._(
                 "The mailbox %(address)s is already connected to %(user)s in Odoo.",
@@ -164,9 +170,7 @@ class O365SyncAccountOrganization(models.Model):
         if problem:
             return problem
         address = self._organization_address()
-        user, settings = answers["user"], answers["settings"]
-        owner = user.get("body") or {}
-        found = (owner.get("mail") or owner.get("userPrincipalName") or address).lower()
+        found, owner_id = mailbox_owner(answers, address)
         self._leave_previous_mailbox(found)
         self.sudo().with_context(**{NO_RECONNECT_NOTICE: True}).write(
             {
@@ -174,9 +178,9 @@ class O365SyncAccountOrganization(models.Model):
                 "connection_state": "connected",
                 "mailbox_address": found,
                 "organization_lookup_address": address,
-                "mailbox_user_id": owner.get("id") or False,
+                "mailbox_user_id": owner_id or False,
                 "previous_mailbox_address": False,
-                "mailbox_timezone": (settings.get("body") or {}).get("timeZone") or False,
+                "mailbox_timezone": mailbox_timezone(answers),
                 "token_cache": False,
                 "last_error": False,
             }
@@ -196,9 +200,7 @@ class O365SyncAccountOrganization(models.Model):
 def _mailbox_refusal_words(env, address, answer, for_administrator=False):
     """Plain words for Graph refusing the organisation's application a mailbox (O1), for the
     user or, ``for_administrator``, for the administrator who can fix it (issue 23)."""
-    body = answer.get("body") if isinstance(answer.get("body"), dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
-    detail = f"HTTP {answer.get('status')} {error.get('code', '')}: {error.get('message', '')}".strip()
+    detail = refusal_detail(answer)
     if answer.get("status") == 403 and for_administrator:
         words = env._(
             "The organisation's Microsoft 365 application may not open the mailbox %(address)s: add it to the "
