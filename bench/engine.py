@@ -388,7 +388,7 @@ class Harness:
     def connect_org_all(self, batch=500):
         """The organisation connects every mailbox (SPEC O1), written through the ORM as the benchmark's
         fast setup: ``connected_by`` = organization, the emulator mailbox's UPN, no token cache; no
-        user signs in. (The module's own way, ``_organization_start_users``, asks Graph about each
+        user signs in. (The module's own way, the start-users wizard's ``_start_users``, asks Graph about each
         mailbox first; its outcome is the same rows.)"""
         started = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:

@@ -2,6 +2,11 @@ from . import o365_config
 from . import ir_config_parameter
 from . import o365_event_link
 from . import o365_sync_account
+from . import o365_sync_account_graph
+from . import o365_sync_account_connection
+from . import o365_sync_account_organization
+from . import o365_sync_account_sync
+from . import o365_sync_account_health
 from . import o365_pull_request
 from . import o365_event_exclusion
 from . import res_config_settings

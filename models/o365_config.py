@@ -13,6 +13,10 @@ PARAM_PREFIX = "o365_calendar_sync."
 # SPEC S8: set by data/neutralize.sql in a neutralized copy (staging); cleared when an
 # administrator saves new credentials (res_config_settings.py).
 NEUTRALIZED_PARAM = PARAM_PREFIX + "neutralized"
+# Company-wide pause of all sync (S7): "1" when paused (the Pause button of the health list,
+# models/o365_sync_account_health.py, or the setting). The push and pull jobs do nothing while
+# it is set (their crons in engine/cron.py, and engine/importer.py); changes wait.
+PAUSE_PARAM = "o365_calendar_sync.sync_paused"
 
 
 class O365Config(models.AbstractModel):
@@ -50,6 +54,16 @@ class O365Config(models.AbstractModel):
             "This database is a neutralized copy: Microsoft 365 sync is off. Nothing goes to Outlook or comes "
             "from it. To use sync here, an administrator enters new settings (a client secret or certificate) "
             "in Settings > Microsoft 365 Sync and saves them; then users connect and start again."
+        )
+
+    @api.model
+    @api.private
+    def sync_paused(self):
+        """True while an administrator paused all sync (S7), or in a neutralized copy of the
+        database (S8): the jobs leave every mailbox alone."""
+        params = self.env["ir.config_parameter"].sudo()
+        return params.get_param(PAUSE_PARAM) in ("1", "True", "true") or bool(
+            self.env["o365.config"]._neutralized_notice()
         )
 
     @api.model

@@ -55,7 +55,7 @@ class TestAccountIdentity(O365Case):
         cls.frank = new_test_user(
             cls.env, f"frank_id@{ORG_DOMAIN}", groups="base.group_user", email=f"frank_id@{ORG_DOMAIN}"
         )
-        cls.env["o365.sync.account"]._organization_start_users(cls.erin | cls.frank)
+        cls.env["o365.sync.start.users"]._start_users(cls.erin | cls.frank)
         cls.account = cls.env["o365.sync.account"].sudo()._for_user(cls.erin)
         assert cls.account.mailbox_address == f"erin_id@{ORG_DOMAIN}" and cls.account.sync_state == "running"
         cls.env.flush_all()

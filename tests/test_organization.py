@@ -47,7 +47,7 @@ class TestOrganization(PushCase):
         """Employees the organisation started syncing (O1), their sync start moved back so that
         every record of theirs may go to Outlook (S3)."""
         users = self.env["res.users"].concat(*(self._employee(login) for login in logins))
-        self.env["o365.sync.account"]._organization_start_users(users)
+        self.env["o365.sync.start.users"]._start_users(users)
         for user in users:
             account = self._account(user)
             account.sync_started_at = account.sync_started_at.replace(year=2000)
@@ -165,7 +165,7 @@ class TestOrganization(PushCase):
         """O1: starting other users' sync is refused, in plain words, while each user signs in for themselves."""
         self.env["ir.config_parameter"].sudo().set_param("o365_calendar_sync.connection_mode", "user")
         with self.assertRaisesRegex(UserError, "organisation-wide connection"):
-            self.env["o365.sync.account"].with_user(self.admin)._organization_start_users(self._employee("fred_org"))
+            self.env["o365.sync.start.users"].with_user(self.admin)._start_users(self._employee("fred_org"))
 
     def test_users_cannot_point_their_sync_at_another_mailbox(self):
         """O1, S5: users can edit their own email in Odoo; a user whose email is not their login cannot

@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 from odoo.tests import BaseCase, tagged
 
-from ..utils.mappers import meeting as f
+from ..utils.mappers import meeting_policy as f
 from ..utils.mappers.meeting import Directory, event_times, meeting_values
 
 ORG = ["contoso.example"]

@@ -193,7 +193,7 @@ for login in {per_user!r}:  # S2: each signs in through MSAL's code flow, then p
     account._connect(login_flow)
     person.with_user(person).action_o365_start_sync()
 P.set_param("o365_calendar_sync.connection_mode", "organization")  # O1: the organisation starts the others
-Account._organization_start_users(env["res.users"].concat(*(user(login) for login in {organisation!r})))
+env["o365.sync.start.users"]._start_users(env["res.users"].concat(*(user(login) for login in {organisation!r})))
 env.cr.commit()
 for account in Account.search([]):  # what the pull job does right after Start: subscribe, first pull
     Importer(env).run(account, remove_old_subscription=False)

@@ -2,7 +2,7 @@
 
 Everything Odoo learns from an Outlook event goes through here: the time-zone table,
 the timestamp parser, the location, the attendees and their answers. The mappers
-(``utils/mappers``, with the rules of which Outlook events are logged in ``meeting.py``)
+(``utils/mappers``, with the rules of which Outlook events are logged in ``meeting_policy.py``)
 ask a ``GraphEvent`` instead of digging in the dict, so each Graph quirk is handled in
 one place.
 

@@ -1,18 +1,13 @@
-"""Meetings <-> Outlook events (SPEC A10-A15 pushed from Odoo, B2-B10 logged from Outlook, E5, S3).
+"""Meetings <-> Outlook events, the values each side keeps (SPEC A10-A15 from Odoo, B6-B10 from Outlook, E5).
 
 Push: ``meeting_event`` (the whole event), ``meeting_attendees_change`` (attendees
-alone, A14) and ``outlook_meeting_changes`` (what Odoo may change on a meeting logged
-from Outlook, B10). Pull: the rules of which Outlook events become logged meetings
-(``decide``, with ``is_removed``, ``is_cancelled``, ``participants``, ``page_addresses``
-and the skip reasons, ``STICKY_REASONS`` among them: B2-B7, S3), ``meeting_values`` for
-a meeting logged from Outlook (B8), ``pushed_meeting_changes`` for an Outlook edit of a
-meeting Odoo pushed (A12), and ``attendee_responses`` for the answers attendees gave
-(A15).
+alone, A14), ``outlook_meeting_changes`` and ``logged_meeting_changes`` (what Odoo may
+change on a meeting logged from Outlook, B10). Pull: ``meeting_values`` for a meeting
+logged from Outlook (B8), ``pushed_meeting_changes`` for an Outlook edit of a meeting Odoo
+pushed (A12), and ``attendee_responses`` for the answers attendees gave (A15). Which
+Outlook events become logged meetings at all (B2-B7, S3) is ``meeting_policy.py``.
 
-Plain Python over Graph event JSON (as returned by calendarView delta): no ORM. The pull
-job gathers what the rules need (organisation domains, the sync start, the category
-filter, the contacts matching a page's addresses) and asks ``decide`` for each event
-that has no Odoo record yet.
+Plain Python over Graph event JSON (as returned by calendarView delta): no ORM.
 
 Times come from Graph in UTC (the pull asks for ``Prefer: outlook.timezone="UTC"``);
 all-day events are read as dates in the mailbox's time zone (GRAPH_FACTS §1.3).
@@ -22,10 +17,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html import escape
 
-from ..email_domains import is_internal
 from ..graph_event import GraphEvent, zone
 from ..translation import _lt, in_lang
 from .common import clean_html, graph_day, graph_time
+
+# ``participants`` serves meeting_values; the other names are the pull's rules, which
+# engine/importer.py and models/calendar_event.py still import from here.
+from .meeting_policy import (  # noqa: F401
+    STICKY_REASONS,
+    decide,
+    is_cancelled,
+    is_removed,
+    page_addresses,
+    participants,
+)
 
 MEETING_PREFIX = _lt("Meeting")
 
@@ -149,129 +154,6 @@ def logged_meeting_changes(groups, *, subject, location, description_html, start
     return changes
 
 
-# -- from Graph: which Outlook events become logged meetings (B2-B7, S3) ---------------------
-
-
-# Skip reasons, also used as the stored reason of a sticky exclusion (B4).
-SKIP_REMOVED = "removed"
-SKIP_CANCELLED = "cancelled"
-SKIP_RECURRING = "recurring"
-SKIP_BEFORE_START = "before_sync_start"
-SKIP_PRIVATE = "private"
-SKIP_INTERNAL = "internal_only"
-SKIP_NO_CONTACT = "no_matching_contact"
-SKIP_CATEGORY = "category"
-
-# Only a skip for one of these reasons survives later edits of the event (B4:
-# "private made non-private later: still not logged"). A category or a missing
-# contact may change later and the event then gets logged (B7).
-STICKY_REASONS = frozenset({SKIP_PRIVATE})
-
-PRIVATE_SENSITIVITIES = frozenset({"private"})
-
-
-@dataclass(frozen=True)
-class Participants:
-    """Normalised addresses of an event's organiser and attendees."""
-
-    organizer: str
-    attendees: tuple
-    internal: tuple
-    external: tuple
-
-    @property
-    def all(self):
-        return tuple(dict.fromkeys(a for a in (self.organizer, *self.attendees) if a))
-
-
-def participants(event, org_domains):
-    """Organiser and attendees of an event, split into internal and external (B3)."""
-    outlook = GraphEvent(event)
-    organizer, attendees = outlook.organizer, outlook.attendees
-    everyone = tuple(dict.fromkeys(a for a in (organizer, *attendees) if a))
-    internal = tuple(a for a in everyone if is_internal(a, org_domains))
-    external = tuple(a for a in everyone if not is_internal(a, org_domains))
-    return Participants(organizer, attendees, internal, external)
-
-
-def is_removed(event):
-    """A delta tombstone: the event was deleted or left the window."""
-    return GraphEvent(event).is_removed
-
-
-def is_cancelled(event):
-    return GraphEvent(event).is_cancelled
-
-
-def is_recurring(event):
-    """Series masters, occurrences and exceptions are not synced (B5)."""
-    return GraphEvent(event).is_recurring
-
-
-def is_private(event):
-    return GraphEvent(event).sensitivity in PRIVATE_SENSITIVITIES
-
-
-def created_before(event, moment):
-    """True when the event was created before ``moment`` (naive UTC): S3 keeps it out."""
-    if not moment:
-        return False
-    created = GraphEvent(event).created_at
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    # Odoo stores datetimes to the second; an event made in the same second counts as after.
-    return created is not None and created < moment.replace(microsecond=0)
-
-
-def category_allowed(categories, mode, names):
-    """B7: 'include' lets only the listed categories in, 'exclude' keeps them out (case-insensitive)."""
-    if mode == "all" or not names:
-        return True
-    wanted = {n.strip().casefold() for n in names if n and n.strip()}
-    present = {c.strip().casefold() for c in categories or () if c}
-    if mode == "include":
-        return bool(wanted & present)
-    return not (wanted & present)
-
-
-def decide(event, *, sync_started_at, org_domains, category_filter, known_contacts):
-    """Whether an event without an Odoo record is logged: (True, None) or (False, reason).
-
-    ``category_filter`` is ``(mode, names)`` from the account; ``known_contacts``
-    is the set of normalised addresses that match an Odoo contact (looked up once
-    per delta page by the caller).
-    """
-    if is_removed(event):
-        return False, SKIP_REMOVED
-    if is_cancelled(event):
-        return False, SKIP_CANCELLED
-    if is_recurring(event):
-        return False, SKIP_RECURRING
-    if created_before(event, sync_started_at):
-        return False, SKIP_BEFORE_START
-    if is_private(event):
-        return False, SKIP_PRIVATE
-    people = participants(event, org_domains)
-    if not people.external:
-        return False, SKIP_INTERNAL
-    if not any(address in known_contacts for address in people.external):
-        return False, SKIP_NO_CONTACT
-    mode, names = category_filter
-    if not category_allowed(event.get("categories"), mode, names):
-        return False, SKIP_CATEGORY
-    return True, None
-
-
-def page_addresses(events, org_domains):
-    """Every participant address of a page's live events, for one contact query per page (B2)."""
-    found = {}
-    for event in events:
-        if not is_removed(event):
-            for address in participants(event, org_domains).all:
-                found[address] = True
-    return list(found)
-
-
 # -- from Graph: a meeting logged from Outlook (B6, B8) --------------------------------------
 
 
@@ -298,16 +180,6 @@ def event_times(event, mailbox_zone):
         )
     start, stop = outlook.start, outlook.end
     return Times(start=start, stop=max(stop, start), allday=False)
-
-
-def description_html(event):
-    """The invitation body, sanitised (B8): no scripts, styles or Outlook's <html> wrapper."""
-    return GraphEvent(event).description_html
-
-
-def location_text(event):
-    """The event's place (B8, A12)."""
-    return GraphEvent(event).location
 
 
 @dataclass
@@ -413,16 +285,6 @@ def attendee_responses(event, mailbox_address):
         # The organiser attends their own meeting: never "Needs Action" (issue 23).
         answers.setdefault(outlook.organizer, "accepted")
     return answers
-
-
-def attendee_addresses(event):
-    """The attendees' normalised addresses, as a set (A12: who was added in Outlook)."""
-    return set(GraphEvent(event).attendees)
-
-
-def attendee_answers(event):
-    """{normalised address: Graph response} from the organiser's copy (A15)."""
-    return GraphEvent(event).attendee_answers
 
 
 def online_meeting_url(event):
