@@ -32,7 +32,14 @@ from odoo import SUPERUSER_ID, api, fields
 
 from ..utils import plain_words
 from ..utils.auth import AuthError
-from ..utils.graph_client import BATCH_LIMIT, DUPLICATE_TRANSACTION, MALFORMED_ID, GraphError, parse_retry_after
+from ..utils.graph_client import (
+    BATCH_LIMIT,
+    DUPLICATE_TRANSACTION,
+    MALFORMED_ID,
+    GraphError,
+    is_transient,
+    parse_retry_after,
+)
 from .runner import PUSH_CRON_XMLIDS, PUSH_LOCK_CLASS, SHARDS, MailboxRunner, mailbox_lock, run_time_budget
 
 _logger = logging.getLogger(__name__)
@@ -44,7 +51,6 @@ MAX_ROUNDS = 500  # push batches per mailbox per run; the next run goes on from 
 SHARED_BATCH_MAILBOXES = 20
 SHARED_BATCH_PER_MAILBOX = 4
 THROTTLED = 429
-TRANSIENT_STATUSES = frozenset({0, 412, 424, 429, 500, 502, 503, 504})
 HEALTH_RESOLUTION = timedelta(seconds=60)  # "last successful exchange" is shown to the minute
 RESCHEDULE_FLOOR = timedelta(seconds=2)
 
@@ -342,7 +348,7 @@ class PushRound:
             else:
                 status = answer["status"]
                 throttled = throttled or status == THROTTLED
-                failures.append((row, answer, status in TRANSIENT_STATUSES))
+                failures.append((row, answer, transient_answer(answer)))
         self.finish(ok, claimed)
         # One more step is due at once (find a lost create, then link or create it).
         again.write({"next_attempt_at": self.now})
@@ -668,6 +674,11 @@ def _graph_instant(value):
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.replace(microsecond=0)
+
+
+def transient_answer(answer):
+    """Whether a failed answer may pass by itself: the Graph layer's one definition (issue 24)."""
+    return is_transient(answer.get("status"), _error_code(answer))
 
 
 def _error_answer(status, code, message, retry_after=None):
