@@ -40,6 +40,7 @@ from ..utils.graph_client import (
     is_transient,
     parse_retry_after,
 )
+from ..utils.settings import read_int
 from .runner import PUSH_CRON_XMLIDS, PUSH_LOCK_CLASS, SHARDS, MailboxRunner, mailbox_lock, run_time_budget
 
 _logger = logging.getLogger(__name__)
@@ -563,7 +564,7 @@ class PushRound:
         env = account._owner_env()  # the user's sync status, in their language (issue 23)
         what = plain_words.reword(message, env.lang)
         values = {"attempts": attempts, "failing_since": failing_since, "last_status": status, "last_error": message}
-        retry_hours = self.queue._param_int("push_retry_hours")
+        retry_hours = read_int(self.env, "push_retry_hours")
         if transient and self.now - failing_since < timedelta(hours=retry_hours):
             retry_after = answer.get("retry_after")
             if retry_after is None:
@@ -602,8 +603,8 @@ class PushRound:
     def retry_delay(self, attempts, retry_after):
         """Seconds before the next try: capped exponential backoff, never sooner than Graph's
         Retry-After (a minimum, not a promise: SPEC E2)."""
-        base = self.queue._param_int("push_backoff_base")
-        cap = self.queue._param_int("push_backoff_cap")
+        base = read_int(self.env, "push_backoff_base")
+        cap = read_int(self.env, "push_backoff_cap")
         backoff = min(cap, base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.0)  # spread workers apart
         return max(backoff, float(retry_after or 0.0))
 

@@ -5,6 +5,7 @@ from odoo.tools import SQL
 
 from ..engine.importer import PullRunner
 from ..engine.runner import PULL_CRON_XMLIDS, SHARDS, run_again_soon, run_time_budget
+from ..utils.settings import read_int
 
 _logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class O365PullRequest(models.Model):
             cursor_factory=cursor_factory,
             shard=shard,
             shards=shards,
-            parallel=parallel or self.env["o365.push.queue"]._param_int("push_parallel_mailboxes"),
+            parallel=parallel or read_int(self.env, "push_parallel_mailboxes"),
             time_budget=run_time_budget(),
         )
         stats = runner.run()

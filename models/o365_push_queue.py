@@ -6,20 +6,9 @@ from odoo import api, fields, models
 from ..engine import pusher
 from ..engine.runner import PUSH_CRON_XMLIDS, SHARDS, run_again_soon
 from ..utils import plain_words
+from ..utils.settings import read_int
 
 _logger = logging.getLogger(__name__)
-
-PARAM_PREFIX = "o365_calendar_sync."
-# Retrying is bounded by time, not by tries: a burst of short Retry-After answers
-# must not use up a change's chances in seconds (SPEC E2).
-DEFAULTS = {
-    "push_retry_hours": 24,
-    "push_backoff_base": 30,
-    "push_backoff_cap": 3600,
-    # Mailboxes whose Graph round trips overlap in one run (threads, each with two
-    # database connections: keep well under db_maxconn, 64 by default).
-    "push_parallel_mailboxes": 16,
-}
 
 
 class O365PushQueue(models.Model):
@@ -235,14 +224,6 @@ class O365PushQueue(models.Model):
         return stats
 
     @api.model
-    def _param_int(self, key):
-        value = self.env["ir.config_parameter"].sudo().get_param(PARAM_PREFIX + key)
-        try:
-            return int(value) if value not in (None, False, "") else DEFAULTS[key]
-        except ValueError:
-            return DEFAULTS[key]
-
-    @api.model
     def _push_due(self, cursor_factory=None, shard=0, shards=1, parallel=None):
         """Push every due row of this shard's mailboxes (engine/pusher.py).
 
@@ -254,5 +235,5 @@ class O365PushQueue(models.Model):
             cursor_factory=cursor_factory,
             shard=shard,
             shards=shards,
-            parallel=parallel or self._param_int("push_parallel_mailboxes"),
+            parallel=parallel or read_int(self.env, "push_parallel_mailboxes"),
         )
