@@ -13,6 +13,7 @@ from odoo import api, models
 
 from ..utils.crons import PULL_CRON_XMLIDS, PUSH_CRON_XMLIDS, wake_cron
 from ..utils.locks import short_transaction
+from ..utils.settings import read_int
 from . import importer, pusher
 from .runner import run_time_budget
 
@@ -52,7 +53,7 @@ class O365SyncCron(models.AbstractModel):
             cursor_factory=cursor_factory,
             shard=shard,
             shards=shards,
-            parallel=parallel or self.env["o365.push.queue"].param_int("push_parallel_mailboxes"),
+            parallel=parallel or read_int(self.env, "push_parallel_mailboxes"),
             time_budget=run_time_budget(),
         )
         stats = runner.run()

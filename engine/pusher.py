@@ -18,24 +18,27 @@ how a run goes), and ``PushRound`` is one ``$batch`` of it:
    to 24 hours (``Retry-After`` a minimum), or failed with plain words on the record and
    the user's sync status (E2, S7); then commit.
 
+Three files, one job each: this one runs the rounds (the runner, claim, send, settle);
+engine/push_requests.py plans each row's Graph request (step 2); engine/push_answers.py
+applies Graph's answers and failures to links, rows and the user's status (step 5).
 Graph request shapes stay in utils/graph_client.py; what a record does when pushed is its
 own hooks' business (``_o365_pushed``, ``_o365_push_failed``, ...).
 """
 
 import logging
-import random
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 import psycopg2
 
 from odoo import SUPERUSER_ID, api, fields
 
-from ..utils import plain_words
 from ..utils.auth import AuthError
 from ..utils.crons import PUSH_CRON_XMLIDS, SHARDS, wake_cron
-from ..utils.graph_client import BATCH_LIMIT, DUPLICATE_TRANSACTION, MALFORMED_ID, GraphError, parse_retry_after
+from ..utils.graph_client import BATCH_LIMIT, GraphError
 from ..utils.locks import PUSH_LOCK_CLASS, mailbox_lock
+from ..utils.settings import read_int
+from .push_answers import THROTTLED, PushAnswers, _error_answer, _error_code, transient_answer
+from .push_requests import RESCHEDULE_FLOOR, PushRequests
 from .runner import MailboxRunner, run_time_budget
 
 _logger = logging.getLogger(__name__)
@@ -46,10 +49,6 @@ MAX_ROUNDS = 500  # push batches per mailbox per run; the next run goes on from 
 # and Outlook allows 4 requests in flight per mailbox.
 SHARED_BATCH_MAILBOXES = 20
 SHARED_BATCH_PER_MAILBOX = 4
-THROTTLED = 429
-TRANSIENT_STATUSES = frozenset({0, 412, 424, 429, 500, 502, 503, 504})
-HEALTH_RESOLUTION = timedelta(seconds=60)  # "last successful exchange" is shown to the minute
-RESCHEDULE_FLOOR = timedelta(seconds=2)
 
 
 def push_due(env, *, cursor_factory=None, shard=0, shards=1, parallel=None):
@@ -64,7 +63,7 @@ def push_due(env, *, cursor_factory=None, shard=0, shards=1, parallel=None):
         cursor_factory=cursor_factory,
         shard=shard,
         shards=shards,
-        parallel=parallel or env["o365.push.queue"].param_int("push_parallel_mailboxes"),
+        parallel=parallel or read_int(env, "push_parallel_mailboxes"),
         time_budget=run_time_budget(),
     )
     stats = runner.run()
@@ -147,7 +146,7 @@ class PushRunner(MailboxRunner):
             self.count(**stats)
 
 
-class PushRound:
+class PushRound(PushRequests, PushAnswers):
     """One ``$batch`` of the push: claim, plan, commit, send, settle (see the module docstring).
 
     Runs in the runner's cursor and commits it. No row lock is held while signing in or
@@ -213,7 +212,7 @@ class PushRound:
                 _logger.debug("o365: sync status of account %s is busy; noted on a later round", account.id)
         return len(throttled) < len(plans)
 
-    # -- claim and plan ----------------------------------------------------------------------
+    # -- claim (the requests: engine/push_requests.py) ------------------------------------------
 
     def claim(self, account_ids, per_mailbox):
         """Lock up to 20 due rows of these running mailboxes, at most ``per_mailbox`` each, the
@@ -232,67 +231,6 @@ class PushRound:
             [tuple(account_ids), self.now, per_mailbox, BATCH_LIMIT],
         )
         return dict(self.cr.fetchall())
-
-    def plan(self, account, rows):
-        """The Graph request of each row: (plan, settled), settled being the rows that need none."""
-        plan, settled = [], self.queue.browse()
-        for row in rows:
-            request = self.request(account, row)
-            if request and request["kind"] == "later":
-                # Its series is not in Outlook yet (its create waits or goes in this batch): next round.
-                row.write({"next_attempt_at": self.now + RESCHEDULE_FLOOR})
-                continue
-            if request is None:
-                settled |= row
-            else:
-                request["id"] = str(row.id)
-                plan.append((row, request))
-        return plan, settled
-
-    def request(self, account, row):
-        """The Graph request that brings this row's change to Outlook (an item of a $batch), or None."""
-        link = self.queue.find_link(account, row.res_model, row.res_id)
-        requests_ = account.event_requests()
-        if row.operation == "answer":
-            return self.answer_request(account, row, requests_)
-        if row.occurrence_of and not (row.graph_event_id or link.graph_event_id):
-            return self.occurrence_request(account, row, requests_)
-        if row.operation == "delete":
-            event_id = row.graph_event_id or link.graph_event_id
-            if event_id:
-                return {"kind": "delete", **requests_.delete_event(event_id)}
-            if row.create_state == "sent":
-                return {"kind": "lookup", **requests_.find_created(row.record_stamp())}
-            return None  # never reached Outlook: nothing to remove
-        record = self.env[row.res_model].browse(row.res_id).exists()
-        if not record:
-            return None  # gone before it could be pushed
-        try:
-            payload = record._o365_graph_payload(account)
-        except Exception as exc:  # bad data in one record must not stop the batch
-            _logger.warning("Cannot build the Outlook event of %s: %s", record, exc)
-            return {"kind": "invalid", "method": "INVALID", "url": "", "error": str(exc)}
-        if payload is None:
-            return None
-        if link.graph_event_id:
-            return {"kind": "update", **requests_.update_event(link.graph_event_id, payload)}
-        if row.create_state == "sent":
-            # A create went out and its answer never came: find its event before creating another.
-            return {"kind": "lookup", **requests_.find_created(row.record_stamp())}
-        return {"kind": "create", **requests_.create_event(payload, row.transaction_id(), row.record_stamp())}
-
-    def answer_request(self, account, row, requests_):
-        """A17: the mailbox owner's answer to a meeting, given in Odoo, on their own copy of the
-        invitation: found by the meeting's iCalUId first (a lookup), then answered."""
-        record = self.env[row.res_model].browse(row.res_id).exists()
-        target = record._o365_answer_target(account) if record else None
-        if not target:
-            return None  # no answer to give, or no Outlook meeting to give it on
-        action, event_id, ical_uid = target
-        event_id = event_id or row.graph_event_id
-        if event_id:
-            return {"kind": "answer", **requests_.answer_invitation(event_id, action)}
-        return {"kind": "answer_lookup", **requests_.find_by_ical_uid(ical_uid)}
 
     # -- send --------------------------------------------------------------------------------
 
@@ -346,7 +284,7 @@ class PushRound:
             else:
                 status = answer["status"]
                 throttled = throttled or status == THROTTLED
-                failures.append((row, answer, status in TRANSIENT_STATUSES))
+                failures.append((row, answer, transient_answer(answer)))
         self.finish(ok, claimed)
         # One more step is due at once (find a lost create, then link or create it).
         again.write({"next_attempt_at": self.now})
@@ -379,312 +317,9 @@ class PushRound:
             self.stats["superseded"] += len(newer)
         self.queue.invalidate_model()
 
-    def apply_answer(self, account, row, request, answer):
-        """Apply Graph's answer to this row's request: "done", "again" (a next step is due now),
-        or "failed" (the caller records the failure)."""
-        status, body = answer["status"], answer.get("body") or {}
-        code = _error_code(answer)
-        kind = request["kind"]
-        if kind == "answer_lookup":
-            if not 200 <= status < 300:
-                return "failed"
-            copy = next((e for e in body.get("value") or [] if e.get("id") and not e.get("isOrganizer")), None)
-            if not copy:
-                return "done"  # no invitation in this mailbox (declined and gone): nothing to answer
-            row.write({"graph_event_id": copy["id"]})
-            return "again"
-        if kind == "answer":
-            # 404: the copy went meanwhile (declined in Outlook): nothing to answer. Never a link (A17).
-            return "done" if 200 <= status < 300 or status in (404, 410) else "failed"
-        if kind == "occurrence":
-            if not 200 <= status < 300:
-                return "failed"
-            return self.apply_occurrence(account, row, body.get("value") or [], answer)
-        if kind == "lookup":
-            if not 200 <= status < 300:
-                return "failed"
-            return self.apply_lookup(account, row, body.get("value") or [])
-        if kind == "create" and code == DUPLICATE_TRANSACTION:  # some tenants answer 409, most 400
-            if row.create_state == "absent":
-                # Created once, looked for since and not found: the user deleted it in Outlook (A6).
-                self.apply_outlook_gone(account, row)
-                return "done"
-            row.write({"create_state": "sent"})
-            return "again"
-        if code == MALFORMED_ID and kind in ("update", "delete"):
-            # A stored id Graph cannot read is a bad link, not a deletion in Outlook: forget
-            # it and find the record's event by its stamp.
-            _logger.warning("o365: unreadable Outlook event id for %s,%s; looking it up", row.res_model, row.res_id)
-            self.queue.find_link(account, row.res_model, row.res_id).unlink()
-            row.write({"graph_event_id": False, "create_state": "sent"})
-            return "again"
-        if 200 <= status < 300 or (kind == "delete" and status in (404, 410)):
-            self.apply_success(account, row, request, body)
-            return "done"
-        if kind == "update" and status == 404:
-            # Deleted in Outlook before we heard of it: treat it as the user's removal (A6).
-            self.apply_outlook_gone(account, row)
-            return "done"
-        if kind == "create" and row.create_state == "absent" and (status == 0 or status >= 500):
-            row.write({"create_state": "sent"})  # it may have been made: look again before the next create
-        return "failed"
-
-    def apply_lookup(self, account, row, found):
-        """Link the event a lost create made, or note that there is none."""
-        link = self.queue.find_link(account, row.res_model, row.res_id)
-        taken = set(
-            self.env["o365.event.link"]
-            .sudo()
-            .search([("account_id", "=", account.id), ("graph_event_id", "in", [e.get("id") for e in found])])
-            .filtered(lambda lk: lk != link)
-            .mapped("graph_event_id")
-        )
-        event = next((e for e in found if e.get("id") and e["id"] not in taken), None) or (found[0] if found else None)
-        if row.operation == "delete":
-            if not event:
-                return "done"  # the create never reached Outlook: nothing to remove
-            row.write({"graph_event_id": event["id"], "create_state": "unsent"})
-            return "again"
-        if not event:
-            row.write({"create_state": "absent"})
-            return "again"
-        self.apply_success(account, row, {"kind": "create"}, event)
-        row.write({"create_state": "unsent"})
-        # The event holds the version that create carried; a newer one is pushed next.
-        self.cr.execute("SELECT seq FROM o365_push_queue WHERE id = %s", [row.id])
-        return "done" if self.cr.fetchone()[0] == row.create_seq else "again"
-
-    # -- one occurrence of a series (SPEC A16) ---------------------------------------------------
-    # A change or a removal of one occurrence of a recurring meeting (``row.occurrence_of``:
-    # "<calendar.recurrence id>|<the occurrence's original start, naive UTC ISO>") goes to that
-    # Outlook occurrence: first its id, listed by the series' ``instances`` (GRAPH_FACTS §11: use the id
-    # the listing returns), then the PATCH (it becomes an exception) or the DELETE (that date is
-    # cancelled) in the next round.
-
-    def occurrence_request(self, account, row, requests_):
-        recurrence_id, original = _occurrence_key(row.occurrence_of)
-        series = self.queue.find_link(account, "calendar.recurrence", recurrence_id)
-        if not series.graph_event_id:
-            waiting = self.queue.search_count(
-                [
-                    ("account_id", "=", account.id),
-                    ("res_model", "=", "calendar.recurrence"),
-                    ("res_id", "=", recurrence_id),
-                    ("operation", "=", "upsert"),
-                    ("state", "=", "pending"),
-                ]
-            )
-            return {"kind": "later"} if waiting and row.operation == "upsert" else None
-        return {
-            "kind": "occurrence",
-            **requests_.list_instances(
-                series.graph_event_id, original - timedelta(days=1), original + timedelta(days=2)
-            ),
-        }
-
-    def apply_occurrence(self, account, row, instances, answer):
-        """Link the Outlook occurrence of this row's date, or say it is gone."""
-        _recurrence_id, original = _occurrence_key(row.occurrence_of)
-        found = next((e for e in instances if _graph_instant(e.get("originalStart")) == original), None)
-        if row.operation == "delete":
-            if not found:
-                return "done"  # that date is not in the series (any more): nothing to cancel
-            row.write({"graph_event_id": found["id"]})
-            return "again"
-        if not found:
-            answer.update(
-                _error_answer(404, "ErrorItemNotFound", "This date is no longer part of the series in Outlook.")
-            )
-            return "failed"
-        Link = self.env["o365.event.link"].sudo()
-        link = self.queue.find_link(account, row.res_model, row.res_id)
-        values = {"graph_event_id": found["id"], "change_key": found.get("changeKey"), "ical_uid": found.get("iCalUId")}
-        if link:
-            link.write(values)
-        else:
-            Link.create({**values, "account_id": account.id, "res_model": row.res_model, "res_id": row.res_id})
-        return "again"
-
-    def apply_success(self, account, row, request, body):
-        """Graph made, changed or removed the event: the record's link follows."""
-        Link = self.env["o365.event.link"].sudo()
-        link = self.queue.find_link(account, row.res_model, row.res_id)
-        if request["kind"] == "delete":
-            event_id = row.graph_event_id or link.graph_event_id
-            Link.search([("account_id", "=", account.id), ("graph_event_id", "=", event_id)]).unlink()
-            return
-        values = {
-            "graph_event_id": body.get("id"),
-            "change_key": body.get("changeKey"),
-            "ical_uid": body.get("iCalUId"),
-        }
-        record = self.env[row.res_model].browse(row.res_id)  # an o365.calendar.sync record
-        if request["kind"] == "create" and values["ical_uid"]:
-            record._o365_absorb_logged_copies(values["ical_uid"])
-        if record.exists():
-            record._o365_pushed(account, body)  # e.g. the Teams join link Graph made (A14)
-        if link:
-            link.write({k: v for k, v in values.items() if v})
-            return
-        taken = Link.search([("account_id", "=", account.id), ("graph_event_id", "=", values["graph_event_id"])])
-        if taken:
-            # Linked to something else meanwhile: Outlook's event is this record's (it carries its stamp).
-            _logger.warning(
-                "o365: Outlook event of %s,%s was linked to %s,%s; relinked",
-                row.res_model,
-                row.res_id,
-                taken.res_model,
-                taken.res_id,
-            )
-            taken.write({**values, "res_model": row.res_model, "res_id": row.res_id, "origin": "odoo"})
-        else:
-            Link.create({**values, "account_id": account.id, "res_model": row.res_model, "res_id": row.res_id})
-
-    def apply_outlook_gone(self, account, row):
-        """The event is gone from Outlook: the user removed it there (A6)."""
-        link = self.queue.find_link(account, row.res_model, row.res_id)
-        record = self.env[row.res_model].browse(row.res_id).exists()
-        if record:
-            record._o365_apply_outlook_removal(link)
-        link.unlink()
-
-    def apply_failure(self, account, row, answer, transient):
-        """Wait and try again while the failure may pass (for up to 24 hours), else stop with
-        the reason on the record, the queue and the user's sync status (SPEC E2). Returns the
-        words for the user's sync status."""
-        self.cr.execute("SELECT attempts, failing_since FROM o365_push_queue WHERE id = %s FOR UPDATE", [row.id])
-        current = self.cr.fetchone()
-        if not current:
-            return None  # the record was unlinked from Outlook meanwhile
-        attempts, failing_since = current[0] + 1, current[1] or self.now
-        status, message = answer["status"], _answer_message(answer)
-        env = account.owner_env()  # the user's sync status, in their language (issue 23)
-        what = plain_words.reword(message, env.lang)
-        values = {"attempts": attempts, "failing_since": failing_since, "last_status": status, "last_error": message}
-        retry_hours = self.queue.param_int("push_retry_hours")
-        if transient and self.now - failing_since < timedelta(hours=retry_hours):
-            retry_after = answer.get("retry_after")
-            if retry_after is None:
-                retry_after = parse_retry_after(answer.get("headers"))
-            wait = self.retry_delay(attempts, retry_after)
-            row.write({**values, "next_attempt_at": self.now + timedelta(seconds=wait)})
-            self.stats["retried"] += 1
-            return plain_words.compose(
-                env._(
-                    "A calendar change is waiting for Outlook: %(what)s Odoo tries again by itself; nothing is lost.",
-                    what=what,
-                ),
-                plain_words.detail_of(message),
-            )
-        if transient:
-            words = env._(
-                "An Outlook calendar update could not be delivered for %(hours)s hours: %(what)s "
-                "It goes out by itself once Outlook answers again, or use Retry.",
-                hours=retry_hours,
-                what=what,
-            )
-        else:
-            words = env._(
-                "Outlook refused a calendar update: %(what)s %(todo)s",
-                what=what,
-                todo=plain_words.explain_answer(answer)[0].todo.in_lang(env.lang),
-            )
-        words = plain_words.compose(words, plain_words.detail_of(message))
-        row.write({**values, "state": "failed", "resume_on_recovery": transient})
-        record = self.env[row.res_model].browse(row.res_id).exists()
-        if record:
-            record._o365_push_failed(account, words)
-        self.stats["failed"] += 1
-        return words
-
-    def retry_delay(self, attempts, retry_after):
-        """Seconds before the next try: capped exponential backoff, never sooner than Graph's
-        Retry-After (a minimum, not a promise: SPEC E2)."""
-        base = self.queue.param_int("push_backoff_base")
-        cap = self.queue.param_int("push_backoff_cap")
-        backoff = min(cap, base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.0)  # spread workers apart
-        return max(backoff, float(retry_after or 0.0))
-
-    # -- the mailbox as a whole --------------------------------------------------------------
-
-    def back_off_mailbox(self, account, until):
-        """Nothing got through: every waiting change of the mailbox waits until ``until``."""
-        self.cr.execute(
-            """UPDATE o365_push_queue SET next_attempt_at = GREATEST(next_attempt_at, %s)
-               WHERE account_id = %s AND state = 'pending'""",
-            [until, account.id],
-        )
-        self.queue.invalidate_model(["next_attempt_at"])
-
-    def resume_after_recovery(self, account):
-        """The mailbox answers again: changes that waited out a passing failure go now (SPEC E2).
-        A Retry-After stays honoured: throttled rows keep their wait."""
-        self.cr.execute(
-            """UPDATE o365_push_queue
-               SET state = 'pending', next_attempt_at = %(now)s, attempts = 0, failing_since = NULL,
-                   resume_on_recovery = false
-               WHERE account_id = %(account)s AND COALESCE(last_status, 0) != %(throttled)s
-                 AND ((state = 'pending' AND attempts > 0 AND next_attempt_at > %(now)s)
-                      OR (state = 'failed' AND resume_on_recovery))""",
-            {"now": self.now, "account": account.id, "throttled": THROTTLED},
-        )
-        self.queue.invalidate_model()
-
-    def note_health(self, account, success_at, error):
-        """Record a push outcome on the user's sync status, writing the account row only when
-        what it shows changes (push and pull both write it: fewer writes, fewer conflicts), and
-        logging one line per change of state rather than one per try (SPEC E7)."""
-        account = account.sudo()
-        values = {}
-        if success_at and (not account.last_success_at or success_at - account.last_success_at > HEALTH_RESOLUTION):
-            values["last_success_at"] = success_at
-        if (error or False) != (account.last_error or False):
-            values["last_error"] = error or False
-            if error and not account.last_error:
-                _logger.warning("o365: Outlook push for sync account %s is failing: %s", account.id, error)
-            elif not error:
-                _logger.info("o365: Outlook push for sync account %s works again", account.id)
-        if values:
-            account.write(values)
-
 
 def _out_of_reach(plan, answers):
     """True when Graph refused the organisation's application every request for this mailbox
     (403 ErrorAccessDenied: outside its scope, O1)."""
     got = [answers.get(str(row.id)) or {} for row, request in plan if request["kind"] != "invalid"]
     return bool(got) and all(a.get("status") == 403 and _error_code(a) == "ErrorAccessDenied" for a in got)
-
-
-def _occurrence_key(value):
-    """(recurrence id, original start as naive UTC) of a row's ``occurrence_of``."""
-    recurrence_id, original = value.split("|", 1)
-    return int(recurrence_id), datetime.fromisoformat(original)
-
-
-def _graph_instant(value):
-    """Graph's originalStart ("2031-11-04T09:00:00Z", DateTimeOffset) as naive UTC, or None."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.replace(microsecond=0)
-
-
-def _error_answer(status, code, message, retry_after=None):
-    return {"status": status, "body": {"error": {"code": code, "message": message}}, "retry_after": retry_after}
-
-
-def _error_code(answer):
-    body = answer.get("body")
-    error = body.get("error") if isinstance(body, dict) else None
-    return error.get("code") if isinstance(error, dict) else None
-
-
-def _answer_message(answer):
-    """What happened, in plain words, then the technical detail (utils/plain_words.py)."""
-    words, detail = plain_words.explain_answer(answer)
-    return plain_words.compose(words.what, detail)

@@ -337,32 +337,49 @@ class CalendarEvent(models.Model):
         account = self.env["o365.sync.account"].sudo().search([("user_id", "=", self.user_id.id)], limit=1)
         return account or None
 
+    def _o365_may_enter(self, account, asked=False):
+        """A meeting made in Odoo enters only the mailbox of an organiser who syncs meetings (A10)."""
+        return bool(account.sync_meetings) and super()._o365_may_enter(account, asked)
+
+    def _o365_meeting_mailbox(self):
+        """The organiser's mailbox this meeting made in Odoo goes through, or None.
+
+        The one answer to "does this meeting go through Outlook?" (issue 24): the push
+        queues a confirmed meeting there (``_o365_queue_changes``), and Odoo sends no
+        invitation or update mail of its own for it (``_o365_goes_through_outlook``, A14).
+        Confirmed or not: Confirm sends it from there. A meeting already in (or queued for)
+        that mailbox stays there (S4); another only while its organiser syncs meetings and
+        if it was created after the sync start (S3: a meeting saved before Start Syncing
+        never goes to Outlook, so Odoo keeps inviting for it). None for leave meetings and
+        microsoft_calendar's events (S6).
+        """
+        self.ensure_one()
+        if self._o365_synced_elsewhere():
+            return None
+        return self._o365_target_account()
+
     def _o365_queue_changes(self, asked=False, previous_organisers=None, changed=None):
         """Queue the meeting's push; ``changed``: the fields an ERP write changed (None: all).
 
         Leave meetings and microsoft_calendar's events are left alone (S6). A confirmed
-        meeting goes to its organiser's mailbox; one logged from Outlook gets only what
-        Odoo may change on it. A new organiser's meeting leaves the old one's mailbox.
+        meeting goes to the mailbox of ``_o365_meeting_mailbox`` (the rule Odoo's mail
+        follows too); one logged from Outlook gets only what Odoo may change on it. A new
+        organiser's meeting leaves the old one's mailbox.
         """
         Queue = self.env["o365.push.queue"].sudo()
         for meeting in self.sudo().filtered(lambda meeting: not meeting._o365_synced_elsewhere()):
             account = meeting._o365_owner_account()
             target = None
-            link = self.env["o365.event.link"]
-            if account:
-                link = meeting._o365_links(account)[:1]
-                if link.origin == "outlook":
-                    # B10: the organiser's own meeting follows Odoo's edits; another's, its name and place.
-                    editable = (
-                        set(ORGANISER_FIELD_GROUPS) if link == meeting._o365_organiser_link() else OUTLOOK_OWNED_FIELDS
-                    )
-                    if changed is None or editable & changed:
-                        target = account
-                elif meeting.o365_confirmed and (
-                    account in meeting._o365_accounts_holding()  # already in Outlook: it follows (S4)
-                    or (account.sync_meetings and meeting._o365_may_enter(account))
-                ):
+            link = meeting._o365_links(account)[:1] if account else self.env["o365.event.link"]
+            if link.origin == "outlook":
+                # B10: the organiser's own meeting follows Odoo's edits; another's, its name and place.
+                editable = (
+                    set(ORGANISER_FIELD_GROUPS) if link == meeting._o365_organiser_link() else OUTLOOK_OWNED_FIELDS
+                )
+                if changed is None or editable & changed:
                     target = account
+            elif meeting.o365_confirmed:
+                target = meeting._o365_meeting_mailbox()
             old_organiser = (previous_organisers or {}).get(meeting.id)
             if old_organiser and old_organiser != meeting.user_id:
                 for holder in meeting._o365_accounts_holding():
@@ -392,19 +409,13 @@ class CalendarEvent(models.Model):
     def _o365_goes_through_outlook(self):
         """True when the organiser's Outlook sends this meeting's invitations, not Odoo (A14).
 
-        A meeting logged from Outlook or already in Outlook, or one whose organiser
-        syncs meetings now (Confirm sends it from their mailbox).
+        A meeting logged from Outlook, or one made in Odoo that has a mailbox by
+        ``_o365_meeting_mailbox``: the rule the push follows, so that exactly one side
+        invites (issue 24). An unconfirmed one counts too: Confirm sends it from there.
         """
         self.ensure_one()
         meeting = self.sudo()
-        if meeting.o365_logged or meeting._o365_synced_elsewhere():
-            return bool(meeting.o365_logged)
-        account = meeting._o365_owner_account()
-        if not account:
-            return False
-        if account in meeting._o365_accounts_holding():
-            return True
-        return account.is_syncing() and account.sync_meetings
+        return bool(meeting.o365_logged or meeting._o365_meeting_mailbox())
 
     def _skip_send_mail_status_update(self):
         """No invitation, update or cancellation mail from Odoo when Outlook sends them (A14)."""

@@ -73,6 +73,13 @@ class CalendarEventRecurrence(models.Model):
                 meetings._o365_queue_occurrences("upsert")
         return None
 
+    def _o365_meeting_mailbox(self):
+        """An occurrence goes through Outlook with its series, by the series' rule (A16, A14)."""
+        self.ensure_one()
+        if self.recurrence_id:
+            return self.recurrence_id._o365_series_mailbox()
+        return super()._o365_meeting_mailbox()
+
     def _o365_queue_occurrences(self, operation):
         """Queue a change ("upsert": an exception) or the removal ("delete": that date is
         cancelled) of these occurrences alone, in the mailboxes holding their series."""

@@ -158,17 +158,10 @@ class CalendarRecurrence(models.Model):
         Queue = self.env["o365.push.queue"].sudo()
         for recurrence in self.sudo():
             first = recurrence._o365_first_event()
-            account = recurrence._o365_owner_account()
             holding = recurrence._o365_accounts_holding()
             target = None
-            if (
-                account
-                and recurrence.calendar_event_ids.filtered("o365_confirmed")
-                and not first._o365_synced_elsewhere()
-                and not recurrence._o365_synced_by_microsoft_calendar()
-                and (account in holding or (account.sync_meetings and recurrence._o365_may_enter(account, asked)))
-            ):
-                target = account
+            if recurrence.calendar_event_ids.filtered("o365_confirmed"):
+                target = recurrence._o365_series_mailbox(asked)
             for holder in holding:
                 if holder != target:
                     Queue._enqueue(holder, recurrence, "delete")
@@ -180,6 +173,16 @@ class CalendarRecurrence(models.Model):
                 if "need_sync_m" in recurrence._fields and recurrence.need_sync_m:
                     # S6: Odoo's own microsoft_calendar leaves the series this module keeps.
                     recurrence.with_context(**{SYNC_CONTEXT: True}).write({"need_sync_m": False})
+
+    def _o365_series_mailbox(self, asked=False):
+        """The organiser's mailbox the series goes through, or None: the meetings' one rule
+        (calendar.event ``_o365_meeting_mailbox``, issue 24) applied to the series. Its push
+        and its occurrences' mail (A14) both follow it."""
+        self.ensure_one()
+        first = self._o365_first_event()
+        if not first or first._o365_synced_elsewhere() or self._o365_synced_by_microsoft_calendar():
+            return None
+        return self._o365_target_account(asked)
 
     def _o365_synced_by_microsoft_calendar(self):
         """S6: a series Odoo's own microsoft_calendar already put in Outlook is left to it."""
@@ -217,6 +220,9 @@ class CalendarRecurrence(models.Model):
         return super()._o365_queue_removal()
 
     def _o365_may_enter(self, account, asked=False):
+        # Only for an organiser who syncs meetings (A10), as a single meeting.
+        if not account.sync_meetings:
+            return False
         # The series is as new as its meeting (S3): Odoo makes a new recurrence on every split.
         first = self._o365_first_event()
         if first and account.is_syncing() and not asked and account.sync_started_at and first.create_date:

@@ -5,11 +5,12 @@ from ..utils.email_domains import domain_of, parse_domains
 from ..utils.settings import (
     MICROSOFT_GRAPH_ENDPOINT,
     MICROSOFT_LOGIN_ENDPOINT,
+    PARAM_PREFIX,
     USER_MODE,
     AzureAppSettings,
+    read_param,
 )
 
-PARAM_PREFIX = "o365_calendar_sync."
 # SPEC S8: set by data/neutralize.sql in a neutralized copy (staging); cleared when an
 # administrator saves new credentials (res_config_settings.py).
 NEUTRALIZED_PARAM = PARAM_PREFIX + "neutralized"
@@ -27,7 +28,7 @@ class O365Config(models.AbstractModel):
 
     @api.model
     def _param(self, key, default=""):
-        return self.env["ir.config_parameter"].sudo().get_param(PARAM_PREFIX + key) or default
+        return read_param(self.env, key, default)
 
     @api.model
     @api.private
@@ -48,7 +49,7 @@ class O365Config(models.AbstractModel):
     @api.model
     def _neutralized_notice(self):
         """S8: why sync is off in a neutralized copy of the database, or "" in a live database."""
-        if self.env["ir.config_parameter"].sudo().get_param(NEUTRALIZED_PARAM) not in ("1", "True", "true"):
+        if self._param("neutralized") not in ("1", "True", "true"):
             return ""
         return self.env._(
             "This database is a neutralized copy: Microsoft 365 sync is off. Nothing goes to Outlook or comes "

@@ -5,18 +5,6 @@ from odoo import api, fields, models
 from ..utils import plain_words
 from ..utils.crons import PUSH_CRON_XMLIDS, SHARDS, wake_cron
 
-PARAM_PREFIX = "o365_calendar_sync."
-# Retrying is bounded by time, not by tries: a burst of short Retry-After answers
-# must not use up a change's chances in seconds (SPEC E2).
-DEFAULTS = {
-    "push_retry_hours": 24,
-    "push_backoff_base": 30,
-    "push_backoff_cap": 3600,
-    # Mailboxes whose Graph round trips overlap in one run (threads, each with two
-    # database connections: keep well under db_maxconn, 64 by default).
-    "push_parallel_mailboxes": 16,
-}
-
 
 class O365PushQueue(models.Model):
     """ERP changes waiting to reach an Outlook calendar (SPEC E1, E2, E6).
@@ -217,15 +205,3 @@ class O365PushQueue(models.Model):
         )
         self._wake_worker(self.account_id)
         return True
-
-    # -- the push job's settings (its cron and runs: engine/cron.py, engine/pusher.py) ----
-
-    @api.model
-    @api.private
-    def param_int(self, key):
-        """The push job's integer setting ``key`` (an ir.config_parameter), else its default."""
-        value = self.env["ir.config_parameter"].sudo().get_param(PARAM_PREFIX + key)
-        try:
-            return int(value) if value not in (None, False, "") else DEFAULTS[key]
-        except ValueError:
-            return DEFAULTS[key]

@@ -153,7 +153,7 @@ class ResConfigSettings(models.TransientModel):
 
     @api.depends("o365_connection_mode")  # a settings form is a new record: no dependency, no value
     def _compute_o365_admin_consent(self):
-        consent = self.env["ir.config_parameter"].sudo().get_param("o365_calendar_sync.admin_consent") or ""
+        consent = self.env["o365.config"]._param("admin_consent")
         for settings in self:
             settings.o365_admin_consent = consent or self.env._("Not granted from Odoo yet.")
 

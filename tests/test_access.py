@@ -27,7 +27,7 @@ JOB_METHODS = {
         "mailbox_out_of_reach",
         "category_filter",
     ],
-    "o365.push.queue": ["find_link", "record_stamp", "transaction_id", "param_int", "sent_creates", "delete_asked"],
+    "o365.push.queue": ["find_link", "record_stamp", "transaction_id", "sent_creates", "delete_asked"],
     "o365.pull.request": ["enqueue", "take"],
     "o365.event.exclusion": ["excluded_ids", "exclude"],
     "o365.event.link": ["link_outlook_events"],

@@ -111,6 +111,29 @@ class TestMeetingMail(ButtonsMixin, PullCase):
         for partner in self.carol | self.dave:
             self.assertFalse(self.notifications_to(partner), f"A14: no Odoo mail to {partner.name}")
 
+    def test_attendee_added_to_meeting_older_than_sync_start_invited_once_by_odoo(self):
+        """A14, S3, A10 (issue 24): a meeting Alice saved before she pressed Start Syncing (she syncs meetings
+        now) never goes to Outlook: S3 says nothing created before the sync start is synced, in either
+        direction, and A10 pushes only a meeting that may enter her mailbox. So Outlook sends it nothing, and
+        A14's "Odoo sends no mail of its own" cannot apply: a customer added to it later is invited by Odoo's
+        own mail, once, and by no one else (before issue 24 Odoo held its mail back, as if Outlook sent it,
+        while the push never queued it: nobody invited the customer)."""
+        account = self._account(self.alice)
+        account.write({"sync_state": "stopped"})
+        meeting = self.create_meeting("Old visit", self.carol)
+        self.assertEqual(len(self.notifications_to(self.carol)), 1, "not syncing: Odoo invites, as without sync")
+        # Alice presses Start Syncing after saving the meeting (in a test the clock does not move).
+        account.write({"sync_state": "running", "sync_started_at": meeting.create_date + timedelta(seconds=1)})
+        self.call("calendar.event", "web_save", [[meeting.id], {"partner_ids": [(4, self.dave.id)]}], specification={})
+        self.run_push()
+        self.run_push()
+        outlook = self.invitations(f"dave@{CUSTOMER}", "request")
+        odoo = self.notifications_to(self.dave)
+        self.assertEqual(len(outlook) + len(odoo), 1, f"one invitation: Outlook sent {outlook}, Odoo {odoo.ids}")
+        self.assertEqual(len(odoo), 1, "S3: the meeting is not in Outlook, so Odoo invites")
+        self.assertFalse(self.mailbox_events(self.alice_upn, subject="Meeting: Old visit - Customer Ltd"))
+        self.assertEqual(len(self.notifications_to(self.carol)), 1, "Carol is not invited twice")
+
     def test_mass_confirm_sends_each_invitation_once(self):
         """A14: confirming 25 meetings at once (more than one $batch) invites each customer once per meeting;
         pushing again sends nothing more."""

@@ -2,9 +2,10 @@
 
 from odoo.tests import BaseCase, tagged
 
+from ..engine.pusher import transient_answer
 from ..utils import plain_words as pw
 from ..utils.auth import AuthError
-from ..utils.graph_client import GraphError
+from ..utils.graph_client import DUPLICATE_TRANSACTION, GraphError, is_transient
 
 
 @tagged("post_install", "-at_install")
@@ -66,3 +67,40 @@ class TestPlainWords(BaseCase):
         self.assertEqual(pw.compose("Words.", ""), "Words.")
         self.assertIn("permissions", pw.explain_detail("403 ErrorAccessDenied: no").todo)
         self.assertEqual(pw.explain_detail("garbage").todo, "")
+
+    def test_graph_client_transient_one_definition_push_pull_words_agree(self):
+        """E2, E6, S3 (issue 24): one definition of "passes by itself", in the Graph layer, by status
+        (GRAPH_FACTS §1.3, §4, §10): no answer, 412 (a moved change key, or Graph's passing
+        412s), 424 (a $batch item held back), 429, 500, 502, 503, 504. Everything else is final, and so
+        is a replayed create whatever its status. The pull (GraphError.transient), the push
+        (pusher.transient_answer) and the user's words (retrying or not) all say the same."""
+        cases = {
+            (0, "NetworkError"): True,
+            (0, "NoAnswer"): True,
+            (412, "ErrorIrresolvableConflict"): True,
+            (424, "FailedDependency"): True,
+            (429, "TooManyRequests"): True,
+            (500, "InternalServerError"): True,
+            (502, "BadGateway"): True,
+            (503, "ServiceUnavailable"): True,
+            (504, "GatewayTimeout"): True,
+            (400, "ErrorInvalidRequest"): False,
+            (400, DUPLICATE_TRANSACTION): False,
+            (409, DUPLICATE_TRANSACTION): False,
+            (409, "ErrorConflict"): False,
+            (401, "InvalidAuthenticationToken"): False,
+            (403, "ErrorAccessDenied"): False,
+            (404, "ErrorItemNotFound"): False,
+            (413, "RequestEntityTooLarge"): False,
+            (501, "NotImplemented"): False,
+            (507, "ErrorQuotaExceeded"): False,
+        }
+        for (status, code), transient in cases.items():
+            with self.subTest(status=status, code=code):
+                self.assertEqual(is_transient(status, code), transient)
+                self.assertEqual(GraphError(status, code, "x").transient, transient, "the pull")
+                answer = {"status": status, "body": {"error": {"code": code, "message": "x"}}}  # a $batch item's
+                self.assertEqual(transient_answer(answer), transient, "the push")
+                words = pw.explain(status, code, "x")
+                self.assertEqual(words.transient, transient, "the words")
+                self.assertEqual(words.todo == pw.RETRYING, transient, words.todo)

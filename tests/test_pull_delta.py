@@ -153,6 +153,19 @@ class TestPullDelta(PullCase):
         self.assertTrue(self.logged_meetings("Bob fails"))
         self.assertFalse(self.account(bob).last_error)
 
+    def test_passing_412_read_again_as_the_push_retries_it(self):
+        """E6, E2 (issue 24): Graph's passing 412 on a delta read (GRAPH_FACTS §1.3: seen even
+        on plain GETs) passes by itself for the pull as it does for the push: the pull is queued again
+        and the next run logs the meeting. Before issue 24 the pull took it as final."""
+        self.outlook_create(self.alice_upn, "After a 412", attendees=[f"carol@{CUSTOMER}"])
+        self.delivered()
+        self.emulator.state.add_fault(status=412, mailbox=self.alice_upn, path_contains="calendarView", count=1)
+        self.run_pull_cron()
+        self.assertFalse(self.logged_meetings("After a 412"))
+        self.assertTrue(self.pending_pulls(self.account(self.alice)), "transient: the pull is queued again")
+        self.run_pull_cron()
+        self.assertTrue(self.logged_meetings("After a 412"))
+
 
 class TestPullDeltaOrganization(TestPullDelta):
     """O2: the same tests, with the mailboxes connected by the organisation's application."""

@@ -232,6 +232,22 @@ class TestPushResilience(PushCase):
         self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: Storm"))
         self.assertFalse(self.queue_rows(task))
 
+    def test_passing_412_retried_as_the_pull_reads_again(self):
+        """E2 (issue 24): a 412 (the event's change key moved, or Graph's passing 412, graph-calendar-facts
+        §1.3) waits and goes again by itself, as the pull treats it; the user's status says so."""
+        self.emulator.state.add_fault(mailbox=self.alice_upn, kind="status", status=412, count=None)
+        task = self.schedule(self.todo_type, "Precondition", date_deadline=date(2031, 10, 5))
+        self.run_push()
+        row = self.queue_rows(task)
+        self.assertEqual((row.state, row.attempts), ("pending", 1))
+        self.assertGreater(row.next_attempt_at, fields.Datetime.now())
+        self.assertIn("tries again by itself", self._account(self.alice).last_error)
+        self.emulator.state.clear_faults()
+        self.time_travel()
+        self.run_push()
+        self.assertFalse(self.queue_rows(task))
+        self.assertTrue(self.mailbox_events(self.alice_upn, subject="Task: Precondition"))
+
     def test_mailbox_backs_off_as_a_whole(self):
         """E7: when nothing gets through to a mailbox, its other waiting changes back off with the
         failed batch instead of being sent 20 at a time in the same run."""

@@ -1,6 +1,7 @@
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase, new_test_user, tagged
 
+from ..utils.settings import INT_DEFAULTS, PARAM_PREFIX, read_int, read_param
 from .common import CLIENT_SECRET, O365Case
 
 
@@ -31,6 +32,19 @@ class TestSettings(TransactionCase):
         )
         settings.execute()
         self.assertEqual(self.env["o365.config"].org_domains(), ["contoso.example", "fabrikam.example"])
+
+    def test_settings_one_reader_for_settings_and_knobs(self):
+        """S1, E2 (issue 24): every setting is read by utils/settings.py: a knob left unset, emptied or
+        not a number falls back to its default; a whole number wins; the settings model reads through it."""
+        params = self.env["ir.config_parameter"].sudo()
+        self.assertEqual(read_int(self.env, "push_retry_hours"), INT_DEFAULTS["push_retry_hours"])
+        for stored, expected in (("48", 48), ("", 24), ("many", 24), (False, 24)):
+            params.set_param(PARAM_PREFIX + "push_retry_hours", stored)
+            self.assertEqual(read_int(self.env, "push_retry_hours"), expected, stored)
+        params.set_param(PARAM_PREFIX + "tenant", "contoso.example")
+        self.assertEqual(read_param(self.env, "tenant"), "contoso.example")
+        self.assertEqual(self.env["o365.config"]._azure_app().tenant, "contoso.example")
+        self.assertEqual(read_param(self.env, "no_such_setting", "fallback"), "fallback")
 
     def test_endpoints_default_to_microsoft_and_can_point_elsewhere(self):
         """S1: Graph and login endpoints default to Microsoft's and can point at an emulator."""

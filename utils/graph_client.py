@@ -15,7 +15,18 @@ import requests
 
 DEFAULT_TIMEOUT = 30  # seconds
 BATCH_LIMIT = 20  # Graph refuses larger JSON batches (GRAPH_FACTS §4)
-TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The one definition of a transient answer (issue 24): the push retries it, the pull runs
+# again, the user reads "Odoo tries again by itself". By status (GRAPH_FACTS §1.3, §4, §10):
+#   0    no answer at all (network down, timeout);
+#   412  the event's change key moved under the request, and Graph also gives passing
+#        412s without any precondition (§1.3: re-read, merge and retry);
+#   424  a $batch item held back because the item it depends on failed (§4);
+#   429  throttled: wait Retry-After (§4);
+#   500, 502, 503, 504  Graph's passing outages (§4: 503 and 504 may carry Retry-After).
+# Everything else is final: the same request gets the same answer (400 content, 401/403
+# sign-in and permissions, 404, 409 a conflict such as a duplicate name, 413, 501, 507
+# a full mailbox, ...).
+TRANSIENT_STATUSES = frozenset({0, 412, 424, 429, 500, 502, 503, 504})
 # Ids change when an item moves between folders unless *every* request asks for
 # immutable ids; the header applies only to the request carrying it, so each
 # $batch item carries it too (GRAPH_FACTS §10, graph/outlook-immutable-id).
@@ -27,6 +38,17 @@ PREFER_IMMUTABLE_ID = 'IdType="ImmutableId"'
 RECORD_PROPERTY_ID = "String {b7070704-16da-4c16-9091-3bb094ffdd13} Name o365CalendarSyncRecord"
 DUPLICATE_TRANSACTION = "ErrorDuplicateTransactionId"
 MALFORMED_ID = "ErrorInvalidIdMalformed"
+
+
+def is_transient(status, code=None):
+    """True when the same request may succeed later (TRANSIENT_STATUSES). A replayed
+    create (ErrorDuplicateTransactionId, 400 or 409, §10) never is: the event exists."""
+    if code == DUPLICATE_TRANSACTION:
+        return False
+    try:
+        return int(status or 0) in TRANSIENT_STATUSES
+    except (TypeError, ValueError):
+        return False
 
 
 class GraphError(Exception):
@@ -41,8 +63,8 @@ class GraphError(Exception):
 
     @property
     def transient(self):
-        """True when the same request may succeed later (throttling, outage, network)."""
-        return self.status == 0 or self.status in TRANSIENT_STATUSES
+        """True when the same request may succeed later (``is_transient``)."""
+        return is_transient(self.status, self.code)
 
     @classmethod
     def from_response(cls, status, headers, body):

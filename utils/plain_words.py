@@ -13,6 +13,7 @@ Plain Python, no database: tested by tests/test_plain_words.py. Every sentence i
 
 from typing import NamedTuple
 
+from .graph_client import is_transient
 from .translation import _lt, in_lang
 
 DETAILS_MARKER = "\n\nDetails: "
@@ -58,60 +59,57 @@ def _network_reason(message):
 
 
 def explain(status, code=None, message=None):
-    """Words for one Graph answer (status 0: no answer at all)."""
+    """Words for one Graph answer (status 0: no answer at all). Whether it passes by itself
+    is the Graph layer's one definition (``graph_client.is_transient``), which the push and
+    the pull follow too; the words only say it (issue 24)."""
     status = int(status or 0)
     code = code or ""
+    if status == 0 and code == "AuthError":
+        return explain_sign_in(message)
+    transient = is_transient(status, code)
+    what, todo = _what_and_todo(status, code, message)
+    return Words(what, todo or (RETRYING if transient else RETRY_OR_TELL), transient)
+
+
+def _what_and_todo(status, code, message):
+    """What a Graph answer means, and what to do when that is more than "wait" or "use Retry"."""
     lowered = code.lower()
     if status == 0:
-        if code == "AuthError":
-            return explain_sign_in(message)
         if code == "NoAnswer":
-            return Words(_lt("Outlook gave no answer for this change."), RETRYING, True)
-        reason = _network_reason(message)
-        return Words(_lt("Outlook could not be reached (%(reason)s).", reason=reason), RETRYING, True)
+            return _lt("Outlook gave no answer for this change."), None
+        return _lt("Outlook could not be reached (%(reason)s).", reason=_network_reason(message)), None
     if code == "InvalidRecord":
-        return Words(
+        return (
             _lt("Odoo could not turn this record into an Outlook event."),
             _lt("Check its dates and text, then use Retry; tell your administrator if it fails again."),
-            False,
         )
     if status == 429:
-        return Words(_lt("Outlook asked Odoo to slow down (too many changes at once)."), RETRYING, True)
-    if status in (412, 409) and lowered != "errorduplicatetransactionid":
-        return Words(_lt("The Outlook event was changed at the same moment."), RETRYING, True)
+        return _lt("Outlook asked Odoo to slow down (too many changes at once)."), None
+    if status == 412:
+        return _lt("The Outlook event was changed at the same moment."), None
     if status == 424:
-        return Words(_lt("Outlook held this change back because another one failed."), RETRYING, True)
+        return _lt("Outlook held this change back because another one failed."), None
     if status in (500, 502, 503, 504):
-        return Words(_lt("Outlook had a temporary problem."), RETRYING, True)
+        return _lt("Outlook had a temporary problem."), None
     if status == 401:
-        return Words(_lt("Microsoft 365 did not accept Odoo's sign-in for this mailbox."), RECONNECT, False)
+        return _lt("Microsoft 365 did not accept Odoo's sign-in for this mailbox."), RECONNECT
     if status == 403 or "accessdenied" in lowered:
-        return Words(
+        return (
             _lt("Microsoft 365 does not let Odoo write to this calendar."),
             _lt("Ask your administrator to check the app's calendar permissions in Azure, then use Retry."),
-            False,
         )
     if "quota" in lowered or status == 507:
-        return Words(
-            _lt("The Outlook mailbox is full."),
-            _lt("Free some space in the mailbox (or ask IT), then use Retry."),
-            False,
-        )
+        return _lt("The Outlook mailbox is full."), _lt("Free some space in the mailbox (or ask IT), then use Retry.")
     if status == 404 or "notfound" in lowered:
-        return Words(_lt("The Outlook calendar or event was not found."), RETRY_OR_TELL, False)
+        return _lt("The Outlook calendar or event was not found."), None
     if status == 413:
-        return Words(
-            _lt("The event is too large for Outlook."),
-            _lt("Shorten the notes or description, then use Retry."),
-            False,
-        )
+        return _lt("The event is too large for Outlook."), _lt("Shorten the notes or description, then use Retry.")
     if status == 400:
-        return Words(
+        return (
             _lt("Outlook refused the event's content."),
             _lt("Check the record's dates and text, then use Retry; tell your administrator if it fails again."),
-            False,
         )
-    return Words(_lt("Outlook refused the change (error %(status)s).", status=status), RETRY_OR_TELL, status >= 500)
+    return _lt("Outlook refused the change (error %(status)s).", status=status), None
 
 
 def explain_sign_in(message, reconnect=False):

@@ -1,6 +1,23 @@
-"""The Azure application and endpoints the module talks to, as plain values."""
+"""The module's settings: the one reader of them, and the Azure application and
+endpoints the module talks to, as plain values."""
 
 from dataclasses import dataclass
+
+# Every setting is an ir.config_parameter named PARAM_PREFIX + key. read_param and
+# read_int below are the only readers (issue 24): the o365.config model, the push queue,
+# the pull and the push job all go through them.
+PARAM_PREFIX = "o365_calendar_sync."
+# Numeric knobs without a field in Settings, and their defaults.
+INT_DEFAULTS = {
+    # Retrying is bounded by time, not by tries: a burst of short Retry-After answers
+    # must not use up a change's chances in seconds (SPEC E2).
+    "push_retry_hours": 24,
+    "push_backoff_base": 30,
+    "push_backoff_cap": 3600,
+    # Mailboxes whose Graph round trips overlap in one run (threads, each with two
+    # database connections: keep well under db_maxconn, 64 by default).
+    "push_parallel_mailboxes": 16,
+}
 
 MICROSOFT_LOGIN_ENDPOINT = "https://login.microsoftonline.com"
 MICROSOFT_GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
@@ -17,6 +34,20 @@ APPLICATION_SCOPES = ("https://graph.microsoft.com/.default",)
 # mailbox time zones.
 APPLICATION_PERMISSIONS = ("Calendars.ReadWrite", "User.Read.All", "MailboxSettings.Read")
 USER_MODE, ORGANIZATION_MODE = "user", "organization"
+
+
+def read_param(env, key, default=""):
+    """The setting ``key`` (ir.config_parameter ``o365_calendar_sync.<key>``), or ``default`` when unset."""
+    return env["ir.config_parameter"].sudo().get_param(PARAM_PREFIX + key) or default
+
+
+def read_int(env, key):
+    """The numeric knob ``key``; its default (INT_DEFAULTS) when unset or not a whole number."""
+    value = read_param(env, key, None)
+    try:
+        return int(value) if value is not None else INT_DEFAULTS[key]
+    except ValueError:
+        return INT_DEFAULTS[key]
 
 
 @dataclass(frozen=True)
