@@ -15,6 +15,8 @@ from . import o365_push_queue
 from . import o365_calendar_sync
 from . import mail_activity
 from . import calendar_event
+from . import calendar_event_push
+from . import calendar_event_outlook
 from . import calendar_attendee
 from . import res_partner
 from . import hr_leave

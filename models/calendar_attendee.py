@@ -4,7 +4,7 @@ Odoo's Accept / Decline / Maybe (``calendar.attendee.do_accept`` and siblings, w
 calendar's popover and the invitation buttons call) by an internal attendee who syncs queue
 an "answer" for their own mailbox; the push job gives it on their copy of the invitation
 (engine/pusher.py), with ``sendResponse`` so that the organiser's event shows it. Answers read
-back from Outlook are written with ``write`` (models/calendar_event.py,
+back from Outlook are written with ``write`` (models/calendar_event_outlook.py,
 ``_o365_apply_attendee_answers``), never through these methods: no loop (E4).
 """
 

@@ -5,9 +5,9 @@ per occurrence; Outlook as one series master carrying a ``patternedRecurrence`` 
 §11). The recurrence is the synced record: its link is the series master in the
 organiser's mailbox, its push is the master (the first occurrence's meeting, in the
 series' time zone, with the rule mapped by utils/mappers/recurrence.py). Its occurrences
-queue their recurrence instead of themselves (models/calendar_event.py, "Recurring
-meetings"), so attendees get one invitation for the series, and one update per change of
-the series, never one per date.
+queue their recurrence instead of themselves (models/calendar_event_recurrence.py), so
+attendees get one invitation for the series, and one update per change of the series,
+never one per date.
 
 What follows from Odoo's own recurrence code:
 

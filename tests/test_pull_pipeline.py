@@ -8,7 +8,7 @@ from unittest.mock import patch
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from ..models import calendar_event as calendar_event_module
+from ..models import calendar_event_outlook
 from .common import CUSTOMER, ORG_DOMAIN, PullCase, attendee, graph_time
 
 
@@ -212,7 +212,7 @@ class TestPullPipeline(PullCase):
 
         with (
             patch.object(Activity, "action_feedback", action_feedback),
-            self.assertLogs(calendar_event_module._logger, logging.WARNING) as logged,
+            self.assertLogs(calendar_event_outlook._logger, logging.WARNING) as logged,
         ):
             self.env["calendar.event"]._cron_close_ended_meetings()
         self.assertTrue(refused.activity_ids, "left open")

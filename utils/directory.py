@@ -1,6 +1,6 @@
 """Who a meeting's addresses are in Odoo (SPEC B2): one query for a whole page of Outlook
 events. Used by the pull (engine/importer.py) and by a logged meeting that applies one
-Outlook change on its own (models/calendar_event.py)."""
+Outlook change on its own (models/calendar_event_outlook.py)."""
 
 from odoo.tools import SQL
 
