@@ -909,7 +909,7 @@ def age_last_pulls(harness):
 def renewals_per_day():
     """Subscription renewals per mailbox per day, from the module's own constants (not seen in a short window:
     the renewal cron runs every 6 hours and renews what expires within RENEW_BEFORE)."""
-    from odoo.addons.o365_calendar_sync.engine.importer import RENEW_BEFORE, SUBSCRIPTION_MINUTES
+    from odoo.addons.o365_calendar_sync.engine.subscriptions import RENEW_BEFORE, SUBSCRIPTION_MINUTES
 
     # A renewal at the first 6-hourly run after (expiry - RENEW_BEFORE): on average 3 hours after it.
     hours_between = SUBSCRIPTION_MINUTES / 60 - RENEW_BEFORE.total_seconds() / 3600 + 3

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from odoo.tests import tagged
 
-from ..engine import importer
+from ..engine import pull_pages
 from ..tests.common import ORG_DOMAIN, attendee, graph_time
 from ..tests.test_pull_pipeline import CUSTOMER, PullCase
 
@@ -54,11 +54,11 @@ class TestPullIngestBench(PullCase):
         slowest = max(a["seconds"] for e in log for a in e["attempts"])
         pending = self.pending_pulls()
 
-        original = importer.Importer.ingest_page
+        original = pull_pages.PullPages.ingest_page
         per_page = []
         cr = self.env.cr
 
-        original_directory = importer.contact_directory
+        original_directory = pull_pages.contact_directory
         directory_calls = []
 
         def counted_directory(env, addresses):
@@ -74,16 +74,16 @@ class TestPullIngestBench(PullCase):
             return result
 
         state.clear_requests()
-        importer.Importer.ingest_page = counted
-        importer.contact_directory = counted_directory
+        pull_pages.PullPages.ingest_page = counted
+        pull_pages.contact_directory = counted_directory
         try:
             started = time.monotonic()
             self.env.invalidate_all()
             self.env["o365.sync.cron"]._cron_pull()
             ingest_seconds = time.monotonic() - started
         finally:
-            importer.Importer.ingest_page = original
-            importer.contact_directory = original_directory
+            pull_pages.PullPages.ingest_page = original
+            pull_pages.contact_directory = original_directory
         stats = state.request_stats()
         logged = self.env["calendar.event"].search_count([("name", "=like", "Bench %")])
         self.assertEqual(logged, EVENTS // 2)

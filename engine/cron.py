@@ -1,6 +1,7 @@
 """The crons of the sync jobs: where Odoo's registry meets the engine, and the only place.
 
-ir.cron runs model methods; the jobs (engine/pusher.py, engine/importer.py) are plain
+ir.cron runs model methods; the jobs (engine/pusher.py, engine/importer.py and
+engine/subscriptions.py) are plain
 pieces the models never import. So the crons of data/push_cron_data.xml and
 data/pull_cron_data.xml call this thin model, which calls the engine: the dependency runs
 one way, engine -> models (through the records' declared hooks and the queue's and the
@@ -14,7 +15,7 @@ from odoo import api, models
 from ..utils.crons import PULL_CRON_XMLIDS, PUSH_CRON_XMLIDS, wake_cron
 from ..utils.locks import short_transaction
 from ..utils.settings import read_int
-from . import importer, pusher
+from . import importer, pusher, subscriptions
 from .runner import run_time_budget
 
 _logger = logging.getLogger(__name__)
@@ -69,9 +70,9 @@ class O365SyncCron(models.AbstractModel):
         organisation's stray subscriptions (O2). Nothing while all sync is paused (S7)."""
         if self.env["o365.sync.account"].sync_paused():
             return
-        due = importer.accounts_due_for_renewal(self.env).ids
+        due = subscriptions.accounts_due_for_renewal(self.env).ids
         # In a short transaction of its own: a pull or a user writing one of these accounts
         # meanwhile must not fail the job (utils/locks.py).
         with short_transaction(self.env) as env:
             env["o365.pull.request"].enqueue(due, "renew")
-        importer.sweep_organization_subscriptions(self.env)
+        subscriptions.sweep_organization_subscriptions(self.env)

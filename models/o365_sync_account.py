@@ -68,7 +68,8 @@ class O365SyncAccount(models.Model):
     and the sync jobs call, over the files this module's docstring lists. The pull job's
     queue and wake-up are o365.pull.request's (models/o365_pull_request.py), as the push
     job's are o365.push.queue's; the jobs' crons are engine/cron.py, the pull itself
-    (subscriptions, delta rounds, page ingestion) engine/importer.py, the push engine/pusher.py.
+    engine/importer.py (its subscriptions engine/subscriptions.py, its page ingestion
+    engine/pull_pages.py), the push engine/pusher.py.
     """
 
     _name = "o365.sync.account"

@@ -109,7 +109,7 @@ class O365SyncAccountConnection(models.Model):
         No Graph call here, so Disconnect answers at once even when Graph does not
         (S4). The links stay: connecting the same mailbox again resumes them. The
         pull job removes the webhook subscription right after, with the tokens it
-        still needs for that, then forgets them (engine/importer.py); without one
+        still needs for that, then forgets them (engine/subscriptions.py); without one
         to remove, the tokens go now.
         """
         for account in self:

@@ -18,7 +18,7 @@ from graph_emulator.events import to_immutable
 from odoo.tests import tagged
 
 from ..controllers import notifications
-from ..engine import importer
+from ..engine import pull_pages
 from ..utils.graph_event import GraphEvent
 from .common import CUSTOMER, ORG_DOMAIN, PullCase
 
@@ -229,14 +229,14 @@ class TestHostileInput(PullCase):
             stored = self.stored_event(self.alice_upn, ev["id"])
             stored["attendees"] = stored["attendees"] + crowd
         lookups = []
-        real_directory = importer.contact_directory
+        real_directory = pull_pages.contact_directory
 
         def counting_directory(env, addresses):
             lookups.append(len(addresses))
             return real_directory(env, addresses)
 
         started = time.monotonic()
-        with patch.object(importer, "contact_directory", counting_directory):
+        with patch.object(pull_pages, "contact_directory", counting_directory):
             self.run_pull_cron()
         elapsed = time.monotonic() - started
         self.assertLess(elapsed, 60)

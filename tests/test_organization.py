@@ -15,7 +15,7 @@ from graph_emulator.testing import Graph, app_token, make_certificate
 from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 
-from ..engine import importer
+from ..engine import subscriptions
 from ..utils.auth import OrganizationLogin
 from .common import APPLICATION_PERMISSIONS, CLIENT_ID, CLIENT_SECRET, ORG_DOMAIN, TENANT, PushCase
 
@@ -330,7 +330,7 @@ class TestOrganization(PushCase):
         per mailbox: the renewal job lists them once and deletes those to this database that no account
         knows, leaving known ones, other receivers' and ones made in the last half hour."""
         graph = Graph(self.emulator, token=app_token(self.emulator, CLIENT_ID, secret=CLIENT_SECRET))
-        url, other_url = importer.notification_urls(self.env)
+        url, other_url = subscriptions.notification_urls(self.env)
         mailbox = self.emulator.state.find_mailbox(self.alice_upn)
 
         def subscribe(expires_in, notification_url=url):
@@ -354,7 +354,7 @@ class TestOrganization(PushCase):
         just_made = subscribe(timedelta(minutes=4190))
         elsewhere = subscribe(timedelta(days=2), notification_url=other_url)  # another receiver
         self.emulator.state.clear_requests()
-        self.assertEqual(importer.sweep_organization_subscriptions(self.env), 1)
+        self.assertEqual(subscriptions.sweep_organization_subscriptions(self.env), 1)
         left = {s["id"] for s in self.emulator.state.list_subscriptions()}
         self.assertEqual(left & {known, stray, just_made, elsewhere}, {known, just_made, elsewhere})
         listings = [r for r in self.graph_requests() if r["method"] == "GET" and r["path"] == "/v1.0/subscriptions"]

@@ -15,7 +15,7 @@ from unittest.mock import patch
 
 from odoo.tools import config
 
-from ..engine import importer
+from ..engine import pull_pages
 from ..engine.importer import Importer, PullRunner
 from .common import ORG_DOMAIN, CommittedWorld, attendee, graph_time, shared_emulator
 
@@ -181,7 +181,7 @@ class TestPullRaces(unittest.TestCase):
         # Both pulls read their page at once, then both look for a record of the meeting.
         pages_read = threading.Barrier(2, timeout=30)
         looked_up = threading.Barrier(2, timeout=3)
-        directory, prepare = importer.contact_directory, Importer.prepare_new_meeting
+        directory, prepare = pull_pages.contact_directory, Importer.prepare_new_meeting
 
         def read_page(*args, **kwargs):
             pages_read.wait()
@@ -193,7 +193,7 @@ class TestPullRaces(unittest.TestCase):
             return prepare(self, *args, **kwargs)
 
         with (
-            patch.object(importer, "contact_directory", read_page),
+            patch.object(pull_pages, "contact_directory", read_page),
             patch.object(Importer, "prepare_new_meeting", prepare_meeting),
             module_errors() as errors,
         ):

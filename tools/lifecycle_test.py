@@ -212,12 +212,12 @@ env.cr.commit()
 STAGING = """
 import json
 from odoo.exceptions import UserError
-from odoo.addons.o365_calendar_sync.engine import importer
+from odoo.addons.o365_calendar_sync.engine import subscriptions
 out = {{}}
 env["o365.sync.cron"]._cron_push()
 env["o365.sync.cron"]._cron_pull()
 env["o365.sync.cron"]._cron_renew_subscriptions()
-importer.sweep_organization_subscriptions(env)
+subscriptions.sweep_organization_subscriptions(env)
 env.cr.commit()
 people = env["res.users"].search([("login", "like", "@{domain}")])
 refused = {{}}

@@ -1,5 +1,5 @@
 """Who a meeting's addresses are in Odoo (SPEC B2): one query for a whole page of Outlook
-events. Used by the pull (engine/importer.py) and by a logged meeting that applies one
+events. Used by the pull (engine/pull_pages.py) and by a logged meeting that applies one
 Outlook change on its own (models/calendar_event_outlook.py)."""
 
 from odoo.tools import SQL

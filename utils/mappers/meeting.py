@@ -22,7 +22,7 @@ from ..translation import _lt, in_lang
 from .common import clean_html, graph_day, graph_time
 
 # ``participants`` serves meeting_values; the other names are the pull's rules, which
-# engine/importer.py and models/calendar_event.py still import from here.
+# engine/pull_pages.py and models/calendar_event.py still import from here.
 from .meeting_policy import (  # noqa: F401
     STICKY_REASONS,
     decide,
