@@ -43,7 +43,7 @@ class TestSettings(TransactionCase):
             self.assertEqual(read_int(self.env, "push_retry_hours"), expected, stored)
         params.set_param(PARAM_PREFIX + "tenant", "contoso.example")
         self.assertEqual(read_param(self.env, "tenant"), "contoso.example")
-        self.assertEqual(self.env["o365.config"]._azure_app().tenant, "contoso.example")
+        self.assertEqual(self.env["o365.config"].azure_app().tenant, "contoso.example")
         self.assertEqual(read_param(self.env, "no_such_setting", "fallback"), "fallback")
 
     def test_endpoints_default_to_microsoft_and_can_point_elsewhere(self):
