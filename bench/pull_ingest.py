@@ -16,8 +16,7 @@ from datetime import UTC, datetime, timedelta
 from odoo.tests import tagged
 
 from ..engine import pull_pages
-from ..tests.common import ORG_DOMAIN, attendee, graph_time
-from ..tests.test_pull_pipeline import CUSTOMER, PullCase
+from ..tests.common import CUSTOMER, ORG_DOMAIN, PullCase, attendee, graph_time
 
 EVENTS = 1000
 CHANGES = 20

@@ -25,8 +25,7 @@ def main():
     config["db_name"] = args.database
     odoo.service.server.load_server_wide_modules()
 
-    from odoo.addons.o365_calendar_sync.tests.common import shared_emulator
-    from odoo.addons.o365_calendar_sync.tests.test_push_concurrency import CommittedWorld
+    from odoo.addons.o365_calendar_sync.tests.common import CommittedWorld, shared_emulator
 
     emulator = shared_emulator()
     world = CommittedWorld(args.database, emulator, "bench")
