@@ -544,11 +544,15 @@ def _calendar_view(ctx, owner, link):
         return _paged(ctx, items, link, {"startDateTime": q.get("startDateTime"), "endDateTime": q.get("endDateTime")})
 
 
+def event_entity(emu, ev, prefs=None, select=None):
+    """One event as Graph answers a GET, POST or PATCH of it (caller holds state.lock)."""
+    body = E.select_fields(E.render(ev, prefs or {}, emu.base_url), select)
+    body["@odata.context"] = f"{emu.graph_url}/$metadata#users('{ev['_mailbox']}')/events/$entity"
+    return body
+
+
 def _event_response(ctx, ev, status=200):
-    prefs = ctx.prefs()
-    body = E.render(ev, prefs, ctx.emu.base_url)
-    body = E.select_fields(body, ctx.req.query.get("$select"))
-    body["@odata.context"] = f"{ctx.emu.graph_url}/$metadata#users('{ev['_mailbox']}')/events/$entity"
+    body = event_entity(ctx.emu, ev, ctx.prefs(), ctx.req.query.get("$select"))
     return json_response(body, status, {"ETag": body["@odata.etag"]})
 
 
