@@ -763,11 +763,13 @@ def engine_section(push, pull, idle, org=None):
         " that save until the queue table `o365_push_queue` is empty, then every mailbox is read back from the"
         " emulator for exactly one event of the run (missing when the phase ended / doubled). A phase ends when"
         " done, or when nothing progressed for 200 s (`--stall`). **Pull**: one new Outlook meeting with a"
-        " matching contact in each mailbox, made as the user through the emulator (`$batch`, act-as); Graph's change"
+        " matching contact in each mailbox, made as the user through the emulator (each one what the user's own"
+        " POST does; how, per layout below); Graph's change"
         " notifications go to the first server's controller (`public_base_url`); measured from the first Outlook"
         " change until every meeting is logged in Odoo (`o365_event_link` + its `calendar.event`, polled every"
-        " 0.2 s), and per meeting from its Outlook change (the emulator queues the notification when it answers;"
-        " it sends within its 50 ms batching window) to the record being visible in the database. Layouts: **a** one"
+        " 0.2 s), and per meeting from its Outlook change (when the emulator answered the request that made it; the"
+        " notification was queued when the event was created and is sent within the emulator's 50 ms batching"
+        " window) to the record being visible in the database. Layouts: **a** one"
         " server `--workers=2 --max-cron-threads=1`, **b** one server `--workers=2 --max-cron-threads=2`, **c** two"
         " servers (two ports, same database) each `--workers=2 --max-cron-threads=1`; a suffix `30` means"
         " `--limit-time-real-cron=30` (otherwise Odoo's default, `limit_time_real` = 120 s).",
@@ -896,7 +898,8 @@ def engine_section(push, pull, idle, org=None):
                 extra = (
                     f" Notifications: {nt['posts']} POSTs carrying {nt['items']} items, {nt['failed_attempts']} failed"
                     f" attempts, slowest answer {_f(nt.get('slowest_answer_s'), 2, ' s')}; the Outlook changes took"
-                    f" {_f(c.get('changes_made_in_s'), 1, ' s')} to make."
+                    f" {_f(c.get('changes_made_in_s'), 1, ' s')} to make (through"
+                    f" {c.get('changes_made_through') or '`$batch` of 20, act-as'})."
                 )
             logs = c.get("server_logs") or {}
             lines.append(
