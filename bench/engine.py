@@ -48,6 +48,12 @@ a setup server (no cron time limit) creates the webhook subscriptions and does t
 first pulls. Only then is the latency rule (``--latency-ms`` on every Graph round
 trip) added.
 
+With ``--profile-dir DIR``, each measured push and pull phase is profiled: ``py-spy record`` on every server
+of the layout (its odoo-bin master and, with ``--subprocesses``, the workers), from just before the phase's first
+change to its end, into ``DIR/<scenario>_<layout>.txt`` (``_s1``, ``_s2`` for the two servers of layout c);
+``python -m bench.profile_summary DIR/engine_pull_a.txt --filter o365_calendar_sync`` summarises one. Only threads
+on CPU are sampled, and sampling costs the servers some CPU: compare profiled runs with profiled runs.
+
 Usage: ``python -m bench.engine --db o365_bench_engine --mailboxes 100`` (see --help);
 ``--only engine_push,engine_push_org --configs a`` measures both connection modes in one run.
 """
@@ -68,7 +74,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
-from .engine_procs import Emulator, OdooServer, port_is_free
+from .engine_procs import PY_SPY_OPTIONS, Emulator, OdooServer, PySpy, check_py_spy, find_py_spy, port_is_free
 from .stats import percentile
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -130,6 +136,12 @@ def parse_args(argv=None):
     )
     p.add_argument("--reuse-db", action="store_true", help="reuse the installed template database when current")
     p.add_argument("--out-dir", default=os.path.join(BENCH_DIR, "out"))
+    p.add_argument(
+        "--profile-dir",
+        default=None,
+        help="write a py-spy profile (collapsed stacks) of every server during each measured push and pull phase"
+        " here, <scenario>_<layout>[_s1|_s2].txt; read them with python -m bench.profile_summary (default: none)",
+    )
     p.add_argument("--command", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -143,7 +155,28 @@ def parse_args(argv=None):
     args.full_size = args.full_size if args.full_size > args.mailboxes else 0
     if args.timeout is None:
         args.timeout = 120 + 0.35 * max(args.mailboxes, args.full_size)
+    if args.profile_dir:
+        args.profile_dir = os.path.abspath(args.profile_dir)
     return args
+
+
+def py_spy_binary():
+    """py-spy for --profile-dir: next to this interpreter or on PATH, else installed from bench/requirements.txt
+    with this interpreter's pip (tools/bench.sh installs that file only when matplotlib is missing); checked
+    able to read a process here."""
+    binary = find_py_spy()
+    if not binary:
+        log("py-spy not found: installing bench/requirements.txt")
+        requirements = os.path.join(BENCH_DIR, "requirements.txt")
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", requirements]
+        subprocess.run(pip, check=False, timeout=600)
+        binary = find_py_spy()
+    if not binary:
+        raise SystemExit(
+            "--profile-dir needs py-spy (pip install py-spy): not found next to the interpreter or on PATH"
+        )
+    check_py_spy(binary)
+    return binary
 
 
 # -- environment and database --------------------------------------------------------------
@@ -683,31 +716,63 @@ def verify_mailboxes(emu, upns, tag):
     )
 
 
-def run_push(args, harness, emu, servers, config, tag):
+def start_profiles(args, servers, profile):
+    """With --profile-dir: ``py-spy record`` on every server of the layout (its master pid, workers followed),
+    into ``<profile>.txt``, or ``<profile>_s1.txt``, ``_s2`` for a layout of two servers. Returns the recorders
+    (none without --profile-dir). A recorder that fails to start is reported, and the phase goes on."""
+    if not args.profile_dir or not profile:
+        return []
+    spies = []
+    for i, server in enumerate(servers, 1):
+        suffix = f"_s{i}" if len(servers) > 1 else ""
+        output = os.path.join(args.profile_dir, f"{profile}{suffix}.txt")
+        spy = PySpy(args.py_spy, server.process.pid, output, name=server.name)
+        try:
+            spy.start()
+        except Exception as exc:
+            log(f"  WARNING: no profile of {server.name}: {exc}")
+        spies.append(spy)
+    return spies
+
+
+def stop_profiles(spies):
+    """Stop the recorders (SIGINT) and wait for each to write its file; their reports."""
+    reports = [spy.stop() for spy in spies]
+    for report in reports:
+        if not report["written"]:
+            log(f"  WARNING: py-spy wrote no profile of {report['server']}: {report['error'] or report['output']}")
+    return reports
+
+
+def run_push(args, harness, emu, servers, config, tag, profile=None):
     log(f"[{config}] push: {len(harness.upns)} mailboxes, one new activity each")
     quiet = harness.wait_quiet(60 + 0.05 * len(harness.upns), "before push")
     emu.clear_requests()
     offsets = log_offsets(servers)
-    cpu0 = cpu_snapshot(emu, servers)
-    t0, queued = harness.create_activities(tag)
-    series, empty_at, rows = [], None, None
-    deadline = t0 + args.timeout
-    progress_at, lowest, stalled = t0, None, False
-    while time.time() < deadline:
-        rows = harness.queue_rows()
-        now = time.time()
-        series.append((round(now - t0, 2), rows))
-        if rows == 0:
-            empty_at = now
-            break
-        if lowest is None or rows < lowest:
-            lowest, progress_at = rows, now
-        elif now - progress_at > args.stall:
-            stalled = True
-            log(f"[{config}] push: no progress for {args.stall:.0f} s ({rows} rows left): giving up")
-            break
-        time.sleep(0.25)
-    cpu1 = cpu_snapshot(emu, servers)
+    spies = start_profiles(args, servers, profile)  # --profile-dir: py-spy on every server, else nothing
+    try:
+        cpu0 = cpu_snapshot(emu, servers)
+        t0, queued = harness.create_activities(tag)
+        series, empty_at, rows = [], None, None
+        deadline = t0 + args.timeout
+        progress_at, lowest, stalled = t0, None, False
+        while time.time() < deadline:
+            rows = harness.queue_rows()
+            now = time.time()
+            series.append((round(now - t0, 2), rows))
+            if rows == 0:
+                empty_at = now
+                break
+            if lowest is None or rows < lowest:
+                lowest, progress_at = rows, now
+            elif now - progress_at > args.stall:
+                stalled = True
+                log(f"[{config}] push: no progress for {args.stall:.0f} s ({rows} rows left): giving up")
+                break
+            time.sleep(0.25)
+        cpu1 = cpu_snapshot(emu, servers)
+    finally:
+        profiles = stop_profiles(spies)
     wall = (empty_at or time.time()) - t0
     states = harness.queue_states() if empty_at is None else {}
     # The push's own requests: those that started before the queue was empty (a later request
@@ -746,6 +811,8 @@ def run_push(args, harness, emu, servers, config, tag):
         "server_logs": log_counts(servers, offsets),
         "series": series[:: max(1, len(series) // 200)],
     }
+    if profiles:
+        result["profiles"] = profiles
     rate = f"{result['mailboxes_per_s']:.1f} mailboxes/s" if finished else f"NOT finished ({rows} rows left)"
     log(
         f"[{config}] push: {wall:.1f} s, {rate}; missing {missing}, doubled {doubled}, wrong mailbox {wrong};"
@@ -813,7 +880,7 @@ def outlook_changes(emu, upns, contacts, tag, per_call=OUTLOOK_CHANGES_PER_CALL,
     return changed, longest
 
 
-def run_pull(args, harness, emu, servers, config, tag):
+def run_pull(args, harness, emu, servers, config, tag, profile=None):
     n = len(harness.upns)
     log(f"[{config}] pull: {n} Outlook changes, one per mailbox, through change notifications")
     quiet = harness.wait_quiet(60 + 0.05 * n, "before pull")
@@ -821,31 +888,35 @@ def run_pull(args, harness, emu, servers, config, tag):
     emu.clear_notifications()
     baseline = harness.max_link_id()
     offsets = log_offsets(servers)
-    cpu0 = cpu_snapshot(emu, servers)
-    t0 = time.time()
-    changed, longest_call = outlook_changes(emu, harness.upns, harness.contacts, tag)
-    changes_done = time.time()
-    seen, series = {}, []
-    deadline = t0 + args.timeout
-    progress_at, stalled = time.time(), False
-    while time.time() < deadline:
-        now = time.time()
-        before = len(seen)
-        for _id, name in harness.logged_after(baseline, tag):
-            if name in changed and name not in seen:
-                seen[name] = now
-        series.append((round(now - t0, 2), len(seen)))
-        if len(seen) >= len(changed):
-            break
-        if len(seen) > before:
-            progress_at = now
-        elif now - progress_at > args.stall:
-            stalled = True
-            log(f"[{config}] pull: nothing new logged for {args.stall:.0f} s ({len(seen)} of {n}): giving up")
-            break
-        time.sleep(0.2)
-    done_at = max(seen.values()) if len(seen) >= len(changed) else None
-    cpu1 = cpu_snapshot(emu, servers)
+    spies = start_profiles(args, servers, profile)  # --profile-dir: py-spy on every server, else nothing
+    try:
+        cpu0 = cpu_snapshot(emu, servers)
+        t0 = time.time()
+        changed, longest_call = outlook_changes(emu, harness.upns, harness.contacts, tag)
+        changes_done = time.time()
+        seen, series = {}, []
+        deadline = t0 + args.timeout
+        progress_at, stalled = time.time(), False
+        while time.time() < deadline:
+            now = time.time()
+            before = len(seen)
+            for _id, name in harness.logged_after(baseline, tag):
+                if name in changed and name not in seen:
+                    seen[name] = now
+            series.append((round(now - t0, 2), len(seen)))
+            if len(seen) >= len(changed):
+                break
+            if len(seen) > before:
+                progress_at = now
+            elif now - progress_at > args.stall:
+                stalled = True
+                log(f"[{config}] pull: nothing new logged for {args.stall:.0f} s ({len(seen)} of {n}): giving up")
+                break
+            time.sleep(0.2)
+        done_at = max(seen.values()) if len(seen) >= len(changed) else None
+        cpu1 = cpu_snapshot(emu, servers)
+    finally:
+        profiles = stop_profiles(spies)
     wall = (done_at or time.time()) - t0
     delays = [seen[e] - changed[e] for e in seen]
     per_event = {}
@@ -889,6 +960,8 @@ def run_pull(args, harness, emu, servers, config, tag):
         "server_logs": log_counts(servers, offsets),
         "series": series[:: max(1, len(series) // 200)],
     }
+    if profiles:
+        result["profiles"] = profiles
     rate = f"{result['accounts_per_s']:.1f} accounts/s" if finished else f"NOT finished ({result['missing']} missing)"
     p99 = result["delay_p99_s"]
     log(
@@ -1059,6 +1132,9 @@ def main(argv=None):
     warnings.filterwarnings("ignore")
     py, odoo_bin, live_conf = tool_env()
     os.makedirs(args.out_dir, exist_ok=True)
+    if args.profile_dir:
+        args.py_spy = py_spy_binary()
+        os.makedirs(args.profile_dir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="o365-bench-engine-")
     meta = dict(
         machine(),
@@ -1073,6 +1149,11 @@ def main(argv=None):
         workdir=workdir,
         db=args.db,
     )
+    if args.profile_dir:
+        # Sampling costs the servers some CPU (at 100 Hz, without pausing them): compare profiled runs with
+        # profiled runs.
+        command = [args.py_spy, "record", "--pid", "<odoo-bin pid>", *PY_SPY_OPTIONS, "--output", "FILE"]
+        meta["profile"] = {"dir": args.profile_dir, "command": " ".join(command)}
     results = {name: {"status": "skipped", "reason": "not run: left out with --only"} for name in SCENARIOS}
     for name in args.only:
         results[name] = {"status": "failed", "error": "did not run to the end", "configs": {}}
@@ -1157,7 +1238,7 @@ class Run:
                 for name, (runner, word) in scenarios.items():
                     tag = f"{word} {key} {self.run_tag}"
                     try:
-                        r = runner(self.args, harness, emu, servers, f"{prefix}{key}", tag)
+                        r = runner(self.args, harness, emu, servers, f"{prefix}{key}", tag, profile=f"{name}_{key}")
                     except Exception as exc:
                         log(f"[{prefix}{config}] {name} failed: {exc}")
                         r = {

@@ -7,10 +7,13 @@ Every wait is bounded in time. All traffic stays on 127.0.0.1.
 
 import contextlib
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import requests
@@ -254,3 +257,104 @@ class OdooServer:
 
     def cpu_seconds(self):
         return tree_cpu_seconds(self.process.pid) if self.process and self.process.poll() is None else 0.0
+
+
+# -- profiles (python -m bench.engine --profile-dir) ------------------------------------------------
+
+# py-spy record's options: every process of the server (the master and the workers it forks, followed as they come
+# and go), 100 samples a second, collapsed stacks (bench/profile_summary.py reads them), without pausing the
+# processes to sample them, full file paths (so the summary can pick the module's files by path). Without --idle:
+# only threads on CPU are sampled.
+PY_SPY_OPTIONS = ("--subprocesses", "--rate", "100", "--format", "raw", "--nonblocking", "--full-filenames")
+
+
+def find_py_spy():
+    """The py-spy binary: next to this interpreter (the venv's bin/, where pip installs it), else on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    if os.path.isfile(here) and os.access(here, os.X_OK):
+        return here
+    return shutil.which("py-spy")
+
+
+def check_py_spy(binary, timeout=60):
+    """Fail now, not after an hour of setup, when py-spy cannot read a process here (ptrace permission)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        time.sleep(0.5)
+        result = subprocess.run(
+            [binary, "dump", "--pid", str(child.pid)], capture_output=True, text=True, timeout=timeout
+        )
+    finally:
+        stop_group(child, grace=5)
+    if result.returncode:
+        raise RuntimeError(
+            f"py-spy cannot read a process on this machine ({(result.stdout + result.stderr).strip()[-300:]}):"
+            " it needs ptrace permission (root, CAP_SYS_PTRACE, or kernel.yama.ptrace_scope=0)"
+        )
+
+
+class PySpy:
+    """``py-spy record`` of one server process tree into a raw profile, from start() until stop()."""
+
+    def __init__(self, binary, pid, output, name=""):
+        self.binary, self.pid, self.output, self.name = binary, pid, output, name
+        self.process = None
+        self.lines = []
+        self.ready = threading.Event()
+        self.error = None
+
+    @property
+    def command(self):
+        return [self.binary, "record", "--pid", str(self.pid), *PY_SPY_OPTIONS, "--output", self.output]
+
+    def start(self, timeout=20):
+        """Start sampling; returns once py-spy says it samples (it attached to the process)."""
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+        self.reader = threading.Thread(target=self._read, name=f"py-spy-{self.pid}", daemon=True)
+        self.reader.start()
+        deadline = time.time() + timeout
+        while not self.ready.wait(0.05):
+            if self.process.poll() is not None or time.time() > deadline:
+                self.stop(timeout=10)
+                self.error = f"py-spy did not start sampling: {' | '.join(self.lines)[-300:]}"
+                raise RuntimeError(self.error)
+        return self
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line.strip())
+            if "Sampling process" in line:
+                self.ready.set()
+
+    def stop(self, timeout=300):
+        """SIGINT (py-spy's Ctrl-C: it writes the file), then wait for it; SIGKILL after ``timeout`` seconds."""
+        if self.process is None:
+            return self.report()
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+                self.error = self.error or f"py-spy did not write its file within {timeout} s: killed"
+        self.reader.join(10)
+        return self.report()
+
+    def report(self):
+        wrote = next((line for line in self.lines if "Wrote" in line), "")
+        m = re.search(r"Samples: (\d+) Errors: (\d+)", wrote)
+        return {
+            "server": self.name,
+            "pid": self.pid,
+            "file": self.output,
+            "written": bool(wrote) and os.path.exists(self.output),
+            "samples": int(m.group(1)) if m else None,
+            "errors": int(m.group(2)) if m else None,
+            "returncode": self.process.returncode if self.process else None,
+            "error": self.error,
+            "output": None if wrote else self.lines[-5:],
+        }

@@ -64,6 +64,12 @@ def parse_args(argv=None):
         default=100,
         help="engine_*: latency added to every Graph request (default 100)",
     )
+    parser.add_argument(
+        "--profile-dir",
+        default=None,
+        help="engine_push/engine_pull: py-spy profiles of the servers during each measured phase, written here"
+        " (see python -m bench.engine --help; summarise with python -m bench.profile_summary)",
+    )
     parser.add_argument("--reuse-db", action="store_true", help=argparse.SUPPRESS)  # from tools/bench.sh
     parser.add_argument("--latency-ms", type=int, default=50, help="latency added to every Graph request (default 50)")
     parser.add_argument(
@@ -180,6 +186,8 @@ def run_engine(names, args, out_dir):
     ]
     if args.reuse_db:
         command.append("--reuse-db")
+    if args.profile_dir:
+        command.append(f"--profile-dir={os.path.abspath(args.profile_dir)}")
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     for name in names:
         with contextlib.suppress(OSError):
