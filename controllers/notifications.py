@@ -9,7 +9,10 @@ A notification about the very version of an event that Odoo itself wrote (its
 nothing: every event the push creates or updates comes back as such an echo, and
 reading it back cost a delta read per pushed mailbox, in the same cron workers as
 the push (bench/engine_notes.md). Any change made in Outlook gets a new changeKey,
-so it is never taken for an echo.
+so it is never taken for an echo. Graph's notification often arrives before the push
+has committed that changeKey: the pull is then queued with the notified (event id,
+changeKey) pairs, and the pull job drops it without reading Graph once they all turn
+out to be Odoo's own writes (``o365.pull.request.settle_echoes``).
 
 Odoo replays a whole request that met a serialization failure. This one cannot meet
 any (issue 28): its own transaction only reads, and the pulls it asks for are queued in
@@ -129,8 +132,9 @@ class O365Notifications(http.Controller):
         if not verified:
             self._o365_refused(address)
             return _text("No notification matched a known subscription with its clientState.", 403)
+        maybe_echoes = {}
         if not lifecycle:
-            verified = self._o365_without_echoes(verified)
+            verified, maybe_echoes = self._o365_without_echoes(verified)
         wanted = {}  # (account id, kind) -> None, in order
         for account_id, item in verified:
             kind = LIFECYCLE_KINDS.get(item.get("lifecycleEvent"), "pull") if lifecycle else "pull"
@@ -141,15 +145,19 @@ class O365Notifications(http.Controller):
         by_kind = {}
         for account_id, kind in wanted:
             by_kind.setdefault(kind, []).append(account_id)
-        self._o365_queue(by_kind)
+        if maybe_echoes:
+            by_kind.setdefault("pull", []).extend(a for a in maybe_echoes if (a, "pull") not in wanted)
+        self._o365_queue(by_kind, maybe_echoes)
         return _text("", 202)
 
-    def _o365_queue(self, by_kind):
+    def _o365_queue(self, by_kind, maybe_echoes):
         """Queue the pulls {kind: account ids} in a transaction of their own (see the module
-        docstring)."""
+        docstring); ``maybe_echoes`` {account id: [(event id, changeKey), ...]}: accounts whose
+        every notification may be about Odoo's own write."""
         with short_transaction(request.env) as env:
             for kind, account_ids in by_kind.items():
-                env["o365.pull.request"].enqueue(account_ids, kind)
+                echo_keys = maybe_echoes if kind == "pull" else None
+                env["o365.pull.request"].enqueue(account_ids, kind, echo_keys=echo_keys)
 
     def _o365_refused(self, address):
         if refusals.refused(address):
@@ -218,8 +226,11 @@ class O365Notifications(http.Controller):
         return verified
 
     def _o365_without_echoes(self, verified):
-        """The notifications left once those about Odoo's own last write are dropped (see the module
-        docstring). Only created/updated items that name their event and its etag can be echoes."""
+        """Split the notifications (see the module docstring): those about Odoo's own last write
+        are dropped; of the accounts whose every other notification is a created/updated item that
+        names its event and its etag, the (event id, changeKey) pairs, {account id: [pair, ...]},
+        which may still be echoes of a push that has not committed yet. Returns (the notifications
+        that call for a plain pull, those pairs)."""
         candidates = {}
         for index, (account_id, item) in enumerate(verified):
             data = item.get("resourceData") if isinstance(item.get("resourceData"), dict) else {}
@@ -229,7 +240,7 @@ class O365Notifications(http.Controller):
                 if change_key:
                     candidates[index] = (account_id, event_id, change_key)
         if not candidates:
-            return verified
+            return verified, {}
         request.env.cr.execute(
             SQL(
                 """SELECT account_id, graph_event_id, change_key FROM o365_event_link
@@ -239,4 +250,14 @@ class O365Notifications(http.Controller):
             )
         )
         echoes = set(request.env.cr.fetchall())
-        return [pair for index, pair in enumerate(verified) if candidates.get(index) not in echoes]
+        plain, maybe_echoes = [], {}
+        for index, (account_id, item) in enumerate(verified):
+            key = candidates.get(index)
+            if key in echoes:
+                continue
+            if key:
+                maybe_echoes.setdefault(account_id, []).append(key[1:])
+            else:
+                plain.append((account_id, item))
+        plain_accounts = {account_id for account_id, _item in plain}
+        return plain, {a: pairs for a, pairs in maybe_echoes.items() if a not in plain_accounts}

@@ -42,6 +42,7 @@ retried, and logged as one INFO line (``is_race``), never an ERROR traceback.
 
 import contextlib
 import zlib
+from datetime import timedelta
 
 import psycopg2
 import psycopg2.errors
@@ -56,6 +57,9 @@ PUSH_LOCK_CLASS = 365_001
 PULL_LOCK_CLASS = 365_002
 MEETING_LOCK_CLASS = 365_003
 CONTACT_LOCK_CLASS = 365_004
+# A pull queued only for notified versions that may be Odoo's own writes waits this long at
+# most for the push of its mailbox to let go of the push lock (o365.pull.request.settle_echoes).
+ECHO_WAIT = timedelta(seconds=60)
 # What PostgreSQL raises when two transactions meet: a serialization failure, a deadlock
 # broken, a lock not available (NOWAIT).
 RACES = (psycopg2.errors.TransactionRollbackError, psycopg2.errors.LockNotAvailable)
