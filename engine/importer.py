@@ -28,19 +28,23 @@ from odoo.tools import SQL
 
 from ..utils.auth import AuthError
 from ..utils.crons import PULL_CRON_XMLIDS, SHARDS, wake_cron_in
-from ..utils.graph_client import GraphError
-from ..utils.locks import PULL_LOCK_CLASS, is_race, mailbox_session_lock, mailbox_session_unlock
+from ..utils.graph_client import GraphError, is_sync_reset
+from ..utils.locks import (
+    ECHO_WAIT,
+    PULL_LOCK_CLASS,
+    is_race,
+    mailbox_session_lock,
+    mailbox_session_unlock,
+)
+from .pull_groups import PAGE_SIZE, PULL_GROUP, WINDOW_MIN_AHEAD, PullGroups
 from .pull_pages import PullPages
 from .runner import RACE_RETRY_SECONDS, MailboxRunner
 from .subscriptions import SUBSCRIBE_RETRY, Subscriptions, report_error
 
 _logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 100
 WINDOW_BEFORE_START = timedelta(days=1)
 WINDOW_AHEAD = timedelta(days=365)
-# A new round (fresh window) once the stored window reaches less than this far ahead.
-WINDOW_MIN_AHEAD = timedelta(days=330)
 # The safety net: a syncing account not pulled for this long is pulled by the cron. While
 # its change notifications work, a few reads a day are enough (SPEC E7: an idle mailbox
 # costs a handful of Graph requests a day); when a safety pull found changes no
@@ -51,12 +55,6 @@ WINDOW_MIN_AHEAD = timedelta(days=330)
 SAFETY_PULL_AFTER = timedelta(minutes=15)
 SAFETY_PULL_AFTER_NOTIFIED = timedelta(hours=6)
 MISSED_NOTIFICATIONS_MEMORY = timedelta(days=1)
-RESET_CODES = frozenset({"syncstatenotfound", "resyncrequired"})
-
-
-def is_sync_reset(error):
-    """410 Gone / SyncStateNotFound / resyncRequired: the delta token is dead, start a new round."""
-    return error.status == 410 or (error.code or "").lower() in RESET_CODES
 
 
 def queue_safety_pulls(env, shard=0, shards=1):
@@ -88,9 +86,10 @@ def queue_safety_pulls(env, shard=0, shards=1):
     env["o365.pull.request"].sudo().enqueue(due, "safety", wake=False)  # this run takes them
 
 
-class Importer(Subscriptions, PullPages):
+class Importer(Subscriptions, PullPages, PullGroups):
     """One mailbox's pull: subscriptions (engine/subscriptions.py), delta rounds and page
-    ingestion (engine/pull_pages.py; see the module docstring). ``env`` is the job's
+    ingestion (engine/pull_pages.py; see the module docstring); several mailboxes' pulls in one
+    turn (engine/pull_groups.py). ``env`` is the job's
     environment (superuser); ``account`` an o365.sync.account."""
 
     def __init__(self, env, own_transaction=False):
@@ -100,6 +99,7 @@ class Importer(Subscriptions, PullPages):
         round runs under a savepoint and commits nothing."""
         self.env = env
         self.own_transaction = own_transaction
+        self.echoes = None  # what the last run did with a pull made only of possible echoes
 
     def commit(self):
         if self.own_transaction:
@@ -127,10 +127,21 @@ class Importer(Subscriptions, PullPages):
             self.commit()
         if account.sync_paused():
             return False  # the queued requests stay for Resume (S7)
-        kinds = self.env["o365.pull.request"].sudo().take(account)
+        Requests = self.env["o365.pull.request"].sudo()
+        # Notified versions that may be the push's own writes (E4): dropped without a Graph read
+        # once they are, left queued while the push of this mailbox is in flight.
+        self.echoes = Requests.settle_echoes(account)
+        if self.echoes:
+            self.commit()
+            return False
+        kinds = Requests.take(account)
         # Committed at once: the taken rows are never held while this pull waits for the
         # account row (Stop holds it, then deletes them: utils/locks.py's order).
         self.commit()
+        return self.run_taken(account, kinds)
+
+    def run_taken(self, account, kinds):
+        """The rest of ``run``, once the mailbox's requests (``kinds``) are taken and committed."""
         if not account.is_syncing():
             return False
         try:
@@ -266,6 +277,43 @@ class PullRunner(MailboxRunner):
     job = "pull"
     cron_xmlids = PULL_CRON_XMLIDS
 
+    def run(self):
+        stats = super().run()
+        if stats["echoes_waiting"]:
+            # The push in flight wakes this cron as it lets go of the mailbox (engine/pusher.py);
+            # this trigger is for a push that never does (its server stopped).
+            with self.cursor() as cr:
+                wake_cron_in(self.env(cr), self.cron_xmlids[self.shard % len(self.cron_xmlids)], ECHO_WAIT.seconds)
+        return stats
+
+    def due_work(self, cr):
+        """The due mailboxes, the longest waiting first; those that only continue their delta round
+        in groups (``Importer.run_group``), as many as spreads them over the run's threads, at most
+        ``PULL_GROUP``."""
+        due = self.due_mailboxes(cr)
+        cr.execute(
+            """SELECT a.id FROM o365_sync_account a
+               WHERE a.id = ANY(%s) AND a.subscription_to_remove IS NULL AND a.subscription_id IS NOT NULL
+                 AND a.delta_link IS NOT NULL AND a.delta_window_end >= %s
+                 AND NOT EXISTS (SELECT 1 FROM o365_pull_request r
+                                 WHERE r.account_id = a.id AND r.kind NOT IN ('pull', 'safety'))""",
+            [due, fields.Datetime.now() + WINDOW_MIN_AHEAD],
+        )
+        simple = {row[0] for row in cr.fetchall()}
+        size = max(1, min(PULL_GROUP, -(-len(simple) // self.parallel)))
+        units, group = [], []
+        for account_id in due:
+            if account_id not in simple:
+                units.append((account_id,))
+                continue
+            group.append(account_id)
+            if len(group) == size:
+                units.append(tuple(group))
+                group = []
+        if group:
+            units.append(tuple(group))
+        return units
+
     def due_mailboxes(self, cr):
         queue_safety_pulls(self.env(cr), self.shard, self.shards)
         cr.execute(
@@ -279,6 +327,21 @@ class PullRunner(MailboxRunner):
         )
         return [row[0] for row in cr.fetchall()]
 
+    def work_on_group(self, account_ids):
+        """Several mailboxes in one cursor (``Importer.run_group``), under their pull locks."""
+        with self.cursor() as cr:
+            mine = [a for a in account_ids if mailbox_session_lock(cr, PULL_LOCK_CLASS, a)]
+            self.count(mailbox_busy=len(account_ids) - len(mine))
+            try:
+                env = self.env(cr)
+                self.count(**Importer(env, own_transaction=True).run_group(env["o365.sync.account"].browse(mine)))
+                cr.commit()  # pylint: disable=invalid-commit
+            finally:
+                cr.rollback()
+                for account_id in mine:
+                    mailbox_session_unlock(cr, PULL_LOCK_CLASS, account_id)
+                cr.commit()  # pylint: disable=invalid-commit
+
     def work_on(self, account_id):
         """One mailbox in a cursor of its own, which the pull commits step by step; the pull
         lock is a session lock there (it outlives those commits), released at the end."""
@@ -288,8 +351,11 @@ class PullRunner(MailboxRunner):
                 return
             try:
                 env = self.env(cr)
-                if Importer(env, own_transaction=True).run(env["o365.sync.account"].browse(account_id)):
+                importer = Importer(env, own_transaction=True)
+                if importer.run(env["o365.sync.account"].browse(account_id)):
                     self.count(pulled=1)
+                elif importer.echoes:
+                    self.count(**{f"echoes_{importer.echoes}": 1})
                 cr.commit()  # pylint: disable=invalid-commit
             finally:
                 cr.rollback()

@@ -29,7 +29,17 @@ class PullPages:
 
     def ingest_page(self, account, page, client=None):
         """Apply one delta page (Graph event dicts); the per-page lookups are batched (links,
-        exclusions, contacts)."""
+        exclusions, contacts), and its new meetings are logged in one batch."""
+        new_meetings = self.collect_page(account, page, client)
+        if new_meetings:
+            self.log_new_meetings([(account, item) for item in new_meetings])
+
+    def collect_page(self, account, page, client=None, directory=None):
+        """Apply one delta page, except its new meetings with customers: returns what logging them
+        takes (``_o365_prepare_log``), for ``log_new_meetings`` to create with others. The page's
+        meetings and contacts stay locked until the transaction ends (utils/locks.py), so nobody
+        logs them meanwhile. ``directory``: the page's contacts, when the caller read them with
+        other pages'."""
         Link = self.env["o365.event.link"].sudo()
         ids = [e["id"] for e in page if e.get("id")]
         links = {
@@ -40,7 +50,8 @@ class PullPages:
         unlinked = [e for e in page if e.get("id") not in links and not is_removed(e)]
         linked_live = [e for e in page if e.get("id") in links and not is_removed(e)]
         # Through the account's entry point: tests count its calls (tests/test_hostile_input.py).
-        directory = contact_directory(self.env, page_addresses(unlinked + linked_live, org_domains))
+        if directory is None:
+            directory = contact_directory(self.env, page_addresses(unlinked + linked_live, org_domains))
         excluded = self.env["o365.event.exclusion"].sudo().excluded_ids(account, [e["id"] for e in unlinked])
         # An ERP create whose answer was lost is in Outlook but not linked yet: the
         # push's retry links it (same transactionId), so the pull leaves it alone.
@@ -96,8 +107,7 @@ class PullPages:
                     to_log = self.prepare_new_meeting(account, outlook_event, directory, org_domains, copies)
                     if to_log:
                         new_meetings.append(to_log)
-        if new_meetings:
-            self.log_new_meetings(account, new_meetings)
+        return new_meetings
 
     def apply_outlook_change(self, account, link, outlook_event, directory):
         """A linked event changed in Outlook: the linked record applies it (its hooks)."""
@@ -185,19 +195,19 @@ class PullPages:
                 return None
         return Meeting._o365_prepare_log(account, outlook_event, directory, org_domains)
 
-    def log_new_meetings(self, account, prepared):
-        """Create a page's new logged meetings in one batch (Odoo's create is far cheaper
-        per record in a batch); if the batch fails, one by one, skipping what fails (E6)."""
+    def log_new_meetings(self, entries):
+        """Create new logged meetings, (account, prepared) each, in one batch (Odoo's create is far
+        cheaper per record in a batch); if the batch fails, one by one, skipping what fails (E6)."""
         Meeting = self.env["calendar.event"].sudo()
         with self.isolated(
-            account, _logger.warning, "logging %s meetings at once failed; one by one", len(prepared)
+            entries[0][0], _logger.warning, "logging %s meetings at once failed; one by one", len(entries)
         ) as batch:
-            Meeting._o365_log_from_outlook(account, prepared)
+            Meeting._o365_log_from_outlook(entries)
         if batch.done:
             return
-        for item in prepared:
+        for account, item in entries:
             with self.isolated(account, _logger.exception, "skipped Outlook event %s it could not log", item[0]["id"]):
-                Meeting._o365_log_from_outlook(account, [item])
+                Meeting._o365_log_from_outlook([(account, item)])
 
     @contextmanager
     def isolated(self, account, log, message, *args):

@@ -49,6 +49,10 @@ MAX_ROUNDS = 500  # push batches per mailbox per run; the next run goes on from 
 # and Outlook allows 4 requests in flight per mailbox.
 SHARED_BATCH_MAILBOXES = 20
 SHARED_BATCH_PER_MAILBOX = 4
+# Mailboxes signed in as their users whose rounds share a transaction (each still sends its own
+# $batch, one after the other): claiming, planning and settling them together costs Odoo far
+# less per change than one mailbox at a time (bench/engine_notes.md).
+PUSH_GROUP = 20
 
 
 def push_due(env, *, cursor_factory=None, shard=0, shards=1, parallel=None):
@@ -112,7 +116,11 @@ class PushRunner(MailboxRunner):
         )
         rows = cr.fetchall()
         shared = [account_id for account_id, organization in rows if organization]
-        units = [(account_id,) for account_id, organization in rows if not organization]
+        own = [account_id for account_id, organization in rows if not organization]
+        # Mailboxes signed in as their users: each sends its own $batch, but as many as spreads them
+        # over the run's threads share a transaction per round (at most PUSH_GROUP).
+        size = max(1, min(PUSH_GROUP, -(-len(own) // self.parallel)))
+        units = [tuple(own[i : i + size]) for i in range(0, len(own), size)]
         groups = [tuple(shared[i : i + SHARED_BATCH_MAILBOXES]) for i in range(0, len(shared), SHARED_BATCH_MAILBOXES)]
         # The oldest waiting work first, whichever kind.
         order = {account_id: rank for rank, (account_id, _org) in enumerate(rows)}
@@ -123,25 +131,45 @@ class PushRunner(MailboxRunner):
             if not mailbox_lock(lock_cr, PUSH_LOCK_CLASS, account_id):
                 self.count(mailbox_busy=1)
                 return
-            for _round in range(MAX_ROUNDS):
-                if self.past_deadline() or not self._round([account_id], batch_per_mailbox=None):
-                    break
+            try:
+                for _round in range(MAX_ROUNDS):
+                    if self.past_deadline() or not self._round([account_id], batch_per_mailbox=None):
+                        break
+            finally:
+                self.let_go(lock_cr, [account_id])
 
     def work_on_group(self, account_ids):
-        """Mailboxes of the organisation's application: their changes share each $batch (O2)."""
+        """Several mailboxes' rounds in one transaction each: those of the organisation's
+        application share each $batch (O2); those signed in as their users send one each."""
         with self.cursor() as lock_cr:
             mine = [account_id for account_id in account_ids if mailbox_lock(lock_cr, PUSH_LOCK_CLASS, account_id)]
             self.count(mailbox_busy=len(account_ids) - len(mine))
-            for _round in range(MAX_ROUNDS):
-                if not mine or self.past_deadline() or not self._round(mine, SHARED_BATCH_PER_MAILBOX):
-                    break
+            lock_cr.execute(
+                "SELECT bool_and(connected_by = 'organization') FROM o365_sync_account WHERE id = ANY(%s)",
+                [list(account_ids)],
+            )
+            shared = bool(lock_cr.fetchone()[0])
+            try:
+                for _round in range(MAX_ROUNDS):
+                    per_mailbox = SHARED_BATCH_PER_MAILBOX if shared else None
+                    if not mine or self.past_deadline() or not self._round(mine, per_mailbox, shared):
+                        break
+            finally:
+                self.let_go(lock_cr, mine)
 
-    def _round(self, account_ids, batch_per_mailbox):
+    def let_go(self, lock_cr, account_ids):
+        """Release the mailboxes' push locks (the lock cursor's commit), waking at that moment the
+        pulls that wait for this push to tell its own writes from Outlook's (E4,
+        ``o365.pull.request.settle_echoes``)."""
+        self.env(lock_cr)["o365.pull.request"].wake_echo_pulls(account_ids)
+        lock_cr.commit()  # pylint: disable=invalid-commit
+
+    def _round(self, account_ids, batch_per_mailbox, shared=False):
         """One round in a cursor of its own; True when another may follow."""
         stats = Counter()
         try:
             with self.cursor() as cr:
-                return PushRound(self.env(cr), stats).run(account_ids, batch_per_mailbox)
+                return PushRound(self.env(cr), stats).run(account_ids, batch_per_mailbox, shared)
         finally:
             self.count(**stats)
 
@@ -162,11 +190,12 @@ class PushRound(PushRequests, PushAnswers):
         self.stats = stats
         self.now = fields.Datetime.now()
 
-    def run(self, account_ids, batch_per_mailbox=None):
-        """One mailbox (its own sign-in) sends up to 20 of its changes; several mailboxes of
-        the organisation's application share the batch, at most ``batch_per_mailbox`` changes
-        each (O2). Returns True when another round may find work."""
-        claimed = self.claim(account_ids, batch_per_mailbox or BATCH_LIMIT)
+    def run(self, account_ids, batch_per_mailbox=None, shared=False):
+        """Each mailbox signed in as its user sends up to 20 of its changes in a $batch of its own;
+        ``shared``: mailboxes of the organisation's application share one batch, at most
+        ``batch_per_mailbox`` changes each (O2). Returns True when another round may find work."""
+        limit = BATCH_LIMIT if shared else BATCH_LIMIT * len(account_ids)
+        claimed = self.claim(account_ids, batch_per_mailbox or BATCH_LIMIT, limit)
         if not claimed:
             return False
         rows = self.queue.browse(list(claimed))
@@ -186,10 +215,12 @@ class PushRound(PushRequests, PushAnswers):
         if not plans:
             return True
 
-        answers = self.send(plans)
+        answers, lost = self.send(plans, shared)
         self.now = fields.Datetime.now()  # settled at the time Graph answered
-        if answers is None:
-            return False  # the sign-in was lost: the account says 'reconnect' (S7), its rows wait
+        for account in lost:
+            del plans[account]  # the sign-in was lost: the account says 'reconnect' (S7), its rows wait
+        if not plans:
+            return False
         throttled, health = set(), {}
         for account, plan in plans.items():
             if account.connected_by == "organization" and _out_of_reach(plan, answers):
@@ -214,9 +245,9 @@ class PushRound(PushRequests, PushAnswers):
 
     # -- claim (the requests: engine/push_requests.py) ------------------------------------------
 
-    def claim(self, account_ids, per_mailbox):
-        """Lock up to 20 due rows of these running mailboxes, at most ``per_mailbox`` each, the
-        longest waiting first: {row id: seq}."""
+    def claim(self, account_ids, per_mailbox, limit=BATCH_LIMIT):
+        """Lock up to ``limit`` due rows of these running mailboxes, at most ``per_mailbox`` each,
+        the longest waiting first: {row id: seq}."""
         self.cr.execute(
             """SELECT id, seq FROM o365_push_queue WHERE id IN (
                    SELECT id FROM (
@@ -228,26 +259,38 @@ class PushRound(PushRequests, PushAnswers):
                    ) due WHERE n <= %s ORDER BY next_attempt_at, id LIMIT %s)
                ORDER BY next_attempt_at, id
                FOR UPDATE SKIP LOCKED""",
-            [tuple(account_ids), self.now, per_mailbox, BATCH_LIMIT],
+            [tuple(account_ids), self.now, per_mailbox, limit],
         )
         return dict(self.cr.fetchall())
 
     # -- send --------------------------------------------------------------------------------
 
-    def send(self, plans):
-        """One $batch for the planned requests of these mailboxes: {item id: answer}, or None
-        when a user's own sign-in was lost (the account then says 'reconnect', S7)."""
+    def send(self, plans, shared=False):
+        """Send the planned requests: one $batch per mailbox, with its user's own sign-in, or
+        (``shared``) one $batch for all through the organisation's application (O2). Returns
+        ({item id: answer}, the accounts whose sign-in was lost: they now say 'reconnect', S7)."""
+        if shared:
+            answers = self.send_batch(plans, self.env["o365.sync.account"].organization_graph)
+            return (answers, set()) if answers is not None else ({}, set(plans))
+        answers, lost = {}, set()
+        for account, plan in plans.items():
+            got = self.send_batch({account: plan}, account.graph_client)
+            if got is None:
+                lost.add(account)
+            else:
+                answers.update(got)
+        return answers, lost
+
+    def send_batch(self, plans, graph_client):
+        """One $batch for the planned requests of these mailboxes, through the client
+        ``graph_client()`` makes: {item id: answer}, or None when the sign-in was lost."""
         items = [request for plan in plans.values() for _row, request in plan if request["kind"] != "invalid"]
         everyone = [row for plan in plans.values() for row, _request in plan]
         if not items:
             return {}
         accounts = list(plans)
         try:
-            if len(accounts) == 1:
-                graph = accounts[0].graph_client()
-            else:
-                graph = self.env["o365.sync.account"].organization_graph()
-            return graph.batch(items)
+            return graph_client().batch(items)
         except GraphError as exc:
             return {str(row.id): _error_answer(exc.status, exc.code, exc.message, exc.retry_after) for row in everyone}
         except AuthError as exc:

@@ -226,19 +226,29 @@ class CalendarEvent(models.Model):
         return event, values, vals
 
     @api.model
-    def _o365_log_from_outlook(self, account, prepared):
-        """Log new Outlook meetings against their contacts (B1) and link them to the mailbox.
-
-        ``prepared``: what ``_o365_prepare_log`` returned for each, created in one batch.
-        """
+    def _o365_log_from_outlook(self, entries):
+        """Log new Outlook meetings against their contacts (B1), each linked to its mailbox; ``entries``:
+        (account, what ``_o365_prepare_log`` returned), of one or several mailboxes, made by one ``create``."""
         meetings = self.browse()
-        for batch in _batches_without_shared_followers([vals for _event, _values, vals in prepared]):
+        for batch in _batches_without_shared_followers([vals for _account, (_event, _values, vals) in entries]):
             meetings |= self.sudo().with_context(**QUIET).create(batch)
-        for meeting, (_event, _values, vals) in zip(meetings, prepared, strict=True):
+        for meeting, (_account, (_event, _values, vals)) in zip(meetings, entries, strict=True):
             meeting._o365_restore_activity_users(vals)
-        Link = self.env["o365.event.link"]
-        Link.link_outlook_events(account, meetings, [event for event, _values, _vals in prepared])
-        for meeting, (event, values, _vals) in zip(meetings, prepared, strict=True):
+        self.env["o365.event.link"].sudo().create(
+            [
+                {
+                    "account_id": account.id,
+                    "res_model": meeting._name,
+                    "res_id": meeting.id,
+                    "graph_event_id": event["id"],
+                    "ical_uid": event.get("iCalUId"),
+                    "change_key": event.get("changeKey"),
+                    "origin": "outlook",
+                }
+                for meeting, (account, (event, _values, _vals)) in zip(meetings, entries, strict=True)
+            ]
+        )
+        for meeting, (account, (event, values, _vals)) in zip(meetings, entries, strict=True):
             meeting._o365_apply_attendee_answers(event, account)  # the organiser attends (issue 23)
             meeting._o365_post_on_contacts(
                 Markup("%s <a href='/odoo/calendar.event/%s'>%s</a> (%s)")

@@ -216,9 +216,10 @@ class O365CalendarSync(models.AbstractModel):
         return None
 
     @api.model
-    def _o365_log_from_outlook(self, account, prepared):
-        """Create the records ``_o365_prepare_log`` prepared (a page's, in one batch) and link them
-        to ``account``'s mailbox; returns them."""
+    def _o365_log_from_outlook(self, entries):
+        """Create the records ``_o365_prepare_log`` prepared, in one batch, and link each to its
+        mailbox; ``entries`` are (account, what ``_o365_prepare_log`` returned), of one or of
+        several mailboxes. Returns the records."""
         return self.browse()
 
     # -- the sync status badge and Retry (issue 15) ------------------------------------------

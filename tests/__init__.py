@@ -43,3 +43,4 @@ from . import test_tour_recurrence
 from . import test_tour_ui
 from . import test_user_facing
 from . import test_readme_traces
+from . import test_groups

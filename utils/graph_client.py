@@ -6,12 +6,16 @@ record, the attempt count and the user's status), using ``GraphError.transient``
 and ``GraphError.retry_after``. Tokens are never part of an error or a log line.
 """
 
+import http.cookiejar
 import json
+import os
+import threading
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, urlencode
 
 import requests
+from requests.adapters import HTTPAdapter
 
 DEFAULT_TIMEOUT = 30  # seconds
 BATCH_LIMIT = 20  # Graph refuses larger JSON batches (GRAPH_FACTS §4)
@@ -49,6 +53,15 @@ def is_transient(status, code=None):
         return int(status or 0) in TRANSIENT_STATUSES
     except (TypeError, ValueError):
         return False
+
+
+RESET_CODES = frozenset({"syncstatenotfound", "resyncrequired"})
+
+
+def is_sync_reset(error):
+    """410 Gone / SyncStateNotFound / resyncRequired: the delta token is dead, start a new round
+    (GRAPH_FACTS §2)."""
+    return error.status == 410 or (error.code or "").lower() in RESET_CODES
 
 
 class GraphError(Exception):
@@ -176,6 +189,34 @@ def mailbox_probe(mailbox):
     ]
 
 
+# One pool of kept-alive HTTPS connections per process for every mailbox's Graph calls: a
+# mailbox's pull or push round is one or two requests, and a connection of its own cost each a
+# TCP and TLS handshake (bench/engine_notes.md). urllib3's pools are thread-safe; a forked
+# Odoo worker makes its own (the key holds the process id), never sharing its parent's sockets.
+POOL_SIZE = 32  # connections kept per Graph host: above the job's parallel mailboxes (16)
+_sessions = {}
+_sessions_lock = threading.Lock()
+
+
+def shared_session():
+    """This process's requests session for Graph (see ``POOL_SIZE``)."""
+    pid = os.getpid()
+    session = _sessions.get(pid)
+    if session is None:
+        with _sessions_lock:
+            session = _sessions.get(pid)
+            if session is None:
+                session = requests.Session()
+                # No cookie of one mailbox's answer is ever sent with another mailbox's request.
+                session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                _sessions.clear()  # a parent's session, inherited by fork, is never used here
+                _sessions[pid] = session
+    return session
+
+
 class GraphClient:
     """Calls Graph as one mailbox owner, with a delegated access token.
 
@@ -194,7 +235,7 @@ class GraphClient:
         self._token = None
         self.verify = verify
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or shared_session()
 
     # -- transport -----------------------------------------------------------------
 
