@@ -262,10 +262,11 @@ class OdooServer:
 # -- profiles (python -m bench.engine --profile-dir) ------------------------------------------------
 
 # py-spy record's options: every process of the server (the master and the workers it forks, followed as they come
-# and go), 100 samples a second, collapsed stacks (bench/profile_summary.py reads them), without pausing the
-# processes to sample them, full file paths (so the summary can pick the module's files by path). Without --idle:
-# only threads on CPU are sampled.
-PY_SPY_OPTIONS = ("--subprocesses", "--rate", "100", "--format", "raw", "--nonblocking", "--full-filenames")
+# and go), 50 samples a second, only the thread holding the GIL (--gil: the Python code on the CPU; a thread waiting
+# for PostgreSQL or Graph releases the GIL, and without it py-spy counts those waits as work), collapsed stacks
+# (bench/profile_summary.py reads them), without pausing the processes to sample them, full file paths (so the
+# summary can pick the module's files by path).
+PY_SPY_OPTIONS = ("--subprocesses", "--rate", "50", "--gil", "--format", "raw", "--nonblocking", "--full-filenames")
 
 
 def find_py_spy():
