@@ -151,7 +151,8 @@ class O365PullRequest(models.Model):
             SQL(
                 """SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
                        AND classid = %s::int::oid AND objid = %s::int::oid AND objsubid = 2
-                       AND pid <> pg_backend_pid())""",
+                       AND pid <> pg_backend_pid()
+                       AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))""",
                 PUSH_LOCK_CLASS,
                 account.id,
             )

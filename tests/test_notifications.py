@@ -171,6 +171,20 @@ class TestNotifications(PullCase):
         self.assertGreaterEqual(self.delta_reads(), 1)
         self.assertEqual(link.change_key, renamed["changeKey"], "the change made in Outlook was read")
 
+    def test_push_of_another_database_is_not_waited_for(self):
+        """E3, E4: PostgreSQL shows every database's advisory locks (a staging copy on the same server, S8): a
+        push holding the same mailbox number in another database is not this mailbox's push, and the pull is
+        not held back by it."""
+        account = self.account(self.alice)
+        self.env["o365.pull.request"].sudo().enqueue(account.ids, echo_keys={account.id: [("event-x", "key-x")]})
+        other = sql_db.db_connect("postgres").cursor()
+        try:
+            other.execute("SELECT pg_try_advisory_lock(%s, %s)", [PUSH_LOCK_CLASS, account.id])
+            self.assertTrue(other.fetchone()[0])
+            self.assertIsNone(self.env["o365.pull.request"].sudo().settle_echoes(account), "read, not waiting")
+        finally:
+            self._let_go(other)
+
     def test_echo_whose_push_never_recorded_it_is_read(self):
         """E3, E4, E6: a notified version no push recorded (its answer was lost, the worker died) is read once no
         push holds the mailbox: nothing made in Outlook is ever dropped as an echo."""
