@@ -92,13 +92,15 @@ class Importer(Subscriptions, PullPages, PullGroups):
     turn (engine/pull_groups.py). ``env`` is the job's
     environment (superuser); ``account`` an o365.sync.account."""
 
-    def __init__(self, env, own_transaction=False):
+    def __init__(self, env, own_transaction=False, past_deadline=None):
         """``own_transaction``: the pull job's own cursor, which this pull commits step by step
         (the subscription as soon as Graph made it, then each delta page), so a later failure
         never forgets what Graph already did. Otherwise (a test, a caller's transaction) the
         round runs under a savepoint and commits nothing."""
         self.env = env
         self.own_transaction = own_transaction
+        # Whether the job's run is past its deadline (engine/runner.py): a group stops there.
+        self.past_deadline = past_deadline or (lambda: False)
         self.echoes = None  # what the last run did with a pull made only of possible echoes
 
     def commit(self):
@@ -334,7 +336,8 @@ class PullRunner(MailboxRunner):
             self.count(mailbox_busy=len(account_ids) - len(mine))
             try:
                 env = self.env(cr)
-                self.count(**Importer(env, own_transaction=True).run_group(env["o365.sync.account"].browse(mine)))
+                importer = Importer(env, own_transaction=True, past_deadline=self.past_deadline)
+                self.count(**importer.run_group(env["o365.sync.account"].browse(mine)))
                 cr.commit()  # pylint: disable=invalid-commit
             finally:
                 cr.rollback()

@@ -61,8 +61,13 @@ class PullGroups:
             else:
                 taken.append((account, Requests.take(account)))
         self.commit()  # the taken rows, as in ``run``
-        rounds, alone = [], []
+        rounds, alone, unfinished = [], [], []
         for account, kinds in taken:
+            if self.past_deadline():
+                # One mailbox's read may take Graph's whole time-out: the run must still end well
+                # before Odoo's cron time limit (engine/runner.py). The rest goes back in the queue.
+                unfinished.append((account, kinds))
+                continue
             if not kinds or not account.is_syncing():
                 continue
             first_page = None
@@ -77,7 +82,11 @@ class PullGroups:
                 rounds.append((account, kinds, *first_page))
             else:
                 alone.append((account, kinds))
-        self.commit()  # what the reads changed: sign-ins (token caches), failures
+        for account, kinds in unfinished:
+            for kind in kinds:
+                Requests.enqueue(account.ids, kind, wake=False)  # the runner wakes the cron for them
+        outcome["unfinished"] += len(unfinished)
+        self.commit()  # what the reads changed: sign-ins (token caches), failures; the requests put back
         if rounds:
             try:
                 with self.round_guard():

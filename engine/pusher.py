@@ -169,7 +169,7 @@ class PushRunner(MailboxRunner):
         stats = Counter()
         try:
             with self.cursor() as cr:
-                return PushRound(self.env(cr), stats).run(account_ids, batch_per_mailbox, shared)
+                return PushRound(self.env(cr), stats, self.past_deadline).run(account_ids, batch_per_mailbox, shared)
         finally:
             self.count(**stats)
 
@@ -183,12 +183,15 @@ class PushRound(PushRequests, PushAnswers):
     failed and superseded rows.
     """
 
-    def __init__(self, env, stats):
+    def __init__(self, env, stats, past_deadline=None):
         self.env = env
         self.cr = env.cr
         self.queue = env["o365.push.queue"]
         self.stats = stats
         self.now = fields.Datetime.now()
+        # Whether the job's run is past its deadline (engine/runner.py): a group's round sends no
+        # more mailboxes' batches after it, so the run ends well before Odoo's cron time limit.
+        self.past_deadline = past_deadline or (lambda: False)
 
     def run(self, account_ids, batch_per_mailbox=None, shared=False):
         """Each mailbox signed in as its user sends up to 20 of its changes in a $batch of its own;
@@ -199,7 +202,7 @@ class PushRound(PushRequests, PushAnswers):
         if not claimed:
             return False
         rows = self.queue.browse(list(claimed))
-        plans = {}
+        plans, marked_sent = {}, {}
         for account in self.env["o365.sync.account"].browse(sorted(set(rows.mapped("account_id").ids))):
             plan, settled = self.plan(account, rows.filtered(lambda row, account=account: row.account_id == account))
             for row, request in plan:
@@ -207,6 +210,7 @@ class PushRound(PushRequests, PushAnswers):
                     row.write({"create_seq": claimed[row.id]})
                     if row.create_state == "unsent":
                         row.write({"create_state": "sent"})
+                        marked_sent[account] = marked_sent.get(account, self.queue) | row
             self.finish(settled, claimed)
             if plan:
                 plans[account] = plan
@@ -215,10 +219,15 @@ class PushRound(PushRequests, PushAnswers):
         if not plans:
             return True
 
-        answers, lost = self.send(plans, shared)
+        answers, lost, unsent = self.send(plans, shared)
         self.now = fields.Datetime.now()  # settled at the time Graph answered
         for account in lost:
             del plans[account]  # the sign-in was lost: the account says 'reconnect' (S7), its rows wait
+        for account in unsent:
+            # Left at the run's deadline: nothing went to Graph; the next run takes them as they were.
+            marked_sent.get(account, self.queue).write({"create_state": "unsent"})
+            del plans[account]
+        self.stats["unfinished"] += len(unsent)
         if not plans:
             return False
         throttled, health = set(), {}
@@ -268,18 +277,22 @@ class PushRound(PushRequests, PushAnswers):
     def send(self, plans, shared=False):
         """Send the planned requests: one $batch per mailbox, with its user's own sign-in, or
         (``shared``) one $batch for all through the organisation's application (O2). Returns
-        ({item id: answer}, the accounts whose sign-in was lost: they now say 'reconnect', S7)."""
+        ({item id: answer}, the accounts whose sign-in was lost: they now say 'reconnect', S7, the
+        accounts left unsent at the run's deadline)."""
         if shared:
             answers = self.send_batch(plans, self.env["o365.sync.account"].organization_graph)
-            return (answers, set()) if answers is not None else ({}, set(plans))
-        answers, lost = {}, set()
-        for account, plan in plans.items():
+            return (answers, set(), set()) if answers is not None else ({}, set(plans), set())
+        answers, lost, unsent = {}, set(), set()
+        for index, (account, plan) in enumerate(plans.items()):
+            if index and self.past_deadline():
+                unsent.add(account)
+                continue
             got = self.send_batch({account: plan}, account.graph_client)
             if got is None:
                 lost.add(account)
             else:
                 answers.update(got)
-        return answers, lost
+        return answers, lost, unsent
 
     def send_batch(self, plans, graph_client):
         """One $batch for the planned requests of these mailboxes, through the client

@@ -98,8 +98,9 @@ class MailboxRunner:
         else:
             with ThreadPoolExecutor(self.parallel, thread_name_prefix=f"o365-{self.job}") as pool:
                 list(pool.map(work, units))
-        self.stats["mailboxes"] = sum(started)
-        self.stats["mailboxes_left"] = sum(map(len, units)) - sum(started)
+        # A group stops at the deadline too (between its mailboxes): what it left counts as left.
+        self.stats["mailboxes"] = sum(started) - self.stats["unfinished"]
+        self.stats["mailboxes_left"] = sum(map(len, units)) - sum(started) + self.stats["unfinished"]
         if self.stats["raced"] and self.cron_xmlids:
             with self.cursor() as cr:
                 wake_cron_in(self.env(cr), self.cron_xmlids[self.shard % len(self.cron_xmlids)], RACE_RETRY_SECONDS)

@@ -11,7 +11,7 @@ from datetime import date
 
 from odoo.tests import tagged
 
-from ..engine import pusher
+from ..engine import importer, pusher
 from .common import CUSTOMER, ORG_DOMAIN, PullCase, PushCase
 
 
@@ -135,3 +135,21 @@ class TestPullGroups(PullCase):
         self.emulator.state.faults.clear()
         self.run_pull_job()
         self.assertEqual(len(self.logged_meetings("Carl's visit")), 1)
+
+    def test_group_past_the_deadline_puts_its_pulls_back(self):
+        """E6, E7: a group that reaches the run's deadline reads no more mailboxes (one read may take Graph's
+        whole time-out, and the run must end before Odoo's cron time limit): their pulls go back in the queue,
+        untouched, for the next run."""
+        for user in (self.alice, self.bob):
+            self.outlook_create(self.upns[user], f"Late {user.login}", attendees=[f"carol@{CUSTOMER}"])
+        self.delivered()
+        self.emulator.state.clear_requests()
+        accounts = self.account(self.alice) | self.account(self.bob)
+        outcome = importer.Importer(self.env, past_deadline=lambda: True).run_group(accounts)
+        self.assertEqual(outcome["unfinished"], 2, outcome)
+        self.assertEqual(self.delta_reads(), 0)
+        self.assertEqual(self.pending_pulls(self.account(self.alice)), 1)
+        self.assertEqual(self.pending_pulls(self.account(self.bob)), 1)
+        self.run_pull_job()
+        self.assertTrue(self.logged_meetings(f"Late {self.alice.login}"))
+        self.assertTrue(self.logged_meetings(f"Late {self.bob.login}"))
