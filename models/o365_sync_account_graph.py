@@ -5,12 +5,29 @@ session over the account's token cache) or through the organisation's applicatio
 Microsoft refuses a sign-in for good, the account is flagged 'reconnect' here.
 """
 
+import hashlib
+import time
+
 from odoo import api, models
 
 from ..utils import plain_words
 from ..utils.auth import AuthError, MicrosoftLogin, OrganizationLogin
 from ..utils.graph_client import EventRequests, GraphClient, user_mailbox
 from ..utils.settings import ORGANIZATION_MODE
+
+# The access tokens this worker process got from MSAL, per (database, account): reused while the
+# account's token cache is still the one they came from (same digest) and they stay valid for
+# TOKEN_MARGIN more seconds, as MSAL itself would from that cache, but without building an MSAL
+# application and parsing the cache again for every mailbox of every round (a sixth of the push's
+# CPU: bench/engine_notes.md). A refresh by another worker, Disconnect or a new sign-in changes the
+# cache, and so the digest; Graph refusing a token (401) asks MSAL again (force_refresh).
+_access_tokens = {}  # (database, account id) -> (cache digest, access token, expires at)
+TOKEN_MARGIN = 300
+MAX_KEPT_TOKENS = 50_000
+
+
+def _digest(token_cache):
+    return hashlib.sha256(token_cache.encode()).digest()
 
 
 class O365SyncAccountGraph(models.Model):
@@ -81,17 +98,28 @@ class O365SyncAccountGraph(models.Model):
         neutralized = self.env["o365.config"]._neutralized_notice()
         if neutralized:  # S8: a staging copy never reaches a mailbox, whatever calls
             raise AuthError(neutralized)
-        login = self._login()
+        key = (self.env.cr.dbname, self.id)
+        login = None
 
         def token_provider(force_refresh):
+            nonlocal login
+            cache = self.sudo().token_cache or ""
+            known = _access_tokens.get(key)
+            if not force_refresh and known and known[0] == _digest(cache) and known[2] > time.time() + TOKEN_MARGIN:
+                return known[1]
+            login = login or self._login()
             try:
-                return login.access_token(force_refresh)
+                token = login.access_token(force_refresh)
             except AuthError as exc:
                 if exc.reconnect:
                     self.flag_reconnect_needed(exc)
                 raise
             finally:
                 self._save_login(login)
+            if len(_access_tokens) >= MAX_KEPT_TOKENS:
+                _access_tokens.clear()
+            _access_tokens[key] = (_digest(self.sudo().token_cache or ""), token, login.expires_at)
+            return token
 
         token_provider(False)  # fail before the caller starts a Graph exchange
         app = self.env["o365.config"].azure_app()

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 
 from odoo.tests import new_test_user, tagged
 
+from ..models import o365_sync_account_graph
 from .common import CUSTOMER, ORG_DOMAIN, PullCase, PushCase
 
 MODULE = os.path.realpath(os.path.join(os.path.dirname(__file__), ".."))
@@ -79,6 +80,7 @@ class TraceCheck:
         """Profile the block with Odoo's caches cold, as after a restart: the files a trace enters
         must not depend on which tests ran before it (Odoo's runner and pytest order them apart)."""
         self.env.registry.clear_all_caches()
+        o365_sync_account_graph._access_tokens.clear()  # the access tokens a worker keeps, too
         with FilesEntered() as entered:
             yield entered
 

@@ -101,6 +101,7 @@ class MicrosoftLogin:
     reuse_discovery = True
 
     def __init__(self, app, token_cache=None, timeout=15):
+        self.expires_at = 0.0  # of the last access token given
         self._cache = msal.SerializableTokenCache()
         if token_cache:
             self._cache.deserialize(token_cache)
@@ -164,6 +165,8 @@ class MicrosoftLogin:
             # invalid_grant: revoked, expired or password changed; interaction_required: new consent.
             reconnect = result.get("error") in ("invalid_grant", "interaction_required", "invalid_client")
             raise AuthError(_describe_error(result), reconnect=reconnect)
+        # When the token expires (time.time()); MSAL gives its remaining life, from its cache too.
+        self.expires_at = time.time() + float(result.get("expires_in") or 0)
         return result["access_token"]
 
     @property
