@@ -887,6 +887,7 @@ def engine_section(push, pull, idle, org=None):
     else:
         lines.append("| Graph requests per idle mailbox per day | a handful | - | not measured |")
     lines.append("")
+    lines += issue26_targets(push, pull, full)
     lines += ["### Details", ""]
     for kind, r in (("Push", push), ("Pull", pull)):
         for name, c in ((r or {}).get("configs") or {}).items():
@@ -953,6 +954,70 @@ def engine_section(push, pull, idle, org=None):
         "",
     ]
     return "\n".join(lines)
+
+
+def _delta_reads(graph):
+    """Delta reads in a Graph summary (/me for users' sign-ins, /users/{id} for the organisation's app)."""
+    return sum(n for k, n in ((graph or {}).get("by_endpoint") or {}).items() if k.endswith("/calendarView/delta"))
+
+
+def _odoo_ms(config, items_key):
+    """Odoo CPU per item of a layout's phase, in ms (the servers' processes: controller and crons)."""
+    cpu, items = (config.get("cpu_s") or {}).get("odoo"), config.get(items_key)
+    return cpu / items * 1000 if cpu is not None and items else None
+
+
+def issue26_targets(push, pull, full):
+    """Issue 26's targets: Odoo CPU per item, throughput, delay, and no read-back of Odoo's own writes."""
+    pushes = (push or {}).get("configs") or {}
+    pulls = (pull or {}).get("configs") or {}
+    a, pa = pushes.get("a") or {}, pulls.get("a") or {}
+    lines = ["### Targets (issue 26)", "", "| Target | Goal | Measured | Verdict |", "|---|---|---|---|"]
+    ms = _odoo_ms(pa, "changes")
+    lines.append(
+        f"| Pull: Odoo CPU per logged meeting, the notification controller included (a) | <= 10 ms |"
+        f" {_f(ms, 1, ' ms')} | {_verdict(None if ms is None else ms <= 10)} |"
+    )
+    rate, p99 = pa.get("accounts_per_s"), pa.get("delay_p99_s")
+    lines.append(
+        f"| Pull: accounts per second (a) | >= 60 | {_f(rate, 1)} |"
+        f" {_verdict(None if not pa else bool(rate and rate >= 60 and pa.get('verified')))} |"
+    )
+    lines.append(
+        f"| Pull: notification to record, p99 (a) | <= 10 s | {_f(p99, 1, ' s')} |"
+        f" {_verdict(None if p99 is None else p99 <= 10)} |"
+    )
+    echoes = {name: _delta_reads(c.get("graph_settled")) for name, c in pushes.items()}
+    lines.append(
+        "| Push: delta reads of Odoo's own writes, until nothing waits, every layout | 0 | "
+        + (", ".join(f"{name}: {count:,}" for name, count in echoes.items()) or "-")
+        + f" | {_verdict(None if not echoes else not any(echoes.values()))} |"
+    )
+    ms = _odoo_ms(a, "changes")
+    lines.append(
+        f"| Push: Odoo CPU per pushed change (a) | <= 8 ms | {_f(ms, 1, ' ms')} |"
+        f" {_verdict(None if ms is None else ms <= 8)} |"
+    )
+    rate = a.get("mailboxes_per_s")
+    lines.append(
+        f"| Push: mailboxes per second (a) | >= 100 | {_f(rate, 1)} |"
+        f" {_verdict(None if not a else bool(rate and rate >= 100 and a.get('verified')))} |"
+    )
+    for other in ("b", "c"):
+        ratio = (push or {}).get(f"{other}_over_a")
+        lines.append(
+            f"| Push: layout {other} at least as fast as a | >= 1x | {_f(ratio, 2, 'x')} |"
+            f" {_verdict(None if ratio is None else ratio >= 1)} |"
+        )
+    if full:
+        for kind, configs, items in (("Push", pushes, "changes"), ("Pull", pulls, "changes")):
+            c = configs.get(f"a@{full}") or {}
+            lines.append(
+                f"| {kind}: Odoo CPU per item at {full:,} mailboxes (`a@{full}`) | as at 2,000 |"
+                f" {_f(_odoo_ms(c, items), 1, ' ms')} | stated |"
+            )
+    lines.append("")
+    return lines
 
 
 def load_engine_results(out_dir):
