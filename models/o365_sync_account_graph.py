@@ -18,7 +18,7 @@ from ..utils.settings import ORGANIZATION_MODE
 # The access tokens this worker process got from MSAL, per (database, account): reused while the
 # account's token cache is still the one they came from (same digest) and they stay valid for
 # TOKEN_MARGIN more seconds, as MSAL itself would from that cache, but without building an MSAL
-# application and parsing the cache again for every mailbox of every round (a sixth of the push's
+# application and parsing the cache again for every mailbox of every round (a tenth of the push's
 # CPU: bench/engine_notes.md). A refresh by another worker, Disconnect or a new sign-in changes the
 # cache, and so the digest; Graph refusing a token (401) asks MSAL again (force_refresh).
 _access_tokens = {}  # (database, account id) -> (cache digest, access token, expires at)
