@@ -50,6 +50,8 @@ unlisted=$(for f in tests/test_*.py; do m=$(basename "$f" .py); grep -qx "from \
 
 say "the Graph emulator's own tests"
 "$PY" -m pytest -p no:odoo -q graph_emulator/tests --junitxml="$RESULTS/emulator.xml"
+say "the benchmark's own tests (its profile summaries)"
+"$PY" -m pytest -p no:odoo -q bench/tests --junitxml="$RESULTS/bench.xml"
 
 if [ "${CI:-}" = true ] || [ -z "${O365_SKIP_LIFECYCLE:-}" ]; then
     say "install and uninstall in fresh databases, with and without demo data"
