@@ -83,8 +83,7 @@ class PullGroups:
             else:
                 alone.append((account, kinds))
         for account, kinds in unfinished:
-            for kind in kinds:
-                Requests.enqueue(account.ids, kind, wake=False)  # the runner wakes the cron for them
+            self.put_back(account, kinds)
         outcome["unfinished"] += len(unfinished)
         self.commit()  # what the reads changed: sign-ins (token caches), failures; the requests put back
         if rounds:
@@ -110,8 +109,19 @@ class PullGroups:
                     )
                     alone = [(account, kinds) for account, kinds, *_round in rounds] + alone
         for account, kinds in alone:
+            if self.past_deadline():
+                self.put_back(account, kinds)
+                outcome["unfinished"] += 1
+                self.commit()
+                continue
             outcome["pulled"] += bool(self.run_taken(account, kinds))
         return outcome
+
+    def put_back(self, account, kinds):
+        """The mailbox's requests go back in the queue for the next run (the runner wakes its cron)."""
+        Requests = self.env["o365.pull.request"].sudo()
+        for kind in kinds:
+            Requests.enqueue(account.ids, kind, wake=False)
 
     def continues_round(self, account):
         """True when the mailbox's next pull continues its stored delta round (no new round due)."""
