@@ -61,7 +61,8 @@ class O365PullRequest(models.Model):
         ``echo_keys`` ({account id: [(event id, changeKey), ...]}, kind 'pull' only): accounts
         whose notifications all name a version that may be Odoo's own write (see the class);
         the other accounts get a plain pull, which also makes a pending echo pull plain."""
-        echo_keys = echo_keys or {}
+        # More notified versions than MAX_ECHO_KEYS for a mailbox: it simply reads the mailbox.
+        echo_keys = {a: pairs for a, pairs in (echo_keys or {}).items() if len(pairs) <= MAX_ECHO_KEYS}
         plain = [account_id for account_id in account_ids if account_id not in echo_keys]
         new = []
         if plain:

@@ -216,6 +216,10 @@ class TestNotifications(PullCase):
         self.assertFalse(row.echo_keys, "a plain pending pull stays plain")
         self.assertEqual(Requests.search_count([("account_id", "=", account.id)]), 1)
         self.assertIsNone(Requests.settle_echoes(account))
+        Requests.take(account)
+        Requests.enqueue(account.ids, echo_keys={account.id: [(f"event-{n}", "key") for n in range(201)]})
+        (row,) = Requests.search([("account_id", "=", account.id)])
+        self.assertFalse(row.echo_keys, "too many notified versions: the mailbox is simply read")
 
     def test_forged_notifications_have_no_effect(self):
         """E3: wrong clientState, unknown subscription, malformed JSON or an oversized body: clear status, no effect."""
