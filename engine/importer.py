@@ -187,11 +187,15 @@ class Importer(Subscriptions, PullPages, PullGroups):
             RACE_RETRY_SECONDS,
         )
         self.env.cr.rollback()
-        Requests = self.env["o365.pull.request"].sudo()
-        for kind in kinds or {"pull"}:
-            Requests.enqueue(account.ids, kind, wake=False)
+        self.put_back(account, kinds or {"pull"})
         wake_cron_in(self.env, PULL_CRON_XMLIDS[account.id % SHARDS], RACE_RETRY_SECONDS)
         self.commit()
+
+    def put_back(self, account, kinds):
+        """Queue the mailbox's requests again, for a later run (whoever puts them back wakes its cron)."""
+        Requests = self.env["o365.pull.request"].sudo()
+        for kind in kinds:
+            Requests.enqueue(account.ids, kind, wake=False)
 
     def record_failure(self, account, exc):
         """A Graph or sign-in failure of the pull: the mailbox waits, the others go on (E6)."""

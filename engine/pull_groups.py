@@ -117,12 +117,6 @@ class PullGroups:
             outcome["pulled"] += bool(self.run_taken(account, kinds))
         return outcome
 
-    def put_back(self, account, kinds):
-        """The mailbox's requests go back in the queue for the next run (the runner wakes its cron)."""
-        Requests = self.env["o365.pull.request"].sudo()
-        for kind in kinds:
-            Requests.enqueue(account.ids, kind, wake=False)
-
     def continues_round(self, account):
         """True when the mailbox's next pull continues its stored delta round (no new round due)."""
         return bool(

@@ -66,20 +66,7 @@ class TestNotifications(PullCase):
         """E3, E4: the notification about the event version Odoo itself just wrote (its etag is the changeKey the
         link holds) queues no pull; a change made in Outlook to the same event does. Before, every pushed event
         cost its mailbox a delta read, in the same cron workers as the push (bench/engine_notes.md)."""
-        account = self.account(self.alice)
-        account.sync_started_at = fields.Datetime.now() - timedelta(hours=1)  # the activity is new (S3)
-        activity = self.env["mail.activity"].create(
-            {
-                "res_model_id": self.env["ir.model"]._get_id("res.partner"),
-                "res_id": self.carol.id,
-                "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
-                "summary": "Echo check",
-                "user_id": self.alice.id,
-            }
-        )
-        self.run_push()
-        link = self.link_of(activity, self.alice)
-        self.assertTrue(link.change_key)
+        account, _activity, _link = self._pushed_task("Echo check")
         self.assertEqual(self.pending_pulls(account), 0)
         self.assertGreaterEqual(self.delivered(), 1, "Graph announced the event Odoo created")
         self.assertEqual(self.pending_pulls(account), 0, "Odoo's own write is not read back")
@@ -89,11 +76,9 @@ class TestNotifications(PullCase):
         self.assertGreaterEqual(self.delivered(), 1)
         self.assertEqual(self.pending_pulls(account), 1, "a change made in Outlook is pulled")
 
-    def _pushed_task(self, summary):
-        """A new task of alice pushed to Outlook; its link holds the changeKey Odoo wrote."""
-        account = self.account(self.alice)
-        account.sync_started_at = fields.Datetime.now() - timedelta(hours=1)  # the activity is new (S3)
-        activity = self.env["mail.activity"].create(
+    def _task(self, summary):
+        """A new task of alice on Carol."""
+        return self.env["mail.activity"].create(
             {
                 "res_model_id": self.env["ir.model"]._get_id("res.partner"),
                 "res_id": self.carol.id,
@@ -102,6 +87,12 @@ class TestNotifications(PullCase):
                 "user_id": self.alice.id,
             }
         )
+
+    def _pushed_task(self, summary):
+        """A new task of alice pushed to Outlook; its link holds the changeKey Odoo wrote."""
+        account = self.account(self.alice)
+        account.sync_started_at = fields.Datetime.now() - timedelta(hours=1)  # the activity is new (S3)
+        activity = self._task(summary)
         self.run_push()
         link = self.link_of(activity, self.alice)
         self.assertTrue(link.change_key)
@@ -126,15 +117,7 @@ class TestNotifications(PullCase):
         Outlook afterwards is still read. Before, each such echo cost a delta read, during the push
         (bench/engine_notes.md)."""
         account = self.account(self.alice)
-        activity = self.env["mail.activity"].create(
-            {
-                "res_model_id": self.env["ir.model"]._get_id("res.partner"),
-                "res_id": self.carol.id,
-                "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
-                "summary": "Early echo",
-                "user_id": self.alice.id,
-            }
-        )
+        activity = self._task("Early echo")
         push = self._hold_push_lock(account)
         try:
             # What the push in flight did so far: Graph made the event (and announces it); the link that
